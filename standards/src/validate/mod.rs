@@ -1,0 +1,970 @@
+//! The columnar validator.
+//!
+//! [`Validator::compile`] turns a [`Standard`] into per-column checks that run
+//! over Arrow arrays, a column at a time, without building a JSON value per
+//! row. Each keyword of the document takes one of three routes, listed in the
+//! [`CompileReport`]:
+//!
+//! - **columnar**: `type`, `required`, `enum`, `const`, `pattern` (when it
+//!   translates to a Rust regex the way `jsonschema` translates it),
+//!   `minLength`, `maxLength`, `minimum`, `maximum`, `exclusiveMinimum`,
+//!   `exclusiveMaximum`, the formats `gb11643`, `division-code`, `date`,
+//!   `date-time`, `x-civlink-code-table`, `additionalProperties: false` and
+//!   primary-key uniqueness within the batch;
+//! - **fallback**: every other assertion keyword. They are gathered into a
+//!   residual schema checked by the `jsonschema` crate, row by row as JSON, so
+//!   nothing is ever ignored;
+//! - **annotation**: keywords that assert nothing (`title`, `x-civlink-mask`, …).
+//!
+//! [`Validator::validate`] also reads each source column as the standard's
+//! Arrow type (see [`coerce`]); unreadable values are violations of their rows.
+
+mod coerce;
+pub mod json;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, SchemaRef};
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+pub use coerce::{parse_date, parse_date_time};
+
+use crate::code_table::{CodeTable, CodeTableRegistry};
+use crate::division::DivisionTable;
+use crate::idcard;
+use crate::mask;
+use crate::standard::{self, CIVLINK_FORMATS, Property, Standard, ValueKind, pointer_segment};
+
+/// Errors compiling a standard or validating a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The standard document itself is invalid.
+    #[error(transparent)]
+    Standard(#[from] standard::Error),
+    /// The residual schema for fallback keywords could not be built.
+    #[error("{pointer}: the jsonschema fallback rejects this schema: {message}")]
+    Fallback {
+        /// Where in the document.
+        pointer: String,
+        /// The jsonschema message.
+        message: String,
+    },
+    /// Building the typed batch failed.
+    #[error("cannot assemble the typed batch: {message}")]
+    Batch {
+        /// Arrow's message.
+        message: String,
+    },
+}
+
+/// Result with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One broken rule in one row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Violation {
+    /// 0-based row index within the batch.
+    pub row: usize,
+    /// The column (property) concerned; empty for whole-row rules.
+    pub column: String,
+    /// The JSON Schema or civlink keyword broken.
+    pub keyword: String,
+    /// What is wrong, for people. Sensitive values are masked.
+    pub message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(row: usize, column: &str, keyword: &str, message: String) -> Violation {
+        Violation { row, column: column.to_owned(), keyword: keyword.to_owned(), message }
+    }
+}
+
+/// The path a keyword takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Checked over Arrow arrays.
+    Columnar,
+    /// Checked by the `jsonschema` crate on the row as JSON.
+    Fallback,
+    /// Asserts nothing.
+    Annotation,
+}
+
+/// One keyword of the document and its route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeywordRoute {
+    /// JSON pointer of the keyword.
+    pub pointer: String,
+    /// The keyword.
+    pub keyword: String,
+    /// Its route.
+    pub route: Route,
+}
+
+/// Which path each keyword of a standard takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CompileReport {
+    /// Every keyword, in document order.
+    pub routes: Vec<KeywordRoute>,
+}
+
+impl CompileReport {
+    /// Keywords taking `route`.
+    pub fn with_route(&self, route: Route) -> impl Iterator<Item = &KeywordRoute> {
+        self.routes.iter().filter(move |r| r.route == route)
+    }
+}
+
+impl fmt::Display for CompileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |route| self.with_route(route).count();
+        writeln!(
+            f,
+            "keywords: {} columnar, {} fallback (jsonschema), {} annotation",
+            count(Route::Columnar),
+            count(Route::Fallback),
+            count(Route::Annotation)
+        )?;
+        for route in self.routes.iter().filter(|r| r.route != Route::Annotation) {
+            let path = match route.route {
+                Route::Columnar => "columnar",
+                Route::Fallback => "fallback",
+                Route::Annotation => "annotation",
+            };
+            writeln!(f, "  {:<9} {}", path, route.pointer)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verdict on one batch.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The batch read as the standard's Arrow schema (unreadable values are NULL).
+    pub batch: RecordBatch,
+    /// Per row: no violation.
+    pub valid: Vec<bool>,
+    /// Every violation, ordered by row.
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    /// Number of valid rows.
+    pub fn valid_count(&self) -> usize {
+        self.valid.iter().filter(|v| **v).count()
+    }
+
+    /// Number of invalid rows.
+    pub fn invalid_count(&self) -> usize {
+        self.valid.len() - self.valid_count()
+    }
+
+    /// The violations of one row.
+    pub fn violations_of(&self, row: usize) -> impl Iterator<Item = &Violation> {
+        let start = self.violations.partition_point(|v| v.row < row);
+        self.violations[start..].iter().take_while(move |v| v.row == row)
+    }
+}
+
+/// A numeric bound, kept exact for integers.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Int(i64),
+    Float(f64),
+}
+
+impl Bound {
+    fn from_number(n: &Number) -> Bound {
+        match n.as_i64() {
+            Some(i) => Bound::Int(i),
+            None => Bound::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }
+    }
+
+    /// `value` compared to the bound.
+    fn cmp_i64(self, value: i64) -> Option<std::cmp::Ordering> {
+        match self {
+            Bound::Int(b) => Some(value.cmp(&b)),
+            Bound::Float(b) => compare_i64_f64(value, b),
+        }
+    }
+
+    fn cmp_f64(self, value: f64) -> Option<std::cmp::Ordering> {
+        match self {
+            Bound::Int(b) => compare_i64_f64(b, value).map(std::cmp::Ordering::reverse),
+            Bound::Float(b) => value.partial_cmp(&b),
+        }
+    }
+}
+
+/// Exact comparison of an i64 with an f64.
+fn compare_i64_f64(i: i64, f: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    if f.is_nan() {
+        return None;
+    }
+    // 2^63 as f64 is exact; every i64 lies in [-2^63, 2^63).
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f >= TWO_63 {
+        return Some(Ordering::Less);
+    }
+    if f < -TWO_63 {
+        return Some(Ordering::Greater);
+    }
+    let floor = f.floor();
+    // floor is integral and in range, so the cast is exact.
+    let fi = floor as i64;
+    match i.cmp(&fi) {
+        Ordering::Equal if f > floor => Some(Ordering::Less),
+        other => Some(other),
+    }
+}
+
+/// Which side of a bound breaks the rule.
+#[derive(Debug, Clone, Copy)]
+enum BoundKind {
+    Minimum,
+    Maximum,
+    ExclusiveMinimum,
+    ExclusiveMaximum,
+}
+
+impl BoundKind {
+    fn keyword(self) -> &'static str {
+        match self {
+            BoundKind::Minimum => "minimum",
+            BoundKind::Maximum => "maximum",
+            BoundKind::ExclusiveMinimum => "exclusiveMinimum",
+            BoundKind::ExclusiveMaximum => "exclusiveMaximum",
+        }
+    }
+
+    fn allows(self, ordering: Option<std::cmp::Ordering>) -> bool {
+        use std::cmp::Ordering::*;
+        match (self, ordering) {
+            (_, None) => false,
+            (BoundKind::Minimum, Some(o)) => o != Less,
+            (BoundKind::Maximum, Some(o)) => o != Greater,
+            (BoundKind::ExclusiveMinimum, Some(o)) => o == Greater,
+            (BoundKind::ExclusiveMaximum, Some(o)) => o == Less,
+        }
+    }
+}
+
+/// A value set for `enum` / `const`, pre-split by type for fast membership.
+#[derive(Debug, Clone, Default)]
+struct ValueSet {
+    keyword: &'static str,
+    strings: HashSet<String>,
+    integers: HashSet<i64>,
+    floats: Vec<f64>,
+    booleans: Vec<bool>,
+    null: bool,
+    shown: String,
+}
+
+impl ValueSet {
+    fn new(keyword: &'static str, values: &[Value]) -> ValueSet {
+        let mut set = ValueSet { keyword, ..ValueSet::default() };
+        for value in values {
+            match value {
+                Value::String(s) => {
+                    set.strings.insert(s.clone());
+                }
+                Value::Number(n) => {
+                    if let Some(i) = n.as_i64() {
+                        set.integers.insert(i);
+                        set.floats.push(i as f64);
+                    } else if let Some(f) = n.as_f64() {
+                        if f.fract() == 0.0 && f >= -9.2e18 && f <= 9.2e18 {
+                            set.integers.insert(f as i64);
+                        }
+                        set.floats.push(f);
+                    }
+                }
+                Value::Bool(b) => set.booleans.push(*b),
+                Value::Null => set.null = true,
+                // Arrays and objects never equal a scalar cell.
+                Value::Array(_) | Value::Object(_) => {}
+            }
+        }
+        let mut shown = serde_json::to_string(values).unwrap_or_default();
+        if shown.chars().count() > 80 {
+            shown = shown.chars().take(77).collect::<String>() + "...";
+        }
+        set.shown = shown;
+        set
+    }
+
+    fn message(&self) -> String {
+        if self.keyword == "const" {
+            format!("must equal {}", self.shown.trim_start_matches('[').trim_end_matches(']'))
+        } else {
+            format!("must be one of {}", self.shown)
+        }
+    }
+
+    fn contains_f64(&self, v: f64) -> bool {
+        // Exact equality is what JSON Schema means by numeric equality.
+        #[allow(clippy::float_cmp)]
+        self.floats.iter().any(|f| *f == v)
+    }
+}
+
+/// One columnar check.
+#[derive(Debug)]
+enum Check {
+    Values(ValueSet),
+    Pattern { regex: regex::Regex, source: String },
+    MinLength(u64),
+    MaxLength(u64),
+    Bound(BoundKind, Bound, String),
+    Gb11643,
+    DivisionCode(&'static DivisionTable),
+    CodeTable(&'static CodeTable),
+    /// RFC 3339 dates have four-digit years: 0000..=9999.
+    TemporalRange,
+}
+
+/// The checks of one column.
+#[derive(Debug)]
+struct ColumnPlan {
+    property: Property,
+    checks: Vec<Check>,
+}
+
+/// A standard compiled into columnar checks.
+#[derive(Debug)]
+pub struct Validator {
+    standard: Arc<Standard>,
+    schema: SchemaRef,
+    columns: Vec<ColumnPlan>,
+    fallback: Option<jsonschema::Validator>,
+    report: CompileReport,
+    today: NaiveDate,
+}
+
+const PROPERTY_ANNOTATIONS: [&str; 8] =
+    ["title", "description", "examples", "default", "$comment", "deprecated", "readOnly", "writeOnly"];
+const ROOT_ANNOTATIONS: [&str; 8] =
+    ["$schema", "$id", "$comment", "title", "description", "examples", "$defs", "deprecated"];
+
+fn is_annotation(keyword: &str, list: &[&str]) -> bool {
+    list.contains(&keyword) || keyword.starts_with("x-civlink-") && keyword != "x-civlink-code-table"
+}
+
+impl Validator {
+    /// Compile a standard.
+    pub fn compile(standard: Standard) -> Result<Validator> {
+        let standard = Arc::new(standard);
+        let root = standard.document.as_object().cloned().unwrap_or_default();
+        let mut report = CompileReport::default();
+        let mut residual_root = Map::new();
+        let mut residual_properties = Map::new();
+
+        for (keyword, value) in &root {
+            let route = match keyword.as_str() {
+                "type" | "properties" | "required" => Route::Columnar,
+                "additionalProperties" if value.is_boolean() => Route::Columnar,
+                k if is_annotation(k, &ROOT_ANNOTATIONS) => Route::Annotation,
+                _ => Route::Fallback,
+            };
+            if route == Route::Fallback {
+                residual_root.insert(keyword.clone(), value.clone());
+            }
+            if keyword == "$defs" || keyword == "$schema" {
+                residual_root.insert(keyword.clone(), value.clone());
+            }
+            report.routes.push(KeywordRoute { pointer: format!("/{}", pointer_segment(keyword)), keyword: keyword.clone(), route });
+        }
+        if let Some(key) = root.get("x-civlink-primary-key").filter(|k| k.as_array().is_some_and(|a| !a.is_empty())) {
+            let _ = key;
+            // Uniqueness of the primary key is asserted, columnar, within each batch.
+            if let Some(route) = report.routes.iter_mut().find(|r| r.keyword == "x-civlink-primary-key") {
+                route.route = Route::Columnar;
+            }
+        }
+
+        let mut columns = Vec::with_capacity(standard.properties.len());
+        for property in &standard.properties {
+            let mut checks = Vec::new();
+            let mut residual = Map::new();
+            for (keyword, value) in &property.schema {
+                let pointer = format!("{}/{}", property.pointer, pointer_segment(keyword));
+                let route = plan_keyword(property, keyword, value, &mut checks);
+                if route == Route::Fallback {
+                    residual.insert(keyword.clone(), value.clone());
+                }
+                report.routes.push(KeywordRoute { pointer, keyword: keyword.clone(), route });
+            }
+            if !residual.is_empty() {
+                // Fallback keywords such as `multipleOf` need their `type` to mean the same thing.
+                if let Some(t) = property.schema.get("type") {
+                    residual.insert("type".into(), t.clone());
+                }
+                residual_properties.insert(property.name.clone(), Value::Object(residual));
+            }
+            columns.push(ColumnPlan { property: property.clone(), checks });
+        }
+
+        let needs_fallback = !residual_properties.is_empty()
+            || residual_root.keys().any(|k| k != "$defs" && k != "$schema");
+        let fallback = if needs_fallback {
+            residual_root.insert("properties".into(), Value::Object(residual_properties));
+            let residual = Value::Object(residual_root);
+            Some(json::json_schema_validator(&residual).map_err(|message| Error::Fallback { pointer: String::new(), message })?)
+        } else {
+            None
+        };
+
+        Ok(Validator {
+            schema: standard.arrow_schema(),
+            standard,
+            columns,
+            fallback,
+            report,
+            today: idcard::today_in_china(),
+        })
+    }
+
+    /// The standard compiled.
+    pub fn standard(&self) -> &Standard {
+        &self.standard
+    }
+
+    /// The Arrow schema of valid data.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Which route each keyword takes.
+    pub fn report(&self) -> &CompileReport {
+        &self.report
+    }
+
+    /// Whether some keyword needs the row-by-row jsonschema fallback.
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
+    /// Validate one batch. Columns are matched by name; missing columns are
+    /// absent values; columns of other types are read as the standard's types.
+    pub fn validate(&self, batch: &RecordBatch) -> Result<Verdict> {
+        let rows = batch.num_rows();
+        let mut violations = Vec::new();
+
+        if self.standard.closed {
+            for (index, field) in batch.schema().fields().iter().enumerate() {
+                if self.standard.property(field.name()).is_none() {
+                    let column = batch.column(index);
+                    for row in (0..rows).filter(|r| column.is_valid(*r)) {
+                        violations.push(Violation::new(
+                            row,
+                            field.name(),
+                            "additionalProperties",
+                            format!("\"{}\" is not a column of this standard", field.name()),
+                        ));
+                    }
+                }
+            }
+        }
+
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for plan in &self.columns {
+            let typed = coerce::coerce_column(&plan.property, batch.column_by_name(&plan.property.name), rows, &mut violations);
+            check_column(plan, typed.as_ref(), self.today, &mut violations);
+            arrays.push(typed);
+        }
+        let typed = RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema_nullable()),
+            arrays,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| Error::Batch { message: e.to_string() })?;
+
+        self.check_primary_key(&typed, &mut violations);
+
+        if let Some(fallback) = &self.fallback {
+            for row in 0..rows {
+                let instance = json::row_to_json(&self.standard, &typed, row);
+                for error in fallback.iter_errors(&instance) {
+                    let column = error.instance_path().as_str().trim_start_matches('/').split('/').next().unwrap_or("").replace("~1", "/").replace("~0", "~");
+                    let keyword = error.schema_path().as_str().rsplit('/').next().unwrap_or("").to_owned();
+                    let property = self.standard.property(&column);
+                    let message = if property.is_some_and(|p| p.sensitivity.masked_by_default()) {
+                        format!("violates {keyword}")
+                    } else {
+                        error.to_string()
+                    };
+                    violations.push(Violation { row, column, keyword, message });
+                }
+            }
+        }
+
+        violations.sort_by_key(|v| v.row);
+        let mut valid = vec![true; rows];
+        for v in &violations {
+            valid[v.row] = false;
+        }
+        Ok(Verdict { batch: typed, valid, violations })
+    }
+
+    /// The typed batch keeps unreadable values as NULL, so every field is
+    /// nullable there; the standard's own schema says which may be NULL in valid data.
+    fn schema_nullable(&self) -> SchemaRef {
+        let fields: Vec<_> = self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, self.schema.metadata().clone()))
+    }
+
+    fn check_primary_key(&self, typed: &RecordBatch, violations: &mut Vec<Violation>) {
+        let key = &self.standard.primary_key;
+        if key.is_empty() {
+            return;
+        }
+        let Some(columns) = key.iter().map(|c| typed.column_by_name(c)).collect::<Option<Vec<_>>>() else { return };
+        let rows = typed.num_rows();
+        let shown = key.join(", ");
+        let mut report = |row: usize, first: usize| {
+            violations.push(Violation::new(
+                row,
+                &key[0],
+                "x-civlink-primary-key",
+                format!("duplicate primary key ({shown}): same as row {first}"),
+            ));
+        };
+        if let [single] = columns.as_slice()
+            && let Some(strings) = single.as_string_opt::<i32>()
+        {
+            let mut seen: HashMap<&str, usize> = HashMap::with_capacity(rows);
+            for row in 0..rows {
+                if strings.is_valid(row)
+                    && let Some(first) = seen.insert(strings.value(row), row)
+                {
+                    seen.insert(strings.value(row), first);
+                    report(row, first);
+                }
+            }
+            return;
+        }
+        let mut seen: HashMap<Vec<String>, usize> = HashMap::with_capacity(rows);
+        for row in 0..rows {
+            if columns.iter().any(|c| c.is_null(row)) {
+                continue;
+            }
+            let values: Vec<String> = columns
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, row).unwrap_or_default())
+                .collect();
+            match seen.get(&values) {
+                Some(first) => report(row, *first),
+                None => {
+                    seen.insert(values, row);
+                }
+            }
+        }
+    }
+}
+
+/// Decide the route of one property keyword, adding its columnar check.
+fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut Vec<Check>) -> Route {
+    let number = || value.as_number().map(Bound::from_number);
+    match keyword {
+        "type" => Route::Columnar,
+        "enum" => match value.as_array() {
+            Some(values) => {
+                checks.push(Check::Values(ValueSet::new("enum", values)));
+                Route::Columnar
+            }
+            None => Route::Fallback,
+        },
+        "const" => {
+            checks.push(Check::Values(ValueSet::new("const", std::slice::from_ref(value))));
+            Route::Columnar
+        }
+        "pattern" => {
+            let Some(source) = value.as_str() else { return Route::Fallback };
+            let translated = jsonschema_regex::to_rust_regex(source).ok();
+            match translated.and_then(|t| regex::Regex::new(&t).ok()) {
+                Some(regex) => {
+                    checks.push(Check::Pattern { regex, source: source.to_owned() });
+                    Route::Columnar
+                }
+                None => Route::Fallback,
+            }
+        }
+        "minLength" | "maxLength" => match value.as_u64() {
+            Some(n) => {
+                checks.push(if keyword == "minLength" { Check::MinLength(n) } else { Check::MaxLength(n) });
+                Route::Columnar
+            }
+            None => Route::Fallback,
+        },
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => match number() {
+            Some(bound) => {
+                let kind = match keyword {
+                    "minimum" => BoundKind::Minimum,
+                    "maximum" => BoundKind::Maximum,
+                    "exclusiveMinimum" => BoundKind::ExclusiveMinimum,
+                    _ => BoundKind::ExclusiveMaximum,
+                };
+                checks.push(Check::Bound(kind, bound, value.to_string()));
+                Route::Columnar
+            }
+            None => Route::Fallback,
+        },
+        "format" => match value.as_str() {
+            Some(f) if CIVLINK_FORMATS.contains(&f) => {
+                match (f, property.kind) {
+                    ("gb11643", ValueKind::String) => checks.push(Check::Gb11643),
+                    ("division-code", ValueKind::String) => checks.push(Check::DivisionCode(DivisionTable::builtin())),
+                    ("date", ValueKind::Date) | ("date-time", ValueKind::DateTime) => checks.push(Check::TemporalRange),
+                    // A format asserts nothing about values of another type.
+                    _ => {}
+                }
+                Route::Columnar
+            }
+            _ => Route::Fallback,
+        },
+        "x-civlink-code-table" => {
+            match value.as_str().and_then(|name| CodeTableRegistry::builtin().get(name)) {
+                Some(table) => checks.push(Check::CodeTable(table)),
+                None => return Route::Fallback,
+            }
+            Route::Columnar
+        }
+        k if is_annotation(k, &PROPERTY_ANNOTATIONS) => Route::Annotation,
+        _ => Route::Fallback,
+    }
+}
+
+/// Show a value in a message, masked when the column is sensitive.
+fn shown(property: &Property, value: &str) -> String {
+    if property.sensitivity.masked_by_default() { mask::for_log(value) } else { value.to_owned() }
+}
+
+/// Run a column's checks over its typed array.
+fn check_column(plan: &ColumnPlan, array: &dyn Array, today: NaiveDate, out: &mut Vec<Violation>) {
+    let property = &plan.property;
+    let name = property.name.as_str();
+    let rows = array.len();
+
+    if array.null_count() > 0 {
+        for row in (0..rows).filter(|r| array.is_null(*r)) {
+            if property.admits_null {
+                // NULL is JSON null here: only enum/const can reject it.
+                for check in &plan.checks {
+                    if let Check::Values(set) = check
+                        && !set.null
+                    {
+                        out.push(Violation::new(row, name, set.keyword, set.message()));
+                    }
+                }
+            } else if property.required {
+                out.push(Violation::new(row, name, "required", format!("\"{name}\" ({}) is required", property.title)));
+            }
+        }
+    }
+
+    match property.kind {
+        ValueKind::String => {
+            let Some(strings) = array.as_string_opt::<i32>() else { return };
+            for check in &plan.checks {
+                check_strings(property, check, |f| {
+                    for row in 0..rows {
+                        if strings.is_valid(row) {
+                            f(row, strings.value(row));
+                        }
+                    }
+                }, today, out);
+            }
+        }
+        ValueKind::Date | ValueKind::DateTime => {
+            for check in &plan.checks {
+                check_strings(property, check, |f| {
+                    for row in (0..rows).filter(|r| array.is_valid(*r)) {
+                        match json::temporal_text(property.kind, array, row) {
+                            Some(text) => f(row, &text),
+                            // chrono cannot even represent it: certainly not RFC 3339.
+                            None => f(row, "\u{0}out-of-range"),
+                        }
+                    }
+                }, today, out);
+            }
+        }
+        ValueKind::Integer => {
+            let Some(ints) = array.as_primitive_opt::<Int64Type>() else { return };
+            for check in &plan.checks {
+                match check {
+                    Check::Values(set) => {
+                        for row in (0..rows).filter(|r| ints.is_valid(*r)) {
+                            if !set.integers.contains(&ints.value(row)) {
+                                out.push(Violation::new(row, name, set.keyword, set.message()));
+                            }
+                        }
+                    }
+                    Check::Bound(kind, bound, shown_bound) => {
+                        for row in (0..rows).filter(|r| ints.is_valid(*r)) {
+                            let v = ints.value(row);
+                            if !kind.allows(bound.cmp_i64(v)) {
+                                out.push(bound_violation(row, name, *kind, &v.to_string(), shown_bound));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ValueKind::Number => {
+            let Some(floats) = array.as_primitive_opt::<Float64Type>() else { return };
+            for row in (0..rows).filter(|r| floats.is_valid(*r)) {
+                if !floats.value(row).is_finite() {
+                    out.push(Violation::new(row, name, "type", "NaN and infinities are not JSON numbers".into()));
+                }
+            }
+            for check in &plan.checks {
+                match check {
+                    Check::Values(set) => {
+                        for row in (0..rows).filter(|r| floats.is_valid(*r)) {
+                            if !set.contains_f64(floats.value(row)) {
+                                out.push(Violation::new(row, name, set.keyword, set.message()));
+                            }
+                        }
+                    }
+                    Check::Bound(kind, bound, shown_bound) => {
+                        for row in (0..rows).filter(|r| floats.is_valid(*r)) {
+                            let v = floats.value(row);
+                            if v.is_finite() && !kind.allows(bound.cmp_f64(v)) {
+                                out.push(bound_violation(row, name, *kind, &v.to_string(), shown_bound));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ValueKind::Boolean => {
+            let Some(bools) = array.as_boolean_opt() else { return };
+            for check in &plan.checks {
+                if let Check::Values(set) = check {
+                    for row in (0..rows).filter(|r| bools.is_valid(*r)) {
+                        if !set.booleans.contains(&bools.value(row)) {
+                            out.push(Violation::new(row, name, set.keyword, set.message()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn bound_violation(row: usize, column: &str, kind: BoundKind, value: &str, bound: &str) -> Violation {
+    let relation = match kind {
+        BoundKind::Minimum => "less than the minimum",
+        BoundKind::Maximum => "greater than the maximum",
+        BoundKind::ExclusiveMinimum => "not greater than the exclusive minimum",
+        BoundKind::ExclusiveMaximum => "not less than the exclusive maximum",
+    };
+    Violation::new(row, column, kind.keyword(), format!("{value} is {relation} {bound}"))
+}
+
+/// Run one check over the string values a column yields through `each`.
+fn check_strings(
+    property: &Property,
+    check: &Check,
+    each: impl FnOnce(&mut dyn FnMut(usize, &str)),
+    today: NaiveDate,
+    out: &mut Vec<Violation>,
+) {
+    let name = property.name.as_str();
+    match check {
+        Check::Values(set) => each(&mut |row, s| {
+            if !set.strings.contains(s) {
+                out.push(Violation::new(row, name, set.keyword, set.message()));
+            }
+        }),
+        Check::Pattern { regex, source } => each(&mut |row, s| {
+            if !regex.is_match(s) {
+                out.push(Violation::new(row, name, "pattern", format!("\"{}\" does not match {source}", shown(property, s))));
+            }
+        }),
+        Check::MinLength(min) => each(&mut |row, s| {
+            let n = s.chars().count() as u64;
+            if n < *min {
+                out.push(Violation::new(row, name, "minLength", format!("{n} characters, fewer than {min}")));
+            }
+        }),
+        Check::MaxLength(max) => each(&mut |row, s| {
+            // Byte length bounds the character count from above: skip the count when it cannot exceed.
+            if s.len() as u64 > *max {
+                let n = s.chars().count() as u64;
+                if n > *max {
+                    out.push(Violation::new(row, name, "maxLength", format!("{n} characters, more than {max}")));
+                }
+            }
+        }),
+        Check::Gb11643 => each(&mut |row, s| {
+            if let Err(e) = idcard::validate_str(s, today) {
+                out.push(Violation::new(row, name, "format", format!("not a valid GB 11643 ID number ({}): {e}", shown(property, s))));
+            }
+        }),
+        Check::DivisionCode(table) => each(&mut |row, s| {
+            if !table.contains_str(s) {
+                let why = match crate::division::DivisionCode::parse(s) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "not in the division code table".to_owned(),
+                };
+                out.push(Violation::new(row, name, "format", format!("\"{s}\" is not a division code: {why}")));
+            }
+        }),
+        Check::CodeTable(table) => each(&mut |row, s| {
+            if !table.contains(s) {
+                out.push(Violation::new(
+                    row,
+                    name,
+                    "x-civlink-code-table",
+                    format!("\"{}\" is not a code of {} ({})", shown(property, s), table.name, table.title),
+                ));
+            }
+        }),
+        Check::TemporalRange => each(&mut |row, s| {
+            let year_ok = s.len() >= 4 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes().get(4) == Some(&b'-');
+            if !year_ok {
+                out.push(Violation::new(row, name, "format", format!("{} is outside years 0000-9999", property.kind.noun())));
+            }
+        }),
+        // Numeric keywords assert nothing about strings (JSON Schema semantics).
+        Check::Bound(..) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use serde_json::json;
+
+    fn standard(extra: Value) -> Standard {
+        let mut doc = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "x-civlink-id": "test.person",
+            "x-civlink-version": "1",
+            "title": "测试",
+            "type": "object",
+            "x-civlink-primary-key": ["id_number"],
+            "required": ["id_number", "name"],
+            "properties": {
+                "id_number": {"type": "string", "title": "身份证号", "format": "gb11643", "x-civlink-sensitivity": "sensitive"},
+                "name": {"type": "string", "title": "姓名", "minLength": 2, "maxLength": 4},
+                "sex": {"type": "string", "title": "性别", "x-civlink-code-table": "sex"},
+                "age": {"type": "integer", "title": "年龄", "minimum": 0, "exclusiveMaximum": 150},
+                "amount": {"type": "number", "title": "金额", "multipleOf": 0.5},
+                "birth_date": {"type": "string", "title": "出生日期", "format": "date"}
+            }
+        });
+        if let (Some(target), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        Standard::from_value(doc).unwrap()
+    }
+
+    fn text_batch(columns: &[(&str, Vec<Option<&str>>)]) -> RecordBatch {
+        let fields: Vec<Field> = columns.iter().map(|(n, _)| Field::new(*n, DataType::Utf8, true)).collect();
+        let arrays: Vec<ArrayRef> = columns.iter().map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef).collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+    }
+
+    #[test]
+    fn report_routes_each_keyword() {
+        let validator = Validator::compile(standard(json!({}))).unwrap();
+        let report = validator.report();
+        let route = |p: &str| report.routes.iter().find(|r| r.pointer == p).map(|r| r.route);
+        assert_eq!(route("/properties/amount/multipleOf"), Some(Route::Fallback));
+        assert_eq!(route("/properties/name/minLength"), Some(Route::Columnar));
+        assert_eq!(route("/properties/name/title"), Some(Route::Annotation));
+        assert_eq!(route("/properties/sex/x-civlink-code-table"), Some(Route::Columnar));
+        assert_eq!(route("/x-civlink-primary-key"), Some(Route::Columnar));
+        assert!(validator.has_fallback());
+        assert!(report.to_string().contains("fallback  /properties/amount/multipleOf"));
+    }
+
+    #[test]
+    fn text_columns_are_read_as_their_types_and_bad_values_are_violations() {
+        let validator = Validator::compile(standard(json!({}))).unwrap();
+        let batch = text_batch(&[
+            ("id_number", vec![Some("11010519491231002X"), Some("110105194912310021"), Some("11010519491231002X")]),
+            ("name", vec![Some("张三"), None, Some("李四")]),
+            ("sex", vec![Some("1"), Some("男"), None]),
+            ("age", vec![Some("30"), Some("abc"), Some("150")]),
+            ("amount", vec![Some("10.5"), Some("1.25"), None]),
+            ("birth_date", vec![Some("1949-12-31"), Some("2021-02-30"), None]),
+        ]);
+        let verdict = validator.validate(&batch).unwrap();
+        assert_eq!(verdict.valid, vec![true, false, false]);
+        let kinds: Vec<(usize, &str, &str)> =
+            verdict.violations.iter().map(|v| (v.row, v.column.as_str(), v.keyword.as_str())).collect();
+        for expected in [
+            (1, "id_number", "format"),
+            (1, "name", "required"),
+            (1, "sex", "x-civlink-code-table"),
+            (1, "age", "type"),
+            (1, "amount", "multipleOf"),
+            (1, "birth_date", "format"),
+            (2, "age", "exclusiveMaximum"),
+            (2, "id_number", "x-civlink-primary-key"),
+        ] {
+            assert!(kinds.contains(&expected), "missing {expected:?} in {kinds:?}");
+        }
+        assert_eq!(verdict.violations.len(), 8, "{kinds:?}");
+        // Sensitive values never appear in clear in messages.
+        assert!(verdict.violations.iter().all(|v| !v.message.contains("110105194912310021")));
+        assert_eq!(verdict.batch.column_by_name("age").unwrap().as_primitive::<Int64Type>().value(0), 30);
+        assert_eq!(verdict.violations_of(2).count(), 2);
+    }
+
+    #[test]
+    fn typed_columns_pass_through_and_closed_standards_reject_extra_columns() {
+        let validator = Validator::compile(standard(json!({"additionalProperties": false}))).unwrap();
+        let schema = Schema::new(vec![
+            Field::new("id_number", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("age", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+            Field::new("nickname", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec!["11010519491231002X", "630102198001010013"])),
+                Arc::new(StringArray::from(vec!["张三", "李四"])),
+                Arc::new(Int64Array::from(vec![Some(-1), None])),
+                Arc::new(Float64Array::from(vec![Some(1.0), Some(f64::NAN)])),
+                Arc::new(StringArray::from(vec![None, Some("小李")])),
+            ],
+        )
+        .unwrap();
+        let verdict = validator.validate(&batch).unwrap();
+        let kinds: Vec<(usize, &str)> = verdict.violations.iter().map(|v| (v.row, v.keyword.as_str())).collect();
+        assert!(kinds.contains(&(0, "minimum")), "{kinds:?}");
+        assert!(kinds.contains(&(1, "additionalProperties")), "{kinds:?}");
+        assert!(kinds.contains(&(1, "type")), "{kinds:?}");
+    }
+
+    #[test]
+    fn exact_integer_float_comparison() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_i64_f64(3, 2.5), Some(Greater));
+        assert_eq!(compare_i64_f64(2, 2.5), Some(Less));
+        assert_eq!(compare_i64_f64(i64::MAX, 9.223372036854776e18), Some(Less));
+        assert_eq!(compare_i64_f64(i64::MIN, -9.223372036854776e18), Some(Equal));
+        assert_eq!(compare_i64_f64(-3, -2.5), Some(Less));
+    }
+}
