@@ -4,12 +4,14 @@
 //!
 //! | command | module | crates |
 //! |---|---|---|
+//! | `civlink demo` | [`demo`] | civlink-standards, civlink-connectors |
 //! | `civlink standards check / validate` | [`standards_cmd`] | civlink-standards, civlink-connectors |
 //!
 //! Exit codes: 0 success; 1 the data or standard was checked and found wanting
 //! (invalid rows, incompatible versions); 2 the command could not run (bad
 //! arguments, unreadable files, malformed standards).
 
+mod demo;
 mod error;
 mod standards_cmd;
 
@@ -29,6 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Generate sample department data and validate it end to end, on embedded defaults.
+    Demo(demo::DemoArgs),
     /// Data standards: check a standard (and its compatibility), validate data against one.
     #[command(subcommand)]
     Standards(standards_cmd::StandardsCommand),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Standards(command) => standards_cmd::run(command),
     };
     match outcome {

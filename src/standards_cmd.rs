@@ -77,7 +77,7 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     Ok(standard.document)
 }
 
-fn load_standard(path: &Path) -> Result<Validator> {
+pub fn load_standard(path: &Path) -> Result<Validator> {
     let document = read_json(path)?;
     let standard = Standard::from_value(document).map_err(|source| Error::Standard { path: path.to_owned(), source })?;
     Validator::compile(standard).map_err(|source| Error::Compile { path: path.to_owned(), source })
@@ -150,27 +150,37 @@ fn check(new: &Path, against: &[PathBuf], mode: Mode, format: OutputFormat) -> R
 
 /// One invalid row in the JSON report.
 #[derive(Debug, Serialize)]
-struct InvalidRow {
+pub struct InvalidRow {
     /// 0-based index among the data rows of the file.
-    row: u64,
+    pub row: u64,
     /// 1-based line in the file (record start), or row ordinal for binary formats.
-    line: u64,
-    violations: Vec<RowViolation>,
+    pub line: u64,
+    /// What is wrong with it.
+    pub violations: Vec<RowViolation>,
 }
 
+/// One violation of an invalid row.
 #[derive(Debug, Serialize)]
-struct RowViolation {
-    column: String,
-    keyword: String,
-    message: String,
+pub struct RowViolation {
+    /// The column, empty for whole-row problems.
+    pub column: String,
+    /// The rule broken.
+    pub keyword: String,
+    /// What is wrong.
+    pub message: String,
 }
 
+/// Counts and invalid rows of one file, as `--format json` prints them.
 #[derive(Debug, Serialize)]
-struct ValidateReport {
-    total: u64,
-    valid: u64,
-    invalid: u64,
-    invalid_rows: Vec<InvalidRow>,
+pub struct ValidateReport {
+    /// Data rows read.
+    pub total: u64,
+    /// Rows without violations.
+    pub valid: u64,
+    /// Rows with at least one violation.
+    pub invalid: u64,
+    /// Every invalid row, in file order.
+    pub invalid_rows: Vec<InvalidRow>,
 }
 
 /// Tally of one (column, keyword) pair for the text summary.
@@ -197,8 +207,55 @@ fn validate(
         }
     };
     let csv = CsvOptions { encoding, delimiter, ..CsvOptions::default() };
-    let batches = file::open(data, None, csv, 8192)?;
+    let checked = validate_file(&validator, data, csv)?;
+    match format {
+        OutputFormat::Json => print_json(&checked.report)?,
+        OutputFormat::Text => print!("{}", checked.summary(&validator, data, top)),
+    }
+    Ok(if checked.report.invalid == 0 { Outcome::Clean } else { Outcome::Findings })
+}
 
+/// The result of validating one file.
+pub struct FileValidation {
+    /// Counts and every invalid row.
+    pub report: ValidateReport,
+    tallies: HashMap<(String, String), Tally>,
+}
+
+impl FileValidation {
+    /// A summary for people: counts, then the most frequent violations.
+    pub fn summary(&self, validator: &Validator, data: &Path, top: usize) -> String {
+        use std::fmt::Write;
+        let report = &self.report;
+        let standard = validator.standard();
+        let mut out = String::new();
+        let pct = |n: u64| if report.total == 0 { 0.0 } else { 100.0 * n as f64 / report.total as f64 };
+        let _ = writeln!(out, "{} against {} {}", data.display(), standard.id, standard.version);
+        let _ = writeln!(out, "  rows     {:>10}", report.total);
+        let _ = writeln!(out, "  valid    {:>10}  {:>6.2}%", report.valid, pct(report.valid));
+        let _ = writeln!(out, "  invalid  {:>10}  {:>6.2}%", report.invalid, pct(report.invalid));
+        if !self.tallies.is_empty() {
+            let mut sorted: Vec<_> = self.tallies.iter().collect();
+            sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+            let _ = writeln!(out, "top violations:");
+            let _ = writeln!(out, "  {:>8}  {:<20} {:<22} example (first at line)", "count", "column", "rule");
+            for ((column, keyword), tally) in sorted.into_iter().take(top) {
+                let column = if column.is_empty() { "(row)" } else { column.as_str() };
+                let _ = writeln!(
+                    out,
+                    "  {:>8}  {:<20} {:<22} {} (line {})",
+                    tally.count, column, keyword, tally.example, tally.first_line
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Validate every row of a data file; rows the reader could not even split
+/// (ragged CSV lines, undecodable bytes) count as invalid rows with keyword `source`.
+pub fn validate_file(validator: &Validator, data: &Path, csv: CsvOptions) -> Result<FileValidation> {
+    let batches = file::open(data, None, csv, 8192)?;
     let mut report = ValidateReport { total: 0, valid: 0, invalid: 0, invalid_rows: Vec::new() };
     let mut tallies: HashMap<(String, String), Tally> = HashMap::new();
     let mut note = |column: &str, keyword: &str, message: &str, line: u64| {
@@ -209,7 +266,9 @@ fn validate(
     };
     for positioned in batches {
         let PositionedBatch { batch, first_row, lines, rejects } = positioned?;
-        let verdict = validator.validate(&batch).map_err(|source| Error::Compile { path: standard_path.to_owned(), source })?;
+        let verdict = validator
+            .validate(&batch)
+            .map_err(|source| Error::Compile { path: data.to_owned(), source })?;
         // Data-row indices of this batch: rejects keep theirs, good rows fill the rest in order.
         let span = batch.num_rows() as u64 + rejects.len() as u64;
         let mut reject_at: HashMap<u64, &file::RawReject> = rejects.iter().map(|r| (r.row_index, r)).collect();
@@ -222,7 +281,11 @@ fn validate(
                 report.invalid_rows.push(InvalidRow {
                     row: index,
                     line: reject.line,
-                    violations: vec![RowViolation { column: String::new(), keyword: "source".into(), message: reject.reason.clone() }],
+                    violations: vec![RowViolation {
+                        column: String::new(),
+                        keyword: "source".into(),
+                        message: reject.reason.clone(),
+                    }],
                 });
                 continue;
             }
@@ -244,27 +307,5 @@ fn validate(
             report.invalid_rows.push(InvalidRow { row: index, line, violations });
         }
     }
-
-    match format {
-        OutputFormat::Json => print_json(&report)?,
-        OutputFormat::Text => {
-            let standard = validator.standard();
-            println!("{} against {} {}", data.display(), standard.id, standard.version);
-            let pct = |n: u64| if report.total == 0 { 0.0 } else { 100.0 * n as f64 / report.total as f64 };
-            println!("  rows     {:>10}", report.total);
-            println!("  valid    {:>10}  {:>6.2}%", report.valid, pct(report.valid));
-            println!("  invalid  {:>10}  {:>6.2}%", report.invalid, pct(report.invalid));
-            if !tallies.is_empty() {
-                let mut sorted: Vec<_> = tallies.into_iter().collect();
-                sorted.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
-                println!("top violations:");
-                println!("  {:>8}  {:<20} {:<22} example (first at line)", "count", "column", "rule");
-                for ((column, keyword), tally) in sorted.into_iter().take(top) {
-                    let column = if column.is_empty() { "(row)".to_owned() } else { column };
-                    println!("  {:>8}  {:<20} {:<22} {} (line {})", tally.count, column, keyword, tally.example, tally.first_line);
-                }
-            }
-        }
-    }
-    Ok(if report.invalid == 0 { Outcome::Clean } else { Outcome::Findings })
+    Ok(FileValidation { report, tallies })
 }

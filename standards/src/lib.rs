@@ -11,6 +11,7 @@
 //! | [`standard`] | a data standard: a JSON Schema 2020-12 document with `x-civlink-*` extension keywords, and its Arrow schema |
 //! | [`mask`] | masking strategies for sensitive columns (`x-civlink-mask`) |
 //! | [`validate`] | the columnar validator: a standard compiled into checks over Arrow batches, with a `jsonschema` fallback |
+//! | [`shipped`] | the data standards civlink ships (`data/standards/`), embedded |
 //! | [`compat`] | compatibility between versions of a standard (NONE, BACKWARD, FORWARD, FULL and the transitive modes) |
 
 pub mod code_table;
@@ -18,5 +19,6 @@ pub mod compat;
 pub mod division;
 pub mod idcard;
 pub mod mask;
+pub mod shipped;
 pub mod standard;
 pub mod validate;

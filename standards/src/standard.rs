@@ -272,10 +272,10 @@ impl Standard {
     /// Parse a standard from a JSON value.
     pub fn from_value(document: Value) -> Result<Standard> {
         let root = document.as_object().ok_or_else(|| invalid("", "a standard must be a JSON object"))?;
-        if let Some(schema) = root.get("$schema") {
-            if schema.as_str() != Some(META_SCHEMA_2020_12) {
-                return Err(invalid("/$schema", format!("standards use JSON Schema 2020-12 (\"{META_SCHEMA_2020_12}\")")));
-            }
+        if let Some(schema) = root.get("$schema")
+            && schema.as_str() != Some(META_SCHEMA_2020_12)
+        {
+            return Err(invalid("/$schema", format!("standards use JSON Schema 2020-12 (\"{META_SCHEMA_2020_12}\")")));
         }
         if let Err(e) = jsonschema::meta::validate(&document) {
             return Err(Error::MetaSchema {

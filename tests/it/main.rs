@@ -1,1 +1,3 @@
+//! End-to-end tests of the `civlink` binary: one test binary for the root package.
 
+mod cli;

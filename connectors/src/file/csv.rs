@@ -6,6 +6,9 @@
 //! * Header names are trimmed; a BOM is stripped; an empty name becomes
 //!   `column_N` (1-based position) and a repeated name gets `_2`, `_3`, ...
 //!   appended, so the schema is always valid and no column is lost.
+//! * A header that does not decode cleanly (invalid UTF-8, or U+FFFD after
+//!   GBK/GB18030 decoding) is an [`Error::Csv`]: it almost always means the
+//!   configured encoding is wrong, and every row would be garbled or rejected.
 //! * Rows are never dropped: a record whose field count differs from the
 //!   header's, that is not valid UTF-8, or that contains bytes that are not
 //!   valid GBK/GB18030 becomes a [`RawReject`](super::RawReject).
@@ -15,7 +18,11 @@
 //!   the file into memory.
 //! * Completely empty lines are skipped by the CSV parser; they are not data
 //!   rows and are not counted.
+//! * Line numbers count `\n` (LF and CRLF files). Files with bare-CR line
+//!   endings (classic Mac OS) parse correctly, but their records all report
+//!   line 1; row indices stay exact.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -27,8 +34,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
 use super::{
-    DEFAULT_MAX_RECORD_BYTES, Encoding, Error, PositionedBatch, Result, Utf8BatchBuilder,
-    check_batch_size, normalize_column_names,
+    DEFAULT_MAX_RECORD_BYTES, Encoding, Error, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size,
+    normalize_column_names,
 };
 
 /// Size of the decoder's and the CSV parser's read buffers. Larger than the
@@ -94,10 +101,7 @@ impl CsvOptions {
             }
         }
         if self.delimiter == self.quote {
-            return invalid(format!(
-                "delimiter and quote are both {:?}",
-                char::from(self.delimiter)
-            ));
+            return invalid(format!("delimiter and quote are both {:?}", char::from(self.delimiter)));
         }
         check_batch_size(self.batch_size)?;
         if self.max_record_bytes == 0 {
@@ -105,8 +109,7 @@ impl CsvOptions {
         }
         match (&self.column_names, self.has_header) {
             (Some(_), true) => invalid(
-                "column_names is only used when has_header = false; the file's header would be ignored"
-                    .to_owned(),
+                "column_names is only used when has_header = false; the file's header would be ignored".to_owned(),
             ),
             (Some(names), false) if names.is_empty() => {
                 invalid("column_names must name at least one column".to_owned())
@@ -158,10 +161,14 @@ where
     deserializer.deserialize_str(AsciiChar)
 }
 
-/// Reader wrapper that refuses to deliver more than `limit` bytes beyond the
-/// start of the record being parsed, so an unclosed quote cannot pull a whole
-/// multi-gigabyte file into one record.
-struct RecordSizeGuard<R> {
+/// Reader wrapper between the decoder and the CSV parser. It refuses to
+/// deliver more than `limit` bytes beyond the start of the record being
+/// parsed, so an unclosed quote cannot pull a whole multi-gigabyte file into
+/// one record, and it remembers where recent newlines were, which is what
+/// lets the reader compute each record's true start line (the `csv` crate's
+/// own record position points before skipped blank lines and, for CRLF
+/// files, one line too early).
+struct Tracker<R> {
     inner: R,
     /// Bytes handed to the CSV parser so far.
     delivered: u64,
@@ -169,10 +176,24 @@ struct RecordSizeGuard<R> {
     record_start: u64,
     /// Maximum bytes allowed past `record_start`, including read-ahead.
     limit: u64,
+    /// Offsets of `\n` bytes among the last `2 * READ_BUFFER_BYTES` bytes
+    /// delivered; the parser never lags further behind than one buffer.
+    newlines: VecDeque<u64>,
 }
 
-/// Marker carried inside the `io::Error` the guard returns, so the reader can
-/// tell "record too large" apart from a real I/O failure.
+impl<R> Tracker<R> {
+    /// Whether the byte at decoded-stream offset `offset` is a `\n`, for an
+    /// offset within the parser's buffer window.
+    fn is_newline_at(&mut self, offset: u64) -> bool {
+        while self.newlines.front().is_some_and(|&at| at < offset) {
+            self.newlines.pop_front();
+        }
+        self.newlines.front() == Some(&offset)
+    }
+}
+
+/// Marker carried inside the `io::Error` the tracker returns, so the reader
+/// can tell "record too large" apart from a real I/O failure.
 #[derive(Debug)]
 struct RecordTooLarge;
 
@@ -184,18 +205,28 @@ impl fmt::Display for RecordTooLarge {
 
 impl std::error::Error for RecordTooLarge {}
 
-impl<R: Read> Read for RecordSizeGuard<R> {
+impl<R: Read> Read for Tracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.delivered.saturating_sub(self.record_start) > self.limit {
             return Err(io::Error::other(RecordTooLarge));
         }
         let n = self.inner.read(buf)?;
+        let horizon = self.delivered.saturating_sub(2 * READ_BUFFER_BYTES as u64);
+        while self.newlines.front().is_some_and(|&at| at < horizon) {
+            self.newlines.pop_front();
+        }
+        let base = self.delivered;
+        for (i, &byte) in buf.iter().take(n).enumerate() {
+            if byte == b'\n' {
+                self.newlines.push_back(base + i as u64);
+            }
+        }
         self.delivered += n as u64;
         Ok(n)
     }
 }
 
-type Source = RecordSizeGuard<DecodeReaderBytes<Box<dyn Read + Send>, Vec<u8>>>;
+type Source = Tracker<DecodeReaderBytes<Box<dyn Read + Send>, Vec<u8>>>;
 
 /// Streams a CSV file as [`PositionedBatch`]es of all-`Utf8` columns.
 ///
@@ -209,6 +240,8 @@ pub struct CsvReader {
     schema: SchemaRef,
     /// Reused for every record; `None` only transiently while being validated.
     record: Option<ByteRecord>,
+    /// 1-based physical line where the record in `record` starts.
+    record_line: u64,
     /// The record in `record` has been read (no-header peek) but not yet used.
     peeked: bool,
     builder: Utf8BatchBuilder,
@@ -222,10 +255,7 @@ impl CsvReader {
     pub fn open(path: &Path, options: CsvOptions) -> Result<CsvReader> {
         let name = path.display().to_string();
         options.validate()?;
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let file = File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
         Self::from_reader(&name, Box::new(file), options)
     }
 
@@ -233,11 +263,7 @@ impl CsvReader {
     ///
     /// Reads the header (or, without one, the first record) immediately, so
     /// [`schema`](Self::schema) is known right after construction.
-    pub fn from_reader(
-        name: &str,
-        reader: Box<dyn Read + Send>,
-        options: CsvOptions,
-    ) -> Result<CsvReader> {
+    pub fn from_reader(name: &str, reader: Box<dyn Read + Send>, options: CsvOptions) -> Result<CsvReader> {
         options.validate()?;
         let mut decode = DecodeReaderBytesBuilder::new();
         // A BOM is stripped in every case. For UTF-8 the bytes pass through
@@ -249,21 +275,17 @@ impl CsvReader {
         decode.strip_bom(true);
         match options.encoding {
             Encoding::Utf8 => decode.utf8_passthru(true),
-            other => decode
-                .encoding(Some(other.as_encoding_rs()))
-                .bom_override(true),
+            other => decode.encoding(Some(other.as_encoding_rs())).bom_override(true),
         };
         let decoded = decode
             .build_with_buffer(reader, vec![0; READ_BUFFER_BYTES])
-            .map_err(|source| Error::Io {
-                path: name.to_owned(),
-                source,
-            })?;
-        let guard = RecordSizeGuard {
+            .map_err(|source| Error::Io { path: name.to_owned(), source })?;
+        let guard = Tracker {
             inner: decoded,
             delivered: 0,
             record_start: 0,
             limit: (options.max_record_bytes as u64).saturating_add(READ_BUFFER_BYTES as u64),
+            newlines: VecDeque::new(),
         };
         let reader = ::csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
@@ -281,6 +303,7 @@ impl CsvReader {
             reader,
             schema: Arc::new(Schema::empty()),
             record: Some(ByteRecord::new()),
+            record_line: 0,
             peeked: false,
             builder: Utf8BatchBuilder::new(Arc::new(Schema::empty()), 0),
             pending_error: None,
@@ -288,10 +311,7 @@ impl CsvReader {
             options,
         };
         let names = this.read_column_names()?;
-        let fields: Vec<Field> = names
-            .into_iter()
-            .map(|name| Field::new(name, DataType::Utf8, true))
-            .collect();
+        let fields: Vec<Field> = names.into_iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
         this.schema = Arc::new(Schema::new(fields));
         this.builder = Utf8BatchBuilder::new(this.schema.clone(), 0);
         Ok(this)
@@ -311,7 +331,7 @@ impl CsvReader {
         }
         let found = self.read_record()?;
         let record = self.record.take().unwrap_or_default();
-        let line = record.position().map_or(1, |p| p.line());
+        let line = self.record_line;
         if !found {
             // An empty file: no columns and no rows.
             self.record = Some(record);
@@ -327,14 +347,9 @@ impl CsvReader {
         let header = StringRecord::from_byte_record(record).map_err(|e| Error::Csv {
             path: self.path.clone(),
             line,
-            message: format!(
-                "header is not valid UTF-8 ({}); is the file encoded as GBK or GB18030?",
-                e.utf8_error()
-            ),
+            message: format!("header is not valid UTF-8 ({}); is the file encoded as GBK or GB18030?", e.utf8_error()),
         })?;
-        if self.options.encoding != Encoding::Utf8
-            && contains_replacement_char(header.as_byte_record().as_slice())
-        {
+        if self.options.encoding != Encoding::Utf8 && contains_replacement_char(header.as_byte_record().as_slice()) {
             return Err(Error::Csv {
                 path: self.path.clone(),
                 line,
@@ -354,7 +369,7 @@ impl CsvReader {
         let start = self.reader.position().clone();
         self.reader.get_mut().record_start = start.byte();
         let record = self.record.get_or_insert_with(ByteRecord::new);
-        self.reader.read_byte_record(record).map_err(|e| {
+        let found = self.reader.read_byte_record(record).map_err(|e| {
             let line = start.line();
             match e.into_kind() {
                 ::csv::ErrorKind::Io(source) => {
@@ -383,13 +398,24 @@ impl CsvReader {
                     message: format!("{other:?}"),
                 },
             }
-        })
+        })?;
+        if found {
+            // The parser's line counter stands after the record's terminator.
+            // Walk back over the newlines inside quoted fields and over a
+            // `\n` terminator (a `\r` terminator or end of file adds none).
+            let end = self.reader.position();
+            let (end_line, end_byte) = (end.line(), end.byte());
+            let inside = record_newlines(self.record.as_ref());
+            let terminator = end_byte.checked_sub(1).is_some_and(|last| self.reader.get_mut().is_newline_at(last));
+            self.record_line = end_line.saturating_sub(inside).saturating_sub(u64::from(terminator)).max(1);
+        }
+        Ok(found)
     }
 
     /// Turns the record in `self.record` into a row or a reject.
     fn consume_record(&mut self) {
         let record = self.record.take().unwrap_or_default();
-        let line = record.position().map_or(0, |p| p.line());
+        let line = self.record_line;
         let width = self.schema.fields().len();
         if record.len() != width {
             let reason = format!("ragged row: {} fields, header has {width}", record.len());
@@ -402,10 +428,7 @@ impl CsvReader {
                 if self.options.encoding != Encoding::Utf8
                     && contains_replacement_char(text.as_byte_record().as_slice())
                 {
-                    let reason = format!(
-                        "invalid {} byte sequence",
-                        self.options.encoding.name().to_ascii_uppercase()
-                    );
+                    let reason = format!("invalid {} byte sequence", self.options.encoding.name().to_ascii_uppercase());
                     let record = text.into_byte_record();
                     self.reject(&record, line, reason);
                     self.record = Some(record);
@@ -443,11 +466,7 @@ impl CsvReader {
 
     /// Emits the batch built so far, if it holds anything.
     fn flush(&mut self) -> Option<Result<PositionedBatch>> {
-        if self.builder.is_empty() {
-            None
-        } else {
-            Some(self.builder.finish(&self.path))
-        }
+        if self.builder.is_empty() { None } else { Some(self.builder.finish(&self.path)) }
     }
 }
 
@@ -489,6 +508,11 @@ impl Iterator for CsvReader {
     }
 }
 
+/// Number of `\n` bytes inside the fields of `record`.
+fn record_newlines(record: Option<&ByteRecord>) -> u64 {
+    record.map_or(0, |r| r.as_slice().iter().filter(|&&b| b == b'\n').count() as u64)
+}
+
 /// Whether decoded text contains U+FFFD, which encoding_rs substitutes for
 /// byte sequences that are not valid in the source encoding.
 fn contains_replacement_char(bytes: &[u8]) -> bool {
@@ -509,8 +533,7 @@ mod tests {
     use super::*;
 
     fn read_all(data: &[u8], options: CsvOptions) -> Vec<PositionedBatch> {
-        let reader = CsvReader::from_reader("t.csv", Box::new(io::Cursor::new(data.to_vec())), options)
-            .unwrap();
+        let reader = CsvReader::from_reader("t.csv", Box::new(io::Cursor::new(data.to_vec())), options).unwrap();
         reader.collect::<Result<Vec<_>>>().unwrap()
     }
 
@@ -536,45 +559,22 @@ mod tests {
     #[test]
     fn invalid_options() {
         let bad = [
-            CsvOptions {
-                delimiter: b'"',
-                ..CsvOptions::default()
-            },
-            CsvOptions {
-                delimiter: b'\n',
-                ..CsvOptions::default()
-            },
-            CsvOptions {
-                quote: 0xA1,
-                ..CsvOptions::default()
-            },
-            CsvOptions {
-                batch_size: 0,
-                ..CsvOptions::default()
-            },
-            CsvOptions {
-                column_names: Some(vec!["a".into()]),
-                ..CsvOptions::default()
-            },
-            CsvOptions {
-                has_header: false,
-                column_names: Some(vec![]),
-                ..CsvOptions::default()
-            },
+            CsvOptions { delimiter: b'"', ..CsvOptions::default() },
+            CsvOptions { delimiter: b'\n', ..CsvOptions::default() },
+            CsvOptions { quote: 0xA1, ..CsvOptions::default() },
+            CsvOptions { batch_size: 0, ..CsvOptions::default() },
+            CsvOptions { column_names: Some(vec!["a".into()]), ..CsvOptions::default() },
+            CsvOptions { has_header: false, column_names: Some(vec![]), ..CsvOptions::default() },
         ];
         for options in bad {
             let r = CsvReader::from_reader("t", Box::new(io::empty()), options.clone());
-            assert!(
-                matches!(r, Err(Error::InvalidOptions { .. })),
-                "{options:?} accepted"
-            );
+            assert!(matches!(r, Err(Error::InvalidOptions { .. })), "{options:?} accepted");
         }
     }
 
     #[test]
     fn empty_input_has_no_columns_and_no_batches() {
-        let reader =
-            CsvReader::from_reader("t", Box::new(io::empty()), CsvOptions::default()).unwrap();
+        let reader = CsvReader::from_reader("t", Box::new(io::empty()), CsvOptions::default()).unwrap();
         assert_eq!(reader.schema().fields().len(), 0);
         assert_eq!(reader.count(), 0);
     }
@@ -587,19 +587,9 @@ mod tests {
 
     #[test]
     fn no_header_names_columns_by_position() {
-        let options = CsvOptions {
-            has_header: false,
-            ..CsvOptions::default()
-        };
-        let reader =
-            CsvReader::from_reader("t", Box::new(io::Cursor::new(b"1,2\n3,4\n".to_vec())), options)
-                .unwrap();
-        let names: Vec<_> = reader
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let options = CsvOptions { has_header: false, ..CsvOptions::default() };
+        let reader = CsvReader::from_reader("t", Box::new(io::Cursor::new(b"1,2\n3,4\n".to_vec())), options).unwrap();
+        let names: Vec<_> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, ["column_1", "column_2"]);
         let batches: Vec<_> = reader.collect::<Result<_>>().unwrap();
         assert_eq!(batches[0].batch.num_rows(), 2);
@@ -610,12 +600,8 @@ mod tests {
     fn oversized_record_stops_with_error_after_good_rows() {
         let mut data = b"a,b\n1,2\n3,\"never closed".to_vec();
         data.extend(std::iter::repeat_n(b'x', 300_000));
-        let options = CsvOptions {
-            max_record_bytes: 1000,
-            ..CsvOptions::default()
-        };
-        let reader =
-            CsvReader::from_reader("t", Box::new(io::Cursor::new(data)), options).unwrap();
+        let options = CsvOptions { max_record_bytes: 1000, ..CsvOptions::default() };
+        let reader = CsvReader::from_reader("t", Box::new(io::Cursor::new(data)), options).unwrap();
         let results: Vec<_> = reader.collect();
         assert_eq!(results.len(), 2);
         let first = results[0].as_ref().unwrap();
@@ -643,5 +629,43 @@ mod tests {
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].batch.num_rows(), 2);
         assert_eq!(batches[0].lines, [2, 4]);
+    }
+
+    #[test]
+    fn line_numbers_survive_blank_lines_and_line_endings() {
+        let cases: [(&[u8], &[u64]); 6] = [
+            (b"a\n1\n\n\n2\n", &[2, 5]),
+            (b"\n\na\n1\n2", &[4, 5]),
+            (b"a\r\n\r\n1\r\n\r\n\r\n2", &[3, 6]),
+            (b"a\n\"x\n\n\ny\"\n\n2\n", &[2, 7]),
+            (b"a\r\n\"x\r\ny\"\r\n2\r\n", &[2, 4]),
+            (b"a\n1\n\"\n\"\n", &[2, 3]),
+        ];
+        for (data, want) in cases {
+            let batches = read_all(data, CsvOptions::default());
+            assert_eq!(batches[0].lines, want, "{:?}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn line_numbers_across_read_buffers() {
+        // Records long enough that terminators fall at and around the
+        // 64 KiB buffer edges.
+        let mut data = b"a,b\n".to_vec();
+        let mut want = Vec::new();
+        let mut line = 2;
+        for i in 0..400u64 {
+            want.push(line);
+            let pad = "x".repeat((i as usize * 997) % 3000);
+            if i % 3 == 0 {
+                data.extend_from_slice(format!("{i},\"{pad}\n{pad}\"\r\n\n").as_bytes());
+                line += 3;
+            } else {
+                data.extend_from_slice(format!("{i},{pad}\n").as_bytes());
+                line += 1;
+            }
+        }
+        let lines: Vec<u64> = read_all(&data, CsvOptions::default()).into_iter().flat_map(|b| b.lines).collect();
+        assert_eq!(lines, want);
     }
 }

@@ -25,10 +25,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{
-    DEFAULT_MAX_RECORD_BYTES, Error, FileFormat, PositionedBatch, Result, Utf8BatchBuilder,
-    check_batch_size,
-};
+use super::{DEFAULT_MAX_RECORD_BYTES, Error, FileFormat, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size};
 
 /// Number of records (good or rejected) read up front to fix the schema.
 pub const SCHEMA_INFERENCE_RECORDS: usize = 1000;
@@ -79,10 +76,7 @@ impl JsonReader {
     /// [`FileFormat::JsonArray`].
     pub fn open(path: &Path, format: FileFormat, batch_size: usize) -> Result<JsonReader> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let file = File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
         Self::from_reader(&name, Box::new(file), format, batch_size)
     }
 
@@ -98,16 +92,11 @@ impl JsonReader {
         let reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
         let source = match format {
             FileFormat::Ndjson => Source::Lines(LineSource { reader, line: 0 }),
-            FileFormat::JsonArray => Source::Array(ArraySource {
-                reader,
-                physical_line: 1,
-                ordinal: 0,
-                state: ArrayState::Start,
-            }),
+            FileFormat::JsonArray => {
+                Source::Array(ArraySource { reader, physical_line: 1, ordinal: 0, state: ArrayState::Start })
+            }
             other => {
-                return Err(Error::InvalidOptions {
-                    message: format!("JsonReader cannot read {other} files"),
-                });
+                return Err(Error::InvalidOptions { message: format!("JsonReader cannot read {other} files") });
             }
         };
         let mut this = JsonReader {
@@ -138,10 +127,7 @@ impl JsonReader {
                 }
             }
         }
-        let fields: Vec<Field> = names
-            .into_iter()
-            .map(|name| Field::new(name, DataType::Utf8, true))
-            .collect();
+        let fields: Vec<Field> = names.into_iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
         this.schema = Arc::new(Schema::new(fields));
         this.builder = Utf8BatchBuilder::new(this.schema.clone(), 0);
         Ok(this)
@@ -209,10 +195,7 @@ impl JsonReader {
             return Ok(Some(reject(reason, &self.buf)));
         }
         values.sort_unstable_by_key(|(index, _)| *index);
-        Ok(Some(Parsed::Row {
-            line: item.line,
-            values,
-        }))
+        Ok(Some(Parsed::Row { line: item.line, values }))
     }
 
     fn append(&mut self, parsed: Parsed) {
@@ -305,10 +288,7 @@ impl LineSource {
             let n = (&mut self.reader)
                 .take(DEFAULT_MAX_RECORD_BYTES as u64 + 1)
                 .read_until(b'\n', buf)
-                .map_err(|source| Error::Io {
-                    path: path.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| Error::Io { path: path.to_owned(), source })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -331,11 +311,7 @@ impl LineSource {
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Ok(Some(Item {
-                line: self.line,
-                element_line: None,
-                truncated: false,
-            }));
+            return Ok(Some(Item { line: self.line, element_line: None, truncated: false }));
         }
     }
 }
@@ -389,10 +365,7 @@ impl ArraySource {
                         None => Ok(None),
                         Some(other) => Err(self.error(
                             path,
-                            format!(
-                                "unexpected {:?} after the end of the JSON array",
-                                char::from(other)
-                            ),
+                            format!("unexpected {:?} after the end of the JSON array", char::from(other)),
                         )),
                     };
                 }
@@ -401,10 +374,9 @@ impl ArraySource {
                     self.state = match terminator {
                         Some(b',') => ArrayState::InArray,
                         Some(_) => ArrayState::Closed,
-                        None => ArrayState::Failed(self.error(
-                            path,
-                            "unexpected end of file: the JSON array is not closed".to_owned(),
-                        )),
+                        None => ArrayState::Failed(
+                            self.error(path, "unexpected end of file: the JSON array is not closed".to_owned()),
+                        ),
                     };
                     // Empty elements (`[]`, a trailing comma, `,,`) hold no
                     // data and are not rows.
@@ -422,25 +394,15 @@ impl ArraySource {
     }
 
     fn error(&self, path: &str, message: String) -> Error {
-        Error::Json {
-            path: path.to_owned(),
-            line: self.physical_line,
-            message,
-        }
+        Error::Json { path: path.to_owned(), line: self.physical_line, message }
     }
 
     fn io_error(path: &str, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.to_owned(),
-            source,
-        }
+        Error::Io { path: path.to_owned(), source }
     }
 
     fn skip_bom(&mut self, path: &str) -> Result<()> {
-        let head = self
-            .reader
-            .fill_buf()
-            .map_err(|e| Self::io_error(path, e))?;
+        let head = self.reader.fill_buf().map_err(|e| Self::io_error(path, e))?;
         if head.starts_with(b"\xEF\xBB\xBF") {
             self.reader.consume(3);
         }
@@ -450,10 +412,7 @@ impl ArraySource {
     /// Consumes and returns the next byte that is not JSON whitespace.
     fn next_non_whitespace(&mut self, path: &str) -> Result<Option<u8>> {
         loop {
-            let chunk = self
-                .reader
-                .fill_buf()
-                .map_err(|e| Self::io_error(path, e))?;
+            let chunk = self.reader.fill_buf().map_err(|e| Self::io_error(path, e))?;
             let Some(&byte) = chunk.first() else {
                 return Ok(None);
             };
@@ -477,10 +436,7 @@ impl ArraySource {
         let mut in_string = false;
         let mut escaped = false;
         loop {
-            let chunk = self
-                .reader
-                .fill_buf()
-                .map_err(|e| Self::io_error(path, e))?;
+            let chunk = self.reader.fill_buf().map_err(|e| Self::io_error(path, e))?;
             if chunk.is_empty() {
                 return Ok((None, start_line));
             }
@@ -644,10 +600,7 @@ fn scan_value(b: &[u8], start: usize) -> Option<usize> {
         }
         _ => {
             let mut i = start;
-            while b
-                .get(i)
-                .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
-            {
+            while b.get(i).is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')) {
                 i += 1;
             }
             (i > start).then_some(i)
@@ -672,11 +625,7 @@ mod tests {
     use super::*;
 
     fn fields(s: &str) -> Vec<(String, Option<String>)> {
-        split_object(s.as_bytes())
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.map(Cow::into_owned)))
-            .collect()
+        split_object(s.as_bytes()).unwrap().into_iter().map(|(k, v)| (k.into_owned(), v.map(Cow::into_owned))).collect()
     }
 
     #[test]

@@ -103,9 +103,7 @@ pub enum Error {
         name: String,
     },
     /// The file format could not be determined from the path's extension.
-    #[error(
-        "{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json or .parquet"
-    )]
+    #[error("{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json or .parquet")]
     UnknownFormat {
         /// The path whose extension was not recognised.
         path: String,
@@ -132,9 +130,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Serialises as `utf8`, `gbk`, `gb18030`; deserialises from any name that
 /// [`FromStr`] accepts (case-insensitive `utf-8`, `utf8`, `gbk`, `gb2312`,
 /// `gb18030`), so configuration files can use the spelling departments use.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, Default,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum Encoding {
     /// UTF-8 (a leading BOM is stripped).
@@ -345,18 +341,14 @@ pub fn open(
 ) -> Result<Box<dyn Iterator<Item = Result<PositionedBatch>> + Send>> {
     let format = match format {
         Some(format) => format,
-        None => FileFormat::from_path(path).ok_or_else(|| Error::UnknownFormat {
-            path: path.display().to_string(),
-        })?,
+        None => FileFormat::from_path(path).ok_or_else(|| Error::UnknownFormat { path: path.display().to_string() })?,
     };
     Ok(match format {
         FileFormat::Csv => {
             let options = CsvOptions { batch_size, ..csv };
             Box::new(CsvReader::open(path, options)?)
         }
-        FileFormat::Ndjson | FileFormat::JsonArray => {
-            Box::new(JsonReader::open(path, format, batch_size)?)
-        }
+        FileFormat::Ndjson | FileFormat::JsonArray => Box::new(JsonReader::open(path, format, batch_size)?),
         FileFormat::Parquet => Box::new(ParquetReader::open(path, batch_size)?),
     })
 }
@@ -364,9 +356,7 @@ pub fn open(
 /// Rejects a batch size of zero, which would make readers loop forever.
 fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
-        return Err(Error::InvalidOptions {
-            message: "batch_size must be at least 1".to_owned(),
-        });
+        return Err(Error::InvalidOptions { message: "batch_size must be at least 1".to_owned() });
     }
     Ok(())
 }
@@ -385,17 +375,8 @@ struct Utf8BatchBuilder {
 
 impl Utf8BatchBuilder {
     fn new(schema: SchemaRef, first_row: u64) -> Self {
-        let columns = (0..schema.fields().len())
-            .map(|_| StringBuilder::new())
-            .collect();
-        Utf8BatchBuilder {
-            schema,
-            columns,
-            lines: Vec::new(),
-            rejects: Vec::new(),
-            first_row,
-            records: 0,
-        }
+        let columns = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
+        Utf8BatchBuilder { schema, columns, lines: Vec::new(), rejects: Vec::new(), first_row, records: 0 }
     }
 
     /// Index the next record (good or rejected) will get.
@@ -416,31 +397,20 @@ impl Utf8BatchBuilder {
 
     fn push_reject(&mut self, line: u64, raw: String, reason: String) {
         let row_index = self.next_row_index();
-        self.rejects.push(RawReject {
-            row_index,
-            line,
-            raw,
-            reason,
-        });
+        self.rejects.push(RawReject { row_index, line, raw, reason });
         self.records += 1;
     }
 
     /// Finishes the current batch and starts the next row range right after it.
     fn finish(&mut self, path: &str) -> Result<PositionedBatch> {
-        let arrays: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|builder| Arc::new(builder.finish()) as ArrayRef)
-            .collect();
+        let arrays: Vec<ArrayRef> =
+            self.columns.iter_mut().map(|builder| Arc::new(builder.finish()) as ArrayRef).collect();
         let num_rows = self.lines.len();
         // The explicit row count matters for zero-column schemas (e.g. a JSON
         // file whose objects are all `{}`), where Arrow cannot infer it.
         let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(|source| Error::Arrow {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(|source| Error::Arrow { path: path.to_owned(), source })?;
         let out = PositionedBatch {
             batch,
             first_row: self.first_row,
@@ -462,11 +432,7 @@ fn normalize_column_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<S
         .enumerate()
         .map(|(i, name)| {
             let name = name.trim_start_matches('\u{FEFF}').trim();
-            if name.is_empty() {
-                format!("column_{}", i + 1)
-            } else {
-                name.to_owned()
-            }
+            if name.is_empty() { format!("column_{}", i + 1) } else { name.to_owned() }
         })
         .collect();
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -547,9 +513,11 @@ mod tests {
 
     #[test]
     fn row_indices_skip_rejects() {
-        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
-            arrow::datatypes::Field::new("a", arrow::datatypes::DataType::Utf8, true),
-        ]));
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "a",
+            arrow::datatypes::DataType::Utf8,
+            true,
+        )]));
         let mut b = Utf8BatchBuilder::new(schema, 10);
         b.columns[0].append_value("x");
         b.push_row(2);

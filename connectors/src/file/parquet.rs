@@ -28,27 +28,13 @@ impl ParquetReader {
     pub fn open(path: &Path, batch_size: usize) -> Result<ParquetReader> {
         check_batch_size(batch_size)?;
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
-        let parquet_error = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: name.clone(),
-            message: e.to_string(),
-        };
+        let file = File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+        let parquet_error =
+            |e: parquet::errors::ParquetError| Error::Parquet { path: name.clone(), message: e.to_string() };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
         let schema = builder.schema().clone();
-        let reader = builder
-            .with_batch_size(batch_size)
-            .build()
-            .map_err(parquet_error)?;
-        Ok(ParquetReader {
-            path: name,
-            reader,
-            schema,
-            next_row: 0,
-            finished: false,
-        })
+        let reader = builder.with_batch_size(batch_size).build().map_err(parquet_error)?;
+        Ok(ParquetReader { path: name, reader, schema, next_row: 0, finished: false })
     }
 
     /// The Arrow schema of the file.
@@ -78,10 +64,7 @@ impl Iterator for ParquetReader {
             }
             Err(source) => {
                 self.finished = true;
-                Some(Err(Error::Arrow {
-                    path: self.path.clone(),
-                    source,
-                }))
+                Some(Err(Error::Arrow { path: self.path.clone(), source }))
             }
         }
     }

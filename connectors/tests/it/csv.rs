@@ -210,7 +210,8 @@ fn ragged_rows_are_rejects_in_row_order() {
     let good: Vec<(u64, u64)> = got.rows.iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(good, [(0, 2), (2, 4), (4, 6)]);
     assert_eq!(got.row(1), ["6", "7", "8"]);
-    let rejects: Vec<_> = got.rejects.iter().map(|r| (r.row_index, r.line, r.raw.as_str(), r.reason.as_str())).collect();
+    let rejects: Vec<_> =
+        got.rejects.iter().map(|r| (r.row_index, r.line, r.raw.as_str(), r.reason.as_str())).collect();
     assert_eq!(
         rejects,
         [
@@ -247,13 +248,16 @@ fn batch_boundaries() {
 #[test]
 fn batch_of_only_rejects_is_still_emitted() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(&dir, "a.csv", b"a,b\n1,2\nx\ny\n3,4\n");
+    let path = write(&dir, "a.csv", b"a,b\n1,2\n3,4\nx\ny\n5,6\n");
     let options = CsvOptions { batch_size: 2, ..CsvOptions::default() };
     let batches: Vec<_> = CsvReader::open(&path, options).unwrap().collect::<Result<_, _>>().unwrap();
     let shape: Vec<(u64, usize, usize)> =
         batches.iter().map(|b| (b.first_row, b.batch.num_rows(), b.rejects.len())).collect();
-    assert_eq!(shape, [(0, 1, 1), (2, 0, 1), (3, 1, 0)]);
-    Collected::from_batches(batches).assert_conserved(4);
+    assert_eq!(shape, [(0, 2, 0), (2, 0, 2), (4, 1, 0)]);
+    let got = Collected::from_batches(batches);
+    got.assert_conserved(5);
+    let rejects: Vec<(u64, u64)> = got.rejects.iter().map(|r| (r.row_index, r.line)).collect();
+    assert_eq!(rejects, [(2, 4), (3, 5)]);
 }
 
 #[test]
@@ -279,17 +283,11 @@ fn streams_many_rows_with_default_batches() {
 fn open_dispatches_on_extension() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "a.CSV", b"a\n1\n2\n3\n");
-    let batches: Vec<_> = file::open(&path, None, CsvOptions::default(), 2)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let batches: Vec<_> = file::open(&path, None, CsvOptions::default(), 2).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(batches.len(), 2);
     assert_eq!(FileFormat::from_path(&path), Some(FileFormat::Csv));
     let unknown = write(&dir, "a.xls", b"");
-    assert!(matches!(
-        file::open(&unknown, None, CsvOptions::default(), 2),
-        Err(Error::UnknownFormat { .. })
-    ));
+    assert!(matches!(file::open(&unknown, None, CsvOptions::default(), 2), Err(Error::UnknownFormat { .. })));
     let missing = dir.path().join("missing.csv");
     assert!(matches!(file::open(&missing, None, CsvOptions::default(), 2), Err(Error::Io { .. })));
 }

@@ -4,8 +4,8 @@ mod csv;
 mod json;
 mod parquet;
 
-use civlink_connectors::file::{PositionedBatch, RawReject};
 use arrow::array::{Array, StringArray};
+use civlink_connectors::file::{PositionedBatch, RawReject};
 
 /// Everything a test needs from a stream of batches, flattened.
 #[derive(Debug, Default)]
@@ -30,14 +30,15 @@ impl Collected {
             }
             out.batch_sizes.push((b.batch.num_rows(), b.rejects.len()));
             let indices = b.row_indices();
-            for row in 0..b.batch.num_rows() {
-                let values = (0..b.batch.num_columns())
-                    .map(|c| {
-                        let col = b.batch.column(c).as_any().downcast_ref::<StringArray>().expect("utf8 column");
-                        (!col.is_null(row)).then(|| col.value(row).to_owned())
-                    })
-                    .collect();
-                out.rows.push((indices[row], b.lines[row], values));
+            let columns: Vec<&StringArray> = b
+                .batch
+                .columns()
+                .iter()
+                .map(|c| c.as_any().downcast_ref::<StringArray>().expect("utf8 column"))
+                .collect();
+            for (row, (&index, &line)) in indices.iter().zip(&b.lines).enumerate() {
+                let values = columns.iter().map(|col| (!col.is_null(row)).then(|| col.value(row).to_owned())).collect();
+                out.rows.push((index, line, values));
             }
             out.rejects.extend(b.rejects);
         }

@@ -10,17 +10,14 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 fn write_parquet(path: &std::path::Path, compression: Compression) -> Arc<Schema> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("姓名", DataType::Utf8, true),
-    ]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("姓名", DataType::Utf8, true)]));
     let file = std::fs::File::create(path).unwrap();
     let props = WriterProperties::builder().set_compression(compression).build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
     for chunk in 0..2i64 {
         let ids: Vec<i64> = (chunk * 3..chunk * 3 + 3).collect();
-        let names: Vec<Option<String>> =
-            ids.iter().map(|i| (i % 2 == 0).then(|| format!("名{i}"))).collect();
+        let names: Vec<Option<String>> = ids.iter().map(|i| (i % 2 == 0).then(|| format!("名{i}"))).collect();
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))],
@@ -63,10 +60,8 @@ fn open_dispatches_to_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.parquet");
     write_parquet(&path, Compression::SNAPPY);
-    let rows: usize = file::open(&path, None, CsvOptions::default(), 100)
-        .unwrap()
-        .map(|b| b.unwrap().batch.num_rows())
-        .sum();
+    let rows: usize =
+        file::open(&path, None, CsvOptions::default(), 100).unwrap().map(|b| b.unwrap().batch.num_rows()).sum();
     assert_eq!(rows, 6);
 }
 

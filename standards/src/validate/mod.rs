@@ -282,7 +282,7 @@ impl ValueSet {
                         set.integers.insert(i);
                         set.floats.push(i as f64);
                     } else if let Some(f) = n.as_f64() {
-                        if f.fract() == 0.0 && f >= -9.2e18 && f <= 9.2e18 {
+                        if f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f) {
                             set.integers.insert(f as i64);
                         }
                         set.floats.push(f);
@@ -312,8 +312,7 @@ impl ValueSet {
 
     fn contains_f64(&self, v: f64) -> bool {
         // Exact equality is what JSON Schema means by numeric equality.
-        #[allow(clippy::float_cmp)]
-        self.floats.iter().any(|f| *f == v)
+        self.floats.contains(&v)
     }
 }
 
@@ -383,8 +382,7 @@ impl Validator {
             }
             report.routes.push(KeywordRoute { pointer: format!("/{}", pointer_segment(keyword)), keyword: keyword.clone(), route });
         }
-        if let Some(key) = root.get("x-civlink-primary-key").filter(|k| k.as_array().is_some_and(|a| !a.is_empty())) {
-            let _ = key;
+        if !standard.primary_key.is_empty() {
             // Uniqueness of the primary key is asserted, columnar, within each batch.
             if let Some(route) = report.routes.iter_mut().find(|r| r.keyword == "x-civlink-primary-key") {
                 route.route = Route::Columnar;
@@ -477,8 +475,11 @@ impl Validator {
 
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for plan in &self.columns {
+            let before = violations.len();
             let typed = coerce::coerce_column(&plan.property, batch.column_by_name(&plan.property.name), rows, &mut violations);
-            check_column(plan, typed.as_ref(), self.today, &mut violations);
+            // A value that was there but unreadable is reported once, not again as missing.
+            let unreadable: HashSet<usize> = violations[before..].iter().map(|v| v.row).collect();
+            check_column(plan, typed.as_ref(), &unreadable, self.today, &mut violations);
             arrays.push(typed);
         }
         let typed = RecordBatch::try_new_with_options(
@@ -649,13 +650,19 @@ fn shown(property: &Property, value: &str) -> String {
 }
 
 /// Run a column's checks over its typed array.
-fn check_column(plan: &ColumnPlan, array: &dyn Array, today: NaiveDate, out: &mut Vec<Violation>) {
+fn check_column(
+    plan: &ColumnPlan,
+    array: &dyn Array,
+    unreadable: &HashSet<usize>,
+    today: NaiveDate,
+    out: &mut Vec<Violation>,
+) {
     let property = &plan.property;
     let name = property.name.as_str();
     let rows = array.len();
 
     if array.null_count() > 0 {
-        for row in (0..rows).filter(|r| array.is_null(*r)) {
+        for row in (0..rows).filter(|r| array.is_null(*r) && !unreadable.contains(r)) {
             if property.admits_null {
                 // NULL is JSON null here: only enum/const can reject it.
                 for check in &plan.checks {
