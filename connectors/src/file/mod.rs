@@ -17,6 +17,10 @@
 //! | CSV (UTF-8, GBK, GB18030) | [`CsvReader`] | all `Utf8`, empty field = NULL |
 //! | NDJSON, JSON array | [`JsonReader`] | all `Utf8`, JSON text of non-strings |
 //! | Parquet | [`ParquetReader`] | typed, as stored |
+//! | Excel `.xlsx` (one sheet) | [`XlsxReader`] | all `Utf8`, cells rendered as shown |
+//!
+//! [`open`] and [`open_with`] pick the reader from a [`FileFormat`] or the
+//! file's extension; [`ReadOptions`] carries the per-format settings.
 
 use std::fmt;
 use std::fs::File;
@@ -30,10 +34,12 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 pub mod csv;
+pub mod excel;
 pub mod json;
 pub mod parquet;
 
 pub use self::csv::{CsvOptions, CsvReader};
+pub use self::excel::XlsxReader;
 pub use self::json::JsonReader;
 pub use self::parquet::ParquetReader;
 
@@ -96,6 +102,25 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// The Excel workbook could not be read (not an `.xlsx` file, corrupt,
+    /// password-protected).
+    #[error("{path}: Excel error: {message}")]
+    Xlsx {
+        /// File (or stream name) being read.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The requested worksheet is not in the workbook.
+    #[error("{path}: no sheet named {sheet:?}; the workbook has {}", quoted_list(available))]
+    SheetNotFound {
+        /// File (or stream name) being read.
+        path: String,
+        /// The sheet asked for.
+        sheet: String,
+        /// The workbook's sheet names, in workbook order.
+        available: Vec<String>,
+    },
     /// An encoding name that is not supported.
     #[error("unknown encoding {name:?}: expected one of utf-8, gbk, gb2312, gb18030")]
     UnknownEncoding {
@@ -103,13 +128,13 @@ pub enum Error {
         name: String,
     },
     /// The file format could not be determined from the path's extension.
-    #[error("{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json or .parquet")]
+    #[error("{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json, .parquet or .xlsx")]
     UnknownFormat {
         /// The path whose extension was not recognised.
         path: String,
     },
     /// A format name that is not supported.
-    #[error("unknown file format name {name:?}: expected csv, ndjson, json-array or parquet")]
+    #[error("unknown file format name {name:?}: expected csv, ndjson, json-array, parquet or xlsx")]
     UnknownFormatName {
         /// The name as given.
         name: String,
@@ -124,6 +149,14 @@ pub enum Error {
 
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `"a", "b"` (or `no sheets` when empty), for error messages.
+fn quoted_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no sheets".to_owned();
+    }
+    names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+}
 
 /// Character encoding of a text export.
 ///
@@ -201,11 +234,14 @@ pub enum FileFormat {
     JsonArray,
     /// Apache Parquet.
     Parquet,
+    /// Excel Office Open XML workbook (`.xlsx`); one sheet is read.
+    Xlsx,
 }
 
 impl FileFormat {
     /// Guesses the format from the path's extension (case-insensitive):
-    /// `.csv`/`.txt` → CSV, `.ndjson`/`.jsonl` → NDJSON, `.parquet` → Parquet.
+    /// `.csv`/`.txt` → CSV, `.ndjson`/`.jsonl` → NDJSON, `.parquet` → Parquet,
+    /// `.xlsx` → Excel.
     ///
     /// `.json` is ambiguous in practice (many "JSON" exports are really one
     /// object per line), so the file is sniffed: if its first non-blank byte
@@ -218,6 +254,7 @@ impl FileFormat {
             "csv" | "txt" => Some(FileFormat::Csv),
             "ndjson" | "jsonl" => Some(FileFormat::Ndjson),
             "parquet" => Some(FileFormat::Parquet),
+            "xlsx" => Some(FileFormat::Xlsx),
             "json" => Some(match sniff_first_byte(path) {
                 Some(b'{') => FileFormat::Ndjson,
                 _ => FileFormat::JsonArray,
@@ -226,13 +263,14 @@ impl FileFormat {
         }
     }
 
-    /// Canonical name (`csv`, `ndjson`, `json-array`, `parquet`).
+    /// Canonical name (`csv`, `ndjson`, `json-array`, `parquet`, `xlsx`).
     pub fn name(self) -> &'static str {
         match self {
             FileFormat::Csv => "csv",
             FileFormat::Ndjson => "ndjson",
             FileFormat::JsonArray => "json-array",
             FileFormat::Parquet => "parquet",
+            FileFormat::Xlsx => "xlsx",
         }
     }
 }
@@ -246,14 +284,15 @@ impl fmt::Display for FileFormat {
 impl FromStr for FileFormat {
     type Err = Error;
 
-    /// Accepts `csv`, `ndjson`/`jsonl`, `json-array`/`json`, `parquet`
-    /// (case-insensitive).
+    /// Accepts `csv`, `ndjson`/`jsonl`, `json-array`/`json`, `parquet`,
+    /// `xlsx`/`excel` (case-insensitive).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "csv" => Ok(FileFormat::Csv),
             "ndjson" | "jsonl" => Ok(FileFormat::Ndjson),
             "json-array" | "json_array" | "json" => Ok(FileFormat::JsonArray),
             "parquet" => Ok(FileFormat::Parquet),
+            "xlsx" | "excel" => Ok(FileFormat::Xlsx),
             _ => Err(Error::UnknownFormatName { name: s.to_owned() }),
         }
     }
@@ -328,28 +367,57 @@ pub struct RawReject {
     pub reason: String,
 }
 
+/// A stream of positioned batches, whatever the format.
+pub type BatchIter = Box<dyn Iterator<Item = Result<PositionedBatch>> + Send>;
+
+/// Default number of records per batch.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// How to read a file, for every format at once: each reader takes the
+/// settings that concern it and ignores the others.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// CSV settings, used only for CSV files. Their `batch_size` is
+    /// overridden by [`ReadOptions::batch_size`].
+    pub csv: CsvOptions,
+    /// Worksheet to read, used only for `.xlsx` files; `None` reads the first sheet.
+    pub sheet: Option<String>,
+    /// Maximum number of records (good rows plus rejects) per batch, for every format.
+    pub batch_size: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { csv: CsvOptions::default(), sheet: None, batch_size: DEFAULT_BATCH_SIZE }
+    }
+}
+
 /// Opens `path` as a stream of batches, dispatching on `format`, or on the
 /// extension (see [`FileFormat::from_path`]) when `format` is `None`.
 ///
 /// `batch_size` applies to every format and overrides `csv.batch_size`; the
-/// other CSV options are used only for CSV files.
-pub fn open(
-    path: &Path,
-    format: Option<FileFormat>,
-    csv: CsvOptions,
-    batch_size: usize,
-) -> Result<Box<dyn Iterator<Item = Result<PositionedBatch>> + Send>> {
+/// other CSV options are used only for CSV files. An `.xlsx` file is read
+/// from its first sheet; use [`open_with`] to choose the sheet.
+pub fn open(path: &Path, format: Option<FileFormat>, csv: CsvOptions, batch_size: usize) -> Result<BatchIter> {
+    open_with(path, format, &ReadOptions { csv, sheet: None, batch_size })
+}
+
+/// Opens `path` as a stream of batches with every format's settings; see
+/// [`open`] for how the format is chosen.
+pub fn open_with(path: &Path, format: Option<FileFormat>, options: &ReadOptions) -> Result<BatchIter> {
     let format = match format {
         Some(format) => format,
         None => FileFormat::from_path(path).ok_or_else(|| Error::UnknownFormat { path: path.display().to_string() })?,
     };
+    let batch_size = options.batch_size;
     Ok(match format {
         FileFormat::Csv => {
-            let options = CsvOptions { batch_size, ..csv };
-            Box::new(CsvReader::open(path, options)?)
+            let csv = CsvOptions { batch_size, ..options.csv.clone() };
+            Box::new(CsvReader::open(path, csv)?)
         }
         FileFormat::Ndjson | FileFormat::JsonArray => Box::new(JsonReader::open(path, format, batch_size)?),
         FileFormat::Parquet => Box::new(ParquetReader::open(path, batch_size)?),
+        FileFormat::Xlsx => Box::new(XlsxReader::open(path, options.sheet.as_deref(), batch_size)?),
     })
 }
 
@@ -486,7 +554,9 @@ mod tests {
         assert_eq!(p("a.ndjson"), Some(FileFormat::Ndjson));
         assert_eq!(p("a.parquet"), Some(FileFormat::Parquet));
         assert_eq!(p("/nonexistent/a.json"), Some(FileFormat::JsonArray));
-        assert_eq!(p("a.xlsx"), None);
+        assert_eq!(p("a.xlsx"), Some(FileFormat::Xlsx));
+        assert_eq!(p("a.xls"), None);
+        assert_eq!("Excel".parse::<FileFormat>().unwrap(), FileFormat::Xlsx);
         assert_eq!(p("noext"), None);
         assert_eq!("JSONL".parse::<FileFormat>().unwrap(), FileFormat::Ndjson);
         assert!("xml".parse::<FileFormat>().is_err());

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringArray,
     TimestampMicrosecondBuilder, new_null_array,
 };
 use arrow::compute::{CastOptions, cast_with_options};
@@ -78,14 +78,33 @@ fn cast_typed(property: &Property, column: &ArrayRef, target: &DataType, violati
     let options = CastOptions { safe: true, ..Default::default() };
     match cast_with_options(column, target, &options) {
         Ok(cast) => {
-            // A safe cast turns what it cannot convert into NULL: each new NULL is a violation.
-            for row in 0..column.len() {
-                if column.is_valid(row) && cast.is_null(row) {
+            // A safe cast turns what it cannot convert into NULL, but it also changes values it
+            // can convert (1.5 → 1, 5 → true, 2^53 + 1 → 2^53): casting back tells. Text is
+            // exempt: every value has a faithful text form.
+            let changed = if *target == DataType::Utf8 {
+                None
+            } else {
+                cast_with_options(&cast, column.data_type(), &options)
+                    .ok()
+                    .and_then(|back| arrow::compute::kernels::cmp::distinct(column, &back).ok())
+            };
+            let mut lost = vec![false; column.len()];
+            for (row, lost) in lost.iter_mut().enumerate() {
+                if column.is_valid(row) && (cast.is_null(row) || changed.as_ref().is_some_and(|c| c.value(row))) {
                     let shown = arrow::util::display::array_value_to_string(column, row).unwrap_or_default();
                     violations.push(unreadable(property, &shown, row));
+                    *lost = true;
                 }
             }
-            cast
+            // A changed value is no reading of the source: it becomes NULL like an unreadable one.
+            if lost.iter().any(|l| *l) {
+                match arrow::compute::nullif(&cast, &BooleanArray::from(lost)) {
+                    Ok(nulled) => nulled,
+                    Err(e) => unreadable_column(property, column, column.len(), &e.to_string(), violations),
+                }
+            } else {
+                cast
+            }
         }
         Err(e) => unreadable_column(property, column, column.len(), &e.to_string(), violations),
     }

@@ -28,14 +28,57 @@ pub fn date32_to_date(days: i32) -> Option<NaiveDate> {
     days.checked_add(UNIX_EPOCH_CE_DAYS).and_then(NaiveDate::from_num_days_from_ce_opt)
 }
 
-/// The JSON text form of a Date32 value (`YYYY-MM-DD`, or chrono's signed form outside 0000..=9999).
-pub fn date32_to_string(days: i32) -> Option<String> {
-    date32_to_date(days).map(|d| d.format("%Y-%m-%d").to_string())
+/// The JSON text form of a Date32 value: `YYYY-MM-DD`, or chrono's signed
+/// form outside 0000..=9999 (`+10000-01-01`, `-0001-12-31`).
+///
+/// Every Date32 value has one, even past chrono's ±262143 years: such a value
+/// is a date that is there but not RFC 3339, never an absent one, so both
+/// validation paths must see it as text that fails `format: date`.
+pub fn date32_to_string(days: i32) -> String {
+    match date32_to_date(days) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => civil_text(i64::from(days)),
+    }
 }
 
-/// The JSON text form of a UTC microsecond timestamp (RFC 3339 with `Z`).
-pub fn timestamp_to_string(micros: i64) -> Option<String> {
-    DateTime::from_timestamp_micros(micros).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+/// The JSON text form of a UTC microsecond timestamp (RFC 3339 with `Z`), in
+/// chrono's signed form outside 0000..=9999 like [`date32_to_string`].
+pub fn timestamp_to_string(micros: i64) -> String {
+    match DateTime::from_timestamp_micros(micros) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => {
+            const MICROS_PER_DAY: i64 = 86_400_000_000;
+            let (days, of_day) = (micros.div_euclid(MICROS_PER_DAY), micros.rem_euclid(MICROS_PER_DAY));
+            let (seconds, fraction) = (of_day / 1_000_000, of_day % 1_000_000);
+            format!(
+                "{}T{:02}:{:02}:{:02}.{fraction:06}Z",
+                civil_text(days),
+                seconds / 3600,
+                seconds / 60 % 60,
+                seconds % 60
+            )
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day count from 1970-01-01 in the proleptic Gregorian
+/// calendar, for days chrono cannot represent (H. Hinnant's `civil_from_days`;
+/// i64 arithmetic cannot overflow for any i32 day or i64 microsecond count).
+fn civil_text(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if (0..=9999).contains(&year) {
+        format!("{year:04}-{month:02}-{day:02}")
+    } else {
+        format!("{year:+05}-{month:02}-{day:02}")
+    }
 }
 
 /// One row of a batch typed by `standard` as the JSON object the standard describes.
@@ -71,11 +114,11 @@ pub fn cell_to_json(column: &dyn Array, row: usize) -> Option<Value> {
         DataType::Boolean => Value::Bool(column.as_any().downcast_ref::<BooleanArray>()?.value(row)),
         DataType::Date32 => {
             let days = column.as_any().downcast_ref::<Date32Array>()?.value(row);
-            date32_to_string(days).map(Value::String).unwrap_or(Value::Null)
+            Value::String(date32_to_string(days))
         }
         DataType::Timestamp(_, _) => {
             let micros = column.as_any().downcast_ref::<TimestampMicrosecondArray>()?.value(row);
-            timestamp_to_string(micros).map(Value::String).unwrap_or(Value::Null)
+            Value::String(timestamp_to_string(micros))
         }
         DataType::LargeUtf8 => Value::String(column.as_string::<i64>().value(row).to_owned()),
         _ => return None,
@@ -85,9 +128,9 @@ pub fn cell_to_json(column: &dyn Array, row: usize) -> Option<Value> {
 /// The text of a non-null cell of a date or date-time column, as the JSON form has it.
 pub fn temporal_text(kind: ValueKind, column: &dyn Array, row: usize) -> Option<String> {
     match kind {
-        ValueKind::Date => date32_to_string(column.as_any().downcast_ref::<Date32Array>()?.value(row)),
+        ValueKind::Date => Some(date32_to_string(column.as_any().downcast_ref::<Date32Array>()?.value(row))),
         ValueKind::DateTime => {
-            timestamp_to_string(column.as_any().downcast_ref::<TimestampMicrosecondArray>()?.value(row))
+            Some(timestamp_to_string(column.as_any().downcast_ref::<TimestampMicrosecondArray>()?.value(row)))
         }
         _ => None,
     }
@@ -150,10 +193,19 @@ mod tests {
 
     #[test]
     fn dates_render_as_rfc3339() {
-        assert_eq!(date32_to_string(0).as_deref(), Some("1970-01-01"));
-        assert_eq!(date32_to_string(-1).as_deref(), Some("1969-12-31"));
-        assert_eq!(timestamp_to_string(0).as_deref(), Some("1970-01-01T00:00:00.000000Z"));
-        assert_eq!(date32_to_string(i32::MAX), None);
+        assert_eq!(date32_to_string(0), "1970-01-01");
+        assert_eq!(date32_to_string(-1), "1969-12-31");
+        assert_eq!(timestamp_to_string(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(date32_to_string(i32::MAX), "+5881580-07-11");
+        assert_eq!(date32_to_string(i32::MIN), "-5877641-06-23");
+        assert_eq!(timestamp_to_string(i64::MAX), "+294247-01-10T04:00:54.775807Z");
+        assert_eq!(timestamp_to_string(i64::MIN), "-290308-12-21T19:59:05.224192Z");
+        // Outside chrono's range the fallback computes exactly what chrono does inside it.
+        for days in [-719_528, -719_162, 0, 2_932_896, 2_932_897, 95_000_000, -96_000_000] {
+            if let Some(d) = date32_to_date(days) {
+                assert_eq!(civil_text(i64::from(days)), d.format("%Y-%m-%d").to_string(), "{days}");
+            }
+        }
     }
 
     #[test]

@@ -20,10 +20,12 @@
 //! Arrow type (see [`coerce`]); unreadable values are violations of their rows.
 
 mod coerce;
+mod fast;
 pub mod json;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::Hasher;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -34,6 +36,7 @@ use serde_json::{Map, Number, Value};
 
 pub use coerce::{parse_date, parse_date_time};
 
+use self::fast::{FastMap, FastSet, PackedStrSet, SimplePattern};
 use crate::code_table::{CodeTable, CodeTableRegistry};
 use crate::division::DivisionTable;
 use crate::idcard;
@@ -172,54 +175,72 @@ impl Verdict {
     }
 }
 
-/// A numeric bound, kept exact for integers.
+/// A JSON number from the schema, kept exact: every JSON integer up to
+/// `u64::MAX` is an `Int`, because an `f64` cannot tell 2^63 from 2^63 + 1.
 #[derive(Debug, Clone, Copy)]
 enum Bound {
-    Int(i64),
+    Int(i128),
+    /// An integer small enough (below 2^53) to be exact as an f64, kept in both forms
+    /// so the per-row comparisons need no conversion.
+    SmallInt(i64, f64),
     Float(f64),
 }
 
 impl Bound {
     fn from_number(n: &Number) -> Bound {
-        match n.as_i64() {
-            Some(i) => Bound::Int(i),
-            None => Bound::Float(n.as_f64().unwrap_or(f64::NAN)),
+        match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) if i.unsigned_abs() < (1 << 53) => Bound::SmallInt(i, i as f64),
+            (Some(i), _) => Bound::Int(i128::from(i)),
+            (None, Some(u)) => Bound::Int(i128::from(u)),
+            (None, None) => Bound::Float(n.as_f64().unwrap_or(f64::NAN)),
         }
     }
 
     /// `value` compared to the bound.
     fn cmp_i64(self, value: i64) -> Option<std::cmp::Ordering> {
         match self {
-            Bound::Int(b) => Some(value.cmp(&b)),
-            Bound::Float(b) => compare_i64_f64(value, b),
+            Bound::SmallInt(b, _) => Some(value.cmp(&b)),
+            Bound::Int(b) => Some(i128::from(value).cmp(&b)),
+            Bound::Float(b) => compare_i128_f64(i128::from(value), b),
         }
     }
 
     fn cmp_f64(self, value: f64) -> Option<std::cmp::Ordering> {
         match self {
-            Bound::Int(b) => compare_i64_f64(b, value).map(std::cmp::Ordering::reverse),
+            // Integers below 2^53 are exact as f64: compare as floats, no rounding question.
+            Bound::SmallInt(_, b) => value.partial_cmp(&b),
+            Bound::Int(b) => compare_i128_f64(b, value).map(std::cmp::Ordering::reverse),
             Bound::Float(b) => value.partial_cmp(&b),
         }
     }
 }
 
+/// 2^63, exact as an f64: every i64 lies in [-2^63, 2^63).
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Exact comparison of an i64 with an f64.
+#[cfg(test)]
 fn compare_i64_f64(i: i64, f: f64) -> Option<std::cmp::Ordering> {
+    compare_i128_f64(i128::from(i), f)
+}
+
+/// Exact comparison of an integer with an f64 (no rounding of either side).
+fn compare_i128_f64(i: i128, f: f64) -> Option<std::cmp::Ordering> {
     use std::cmp::Ordering;
     if f.is_nan() {
         return None;
     }
-    // 2^63 as f64 is exact; every i64 lies in [-2^63, 2^63).
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f >= TWO_63 {
+    // 2^127 as f64 is exact; every i128 lies in [-2^127, 2^127).
+    const TWO_127: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    if f >= TWO_127 {
         return Some(Ordering::Less);
     }
-    if f < -TWO_63 {
+    if f < -TWO_127 {
         return Some(Ordering::Greater);
     }
     let floor = f.floor();
     // floor is integral and in range, so the cast is exact.
-    let fi = floor as i64;
+    let fi = floor as i128;
     match i.cmp(&fi) {
         Ordering::Equal if f > floor => Some(Ordering::Less),
         other => Some(other),
@@ -261,9 +282,11 @@ impl BoundKind {
 #[derive(Debug, Clone, Default)]
 struct ValueSet {
     keyword: &'static str,
-    strings: HashSet<String>,
-    integers: HashSet<i64>,
-    floats: Vec<f64>,
+    strings: PackedStrSet,
+    /// The numbers equal to some i64, as that i64.
+    integers: FastSet<i64>,
+    /// Every number, exact, for float cells.
+    numbers: Vec<Bound>,
     booleans: Vec<bool>,
     null: bool,
     shown: String,
@@ -274,19 +297,20 @@ impl ValueSet {
         let mut set = ValueSet { keyword, ..ValueSet::default() };
         for value in values {
             match value {
-                Value::String(s) => {
-                    set.strings.insert(s.clone());
-                }
+                Value::String(s) => set.strings.insert(s),
                 Value::Number(n) => {
-                    if let Some(i) = n.as_i64() {
+                    let number = Bound::from_number(n);
+                    let integer = match number {
+                        Bound::SmallInt(i, _) => Some(i),
+                        Bound::Int(i) => i64::try_from(i).ok(),
+                        // An integral float in [-2^63, 2^63) equals exactly one i64 (`1.0` equals `1`).
+                        Bound::Float(f) if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) => Some(f as i64),
+                        Bound::Float(_) => None,
+                    };
+                    if let Some(i) = integer {
                         set.integers.insert(i);
-                        set.floats.push(i as f64);
-                    } else if let Some(f) = n.as_f64() {
-                        if f.fract() == 0.0 && (-9.2e18..=9.2e18).contains(&f) {
-                            set.integers.insert(f as i64);
-                        }
-                        set.floats.push(f);
                     }
+                    set.numbers.push(number);
                 }
                 Value::Bool(b) => set.booleans.push(*b),
                 Value::Null => set.null = true,
@@ -311,8 +335,8 @@ impl ValueSet {
     }
 
     fn contains_f64(&self, v: f64) -> bool {
-        // Exact equality is what JSON Schema means by numeric equality.
-        self.floats.contains(&v)
+        // Exact numeric equality is what JSON Schema means: 2^53 + 1 does not equal the float 2^53.
+        self.numbers.iter().any(|n| n.cmp_f64(v) == Some(std::cmp::Ordering::Equal))
     }
 }
 
@@ -320,15 +344,15 @@ impl ValueSet {
 #[derive(Debug)]
 enum Check {
     Values(ValueSet),
-    Pattern { regex: regex::Regex, source: String },
+    Pattern { regex: regex::Regex, simple: Option<SimplePattern>, source: String },
     MinLength(u64),
     MaxLength(u64),
     Bound(BoundKind, Bound, String),
     Gb11643,
     DivisionCode(&'static DivisionTable),
-    CodeTable(&'static CodeTable),
-    /// RFC 3339 dates have four-digit years: 0000..=9999.
-    TemporalRange,
+    CodeTable(&'static CodeTable, PackedStrSet),
+    /// RFC 3339 dates have four-digit years: 0000..=9999 (bounds in the column's unit).
+    TemporalRange { min: i64, max: i64 },
 }
 
 /// The checks of one column.
@@ -542,13 +566,31 @@ impl Validator {
         if let [single] = columns.as_slice()
             && let Some(strings) = single.as_string_opt::<i32>()
         {
-            let mut seen: HashMap<&str, usize> = HashMap::with_capacity(rows);
+            // Keyed by the key's hash, so the table holds no string slices; on a hash hit
+            // the strings themselves decide, and a true collision goes to `others`.
+            let mut seen: FastMap<u64, usize> = FastMap::with_capacity_and_hasher(rows, Default::default());
+            let mut others: FastMap<&str, usize> = FastMap::default();
             for row in 0..rows {
-                if strings.is_valid(row)
-                    && let Some(first) = seen.insert(strings.value(row), row)
-                {
-                    seen.insert(strings.value(row), first);
-                    report(row, first);
+                if !strings.is_valid(row) {
+                    continue;
+                }
+                let key = strings.value(row);
+                let mut hasher = fast::FxHasher::default();
+                hasher.write(key.as_bytes());
+                match seen.entry(hasher.finish()) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(row);
+                    }
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let first = *first.get();
+                        if strings.value(first) == key {
+                            report(row, first);
+                        } else if let Some(earlier) = others.get(key) {
+                            report(row, *earlier);
+                        } else {
+                            others.insert(key, row);
+                        }
+                    }
                 }
             }
             return;
@@ -593,7 +635,7 @@ fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut 
             let translated = jsonschema_regex::to_rust_regex(source).ok();
             match translated.and_then(|t| regex::Regex::new(&t).ok()) {
                 Some(regex) => {
-                    checks.push(Check::Pattern { regex, source: source.to_owned() });
+                    checks.push(Check::Pattern { regex, simple: SimplePattern::compile(source), source: source.to_owned() });
                     Route::Columnar
                 }
                 None => Route::Fallback,
@@ -624,7 +666,13 @@ fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut 
                 match (f, property.kind) {
                     ("gb11643", ValueKind::String) => checks.push(Check::Gb11643),
                     ("division-code", ValueKind::String) => checks.push(Check::DivisionCode(DivisionTable::builtin())),
-                    ("date", ValueKind::Date) | ("date-time", ValueKind::DateTime) => checks.push(Check::TemporalRange),
+                    ("date", ValueKind::Date) => {
+                        checks.push(Check::TemporalRange { min: FIRST_RFC3339_DAY, max: LAST_RFC3339_DAY })
+                    }
+                    ("date-time", ValueKind::DateTime) => checks.push(Check::TemporalRange {
+                        min: FIRST_RFC3339_DAY * MICROS_PER_DAY,
+                        max: (LAST_RFC3339_DAY + 1) * MICROS_PER_DAY - 1,
+                    }),
                     // A format asserts nothing about values of another type.
                     _ => {}
                 }
@@ -634,7 +682,7 @@ fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut 
         },
         "x-civlink-code-table" => {
             match value.as_str().and_then(|name| CodeTableRegistry::builtin().get(name)) {
-                Some(table) => checks.push(Check::CodeTable(table)),
+                Some(table) => checks.push(Check::CodeTable(table, table.codes().collect())),
                 None => return Route::Fallback,
             }
             Route::Columnar
@@ -643,6 +691,12 @@ fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut 
         _ => Route::Fallback,
     }
 }
+
+/// Days from 1970-01-01 to 0000-01-01, the first day RFC 3339 can write.
+const FIRST_RFC3339_DAY: i64 = -719_528;
+/// Days from 1970-01-01 to 9999-12-31, the last day RFC 3339 can write.
+const LAST_RFC3339_DAY: i64 = 2_932_896;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Show a value in a message, masked when the column is sensitive.
 fn shown(property: &Property, value: &str) -> String {
@@ -683,9 +737,15 @@ fn check_column(
             let Some(strings) = array.as_string_opt::<i32>() else { return };
             for check in &plan.checks {
                 check_strings(property, check, |f| {
-                    for row in 0..rows {
-                        if strings.is_valid(row) {
+                    if strings.null_count() == 0 {
+                        for row in 0..rows {
                             f(row, strings.value(row));
+                        }
+                    } else {
+                        for row in 0..rows {
+                            if strings.is_valid(row) {
+                                f(row, strings.value(row));
+                            }
                         }
                     }
                 }, today, out);
@@ -693,12 +753,30 @@ fn check_column(
         }
         ValueKind::Date | ValueKind::DateTime => {
             for check in &plan.checks {
+                if let Check::TemporalRange { min, max } = check {
+                    let mut report = |row: usize, value: i64| {
+                        if (value < *min || value > *max) && array.is_valid(row) {
+                            out.push(Violation::new(
+                                row,
+                                name,
+                                "format",
+                                format!("{} is outside years 0000-9999", property.kind.noun()),
+                            ));
+                        }
+                    };
+                    if let Some(dates) = array.as_primitive_opt::<arrow::datatypes::Date32Type>() {
+                        dates.values().iter().enumerate().for_each(|(row, v)| report(row, i64::from(*v)));
+                    } else if let Some(times) = array.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>() {
+                        times.values().iter().enumerate().for_each(|(row, v)| report(row, *v));
+                    }
+                    continue;
+                }
                 check_strings(property, check, |f| {
                     for row in (0..rows).filter(|r| array.is_valid(*r)) {
                         match json::temporal_text(property.kind, array, row) {
                             Some(text) => f(row, &text),
-                            // chrono cannot even represent it: certainly not RFC 3339.
-                            None => f(row, "\u{0}out-of-range"),
+                            // Only for an array of another type, which coercion never yields.
+                            None => f(row, "\u{0}unreadable"),
                         }
                     }
                 }, today, out);
@@ -795,12 +873,16 @@ fn check_strings(
                 out.push(Violation::new(row, name, set.keyword, set.message()));
             }
         }),
-        Check::Pattern { regex, source } => each(&mut |row, s| {
-            if !regex.is_match(s) {
+        Check::Pattern { regex, simple, source } => each(&mut |row, s| {
+            if !simple.as_ref().map_or_else(|| regex.is_match(s), |p| p.is_match(s)) {
                 out.push(Violation::new(row, name, "pattern", format!("\"{}\" does not match {source}", shown(property, s))));
             }
         }),
         Check::MinLength(min) => each(&mut |row, s| {
+            // A UTF-8 character is at most 4 bytes: long enough in bytes/4 means long enough.
+            if (s.len() / 4) as u64 >= *min {
+                return;
+            }
             let n = s.chars().count() as u64;
             if n < *min {
                 out.push(Violation::new(row, name, "minLength", format!("{n} characters, fewer than {min}")));
@@ -829,8 +911,8 @@ fn check_strings(
                 out.push(Violation::new(row, name, "format", format!("\"{s}\" is not a division code: {why}")));
             }
         }),
-        Check::CodeTable(table) => each(&mut |row, s| {
-            if !table.contains(s) {
+        Check::CodeTable(table, codes) => each(&mut |row, s| {
+            if !codes.contains(s) {
                 out.push(Violation::new(
                     row,
                     name,
@@ -839,14 +921,9 @@ fn check_strings(
                 ));
             }
         }),
-        Check::TemporalRange => each(&mut |row, s| {
-            let year_ok = s.len() >= 4 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes().get(4) == Some(&b'-');
-            if !year_ok {
-                out.push(Violation::new(row, name, "format", format!("{} is outside years 0000-9999", property.kind.noun())));
-            }
-        }),
-        // Numeric keywords assert nothing about strings (JSON Schema semantics).
-        Check::Bound(..) => {}
+        // Numeric keywords assert nothing about strings (JSON Schema semantics);
+        // the temporal range is checked on the numbers, before this is reached.
+        Check::Bound(..) | Check::TemporalRange { .. } => {}
     }
 }
 
@@ -973,5 +1050,26 @@ mod tests {
         assert_eq!(compare_i64_f64(i64::MAX, 9.223372036854776e18), Some(Less));
         assert_eq!(compare_i64_f64(i64::MIN, -9.223372036854776e18), Some(Equal));
         assert_eq!(compare_i64_f64(-3, -2.5), Some(Less));
+        assert_eq!(compare_i128_f64(i128::from(u64::MAX), 18_446_744_073_709_551_616.0), Some(Less));
+        assert_eq!(compare_i128_f64((1 << 63) + 1, TWO_63), Some(Greater));
+        assert_eq!(compare_i128_f64(0, -0.0), Some(Equal));
+        assert_eq!(compare_i128_f64(i128::MIN, -1e300), Some(Greater));
+    }
+
+    #[test]
+    fn numbers_in_enum_and_bounds_compare_exactly() {
+        // 2^53 + 1 and u64::MAX have no f64 of their own: nearby floats must not match them.
+        let set = ValueSet::new("enum", &[json!(9_007_199_254_740_993_i64), json!(u64::MAX), json!(2.0)]);
+        assert!(!set.contains_f64(9_007_199_254_740_992.0));
+        assert!(!set.contains_f64(18_446_744_073_709_551_616.0));
+        assert!(set.contains_f64(2.0));
+        assert!(set.integers.contains(&2));
+        // -2^63 written as a float equals i64::MIN.
+        let set = ValueSet::new("const", &[json!(-TWO_63)]);
+        assert!(set.integers.contains(&i64::MIN));
+        let bound = Bound::from_number(&Number::from((1u64 << 63) + 1));
+        assert!(BoundKind::ExclusiveMaximum.allows(bound.cmp_f64(TWO_63)));
+        let bound = Bound::from_number(&Number::from(u64::MAX));
+        assert!(!BoundKind::Maximum.allows(bound.cmp_f64(18_446_744_073_709_551_616.0)));
     }
 }

@@ -1,0 +1,17 @@
+//! # civlink-catalog
+//!
+//! The governed catalog: what datasets exist, who owns them, how they may be
+//! shared, which standard they follow, their versions on Delta Lake, every
+//! ingestion run with its quality report, and lineage.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`model`] | the vocabulary: departments, dataset ids and specs, sharing types, write modes, runs, quality, lineage |
+//! | [`config`] | where metadata and tables live (data dir, SQLite/PostgreSQL URL, file/S3 storage), with env overrides |
+//! | [`store`] | the metadata store: one set of migrations on SQLite (default) or PostgreSQL |
+//! | [`table`] | Delta Lake tables over object_store: create, append/overwrite/upsert in one commit, time travel, roll back |
+
+pub mod config;
+pub mod model;
+pub mod store;
+pub mod table;
