@@ -15,7 +15,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A standard document is malformed.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Standard {
         /// The standard's file.
         path: PathBuf,
@@ -44,6 +44,37 @@ pub enum Error {
     /// A data file could not be read.
     #[error(transparent)]
     Source(#[from] civlink_connectors::file::Error),
+    /// The configuration is invalid (every problem listed).
+    #[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+    Config {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// The catalog's metadata store failed.
+    #[error("catalog: {0}")]
+    Store(#[source] civlink_catalog::store::Error),
+    /// Table storage failed.
+    #[error("tables: {0}")]
+    Table(#[source] civlink_catalog::table::Error),
+    /// A job file is invalid.
+    #[error("{path}: {message}")]
+    Job {
+        /// The job file.
+        path: PathBuf,
+        /// Every problem found.
+        message: String,
+    },
+    /// An ingestion run failed; the dataset is unchanged.
+    #[error("ingest {job} failed (dataset unchanged): {message}")]
+    Ingest {
+        /// The job file.
+        job: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     /// Output could not be rendered.
     #[error("cannot render output: {message}")]
     Output {

@@ -5,14 +5,19 @@
 //! | command | module | crates |
 //! |---|---|---|
 //! | `civlink demo` | [`demo`] | civlink-standards, civlink-connectors |
+//! | `civlink ingest JOB.toml` | [`ingest_cmd`] | civlink-connectors, civlink-catalog |
+//! | `civlink catalog list / show / quarantine / history` | [`catalog_cmd`] | civlink-catalog |
 //! | `civlink standards check / validate` | [`standards_cmd`] | civlink-standards, civlink-connectors |
 //!
 //! Exit codes: 0 success; 1 the data or standard was checked and found wanting
 //! (invalid rows, incompatible versions); 2 the command could not run (bad
 //! arguments, unreadable files, malformed standards).
 
+mod catalog_cmd;
+mod config;
 mod demo;
 mod error;
+mod ingest_cmd;
 mod standards_cmd;
 
 use std::process::ExitCode;
@@ -25,6 +30,12 @@ pub use error::{Error, Result};
 #[derive(Debug, Parser)]
 #[command(name = "civlink", version, about, long_about = None)]
 struct Cli {
+    /// Configuration file (TOML); environment variables override it.
+    #[arg(long, global = true, env = "CIVLINK_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Data directory (catalog, local tables); outranks CIVLINK_DATA_DIR and the file.
+    #[arg(long, global = true)]
+    data_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +44,11 @@ struct Cli {
 enum Command {
     /// Generate sample department data and validate it end to end, on embedded defaults.
     Demo(demo::DemoArgs),
+    /// Run an ingestion job: read, map, validate, write to the catalog.
+    Ingest(ingest_cmd::IngestArgs),
+    /// The governed catalog: datasets, quality, quarantine, history.
+    #[command(subcommand)]
+    Catalog(catalog_cmd::CatalogCommand),
     /// Data standards: check a standard (and its compatibility), validate data against one.
     #[command(subcommand)]
     Standards(standards_cmd::StandardsCommand),
@@ -49,6 +65,12 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Standards(command) => standards_cmd::run(command),
+        Command::Ingest(args) => with_catalog(&cli.config, &cli.data_dir, |catalog| async move {
+            ingest_cmd::run(&args.job, &catalog).await
+        }),
+        Command::Catalog(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { catalog_cmd::run(command, &catalog).await })
+        }
     };
     match outcome {
         Ok(outcome) => outcome.exit_code(),
@@ -57,6 +79,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Run an async command against the configured catalog.
+fn with_catalog<F, Fut>(
+    config: &Option<std::path::PathBuf>,
+    data_dir: &Option<std::path::PathBuf>,
+    command: F,
+) -> Result<Outcome>
+where
+    F: FnOnce(ingest_cmd::OpenCatalog) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome>>,
+{
+    let config = config::load(config.as_deref(), data_dir.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        let catalog = ingest_cmd::OpenCatalog::open(config).await?;
+        let outcome = command(catalog).await;
+        outcome
+    })
 }
 
 /// How a command that ran ends.

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 
-use super::{CommitInfoSummary, Error, RUN_ID_KEY, Result, store_err};
+use super::{CommitInfoSummary, Error, RUN_ID_KEY, Result, StoreRef, store_err};
 
 /// The log files of one table.
 #[derive(Debug, Default)]
@@ -79,21 +79,21 @@ pub(crate) async fn list(uri: &str, store: &dyn ObjectStore) -> Result<Listing> 
 }
 
 /// The commit info of every commit file in `listing`, oldest first.
-pub(crate) async fn history(uri: &str, store: &dyn ObjectStore, listing: &Listing) -> Result<Vec<CommitInfoSummary>> {
-    futures::stream::iter(listing.commits.iter())
-        .map(|(version, meta)| async move {
-            let bytes = store
-                .get(&meta.location)
-                .await
-                .map_err(store_err(uri, "read the Delta log"))?
-                .bytes()
-                .await
-                .map_err(store_err(uri, "read the Delta log"))?;
-            Ok::<_, Error>(summarize(*version, meta.last_modified, &bytes))
-        })
-        .buffered(8)
-        .try_collect()
-        .await
+pub(crate) async fn history(uri: &str, store: &StoreRef, listing: &Listing) -> Result<Vec<CommitInfoSummary>> {
+    // Each read owns its inputs: futures borrowing from a stream closure would not be
+    // `Send` for every lifetime, and callers spawn these calls on a multi-thread runtime.
+    let reads = listing.commits.iter().map(|(version, meta)| {
+        let (uri, store, version, meta) = (uri.to_owned(), store.clone(), *version, meta.clone());
+        async move {
+            let bytes = match store.get(&meta.location).await {
+                Ok(found) => found.bytes().await,
+                Err(e) => Err(e),
+            }
+            .map_err(store_err(&uri, "read the Delta log"))?;
+            Ok::<_, Error>(summarize(version, meta.last_modified, &bytes))
+        }
+    });
+    futures::stream::iter(reads.collect::<Vec<_>>()).buffered(8).try_collect().await
 }
 
 /// The summary of one commit file; fields the file lacks fall back to defaults.
@@ -103,7 +103,8 @@ fn summarize(version: i64, modified: DateTime<Utc>, commit: &[u8]) -> CommitInfo
         .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
         .find_map(|mut action| action.get_mut("commitInfo").map(serde_json::Value::take))
         .unwrap_or_default();
-    let millis = info.get("inCommitTimestamp").and_then(serde_json::Value::as_i64).or_else(|| info.get("timestamp")?.as_i64());
+    let millis =
+        info.get("inCommitTimestamp").and_then(serde_json::Value::as_i64).or_else(|| info.get("timestamp")?.as_i64());
     CommitInfoSummary {
         version,
         timestamp: millis.and_then(DateTime::from_timestamp_millis).unwrap_or(modified),

@@ -264,7 +264,10 @@ impl TableStore {
             }
             "s3" => {
                 if root.host_str().is_none_or(str::is_empty) {
-                    return Err(Error::InvalidUri { uri: root.to_string(), reason: "an s3:// URL needs a bucket".into() });
+                    return Err(Error::InvalidUri {
+                        uri: root.to_string(),
+                        reason: "an s3:// URL needs a bucket".into(),
+                    });
                 }
                 let s3 = config.s3.as_ref().ok_or_else(|| Error::MissingS3Config { url: root.to_string() })?;
                 s3::storage_options(s3)
@@ -352,7 +355,7 @@ impl TableStore {
                 }
                 version
             }
-            TimeTravel::Timestamp(timestamp) => log::history(uri, store.as_ref(), &listing)
+            TimeTravel::Timestamp(timestamp) => log::history(uri, &store, &listing)
                 .await?
                 .iter()
                 .filter(|c| c.timestamp <= timestamp)
@@ -364,11 +367,14 @@ impl TableStore {
         Ok(table)
     }
 
-    /// All rows of the table at a version.
+    /// All rows of the table at a version, in the table's schema.
     pub async fn read(&self, uri: &str, at: TimeTravel) -> Result<Vec<RecordBatch>> {
         let table = self.open(uri, at).await?;
+        let schema = table.snapshot().map_err(delta_err(uri, "scan"))?.snapshot().arrow_schema();
         let (_, stream) = table.scan_table().await.map_err(delta_err(uri, "scan"))?;
-        datafusion::physical_plan::common::collect(stream).await.map_err(query_err(uri, "scan"))
+        let batches = datafusion::physical_plan::common::collect(stream).await.map_err(query_err(uri, "scan"))?;
+        // The scan hands strings out as views (`Utf8View`); callers get what was stored.
+        batches.iter().map(|batch| writer::conform(uri, batch, &schema)).collect()
     }
 
     /// The number of rows of the table at a version.
@@ -377,7 +383,12 @@ impl TableStore {
         let ctx = create_session().into_inner();
         table.update_datafusion_session(&ctx.state()).map_err(delta_err(uri, "count"))?;
         let provider = table.table_provider().await.map_err(query_err(uri, "count"))?;
-        let rows = ctx.read_table(provider).map_err(query_err(uri, "count"))?.count().await.map_err(query_err(uri, "count"))?;
+        let rows = ctx
+            .read_table(provider)
+            .map_err(query_err(uri, "count"))?
+            .count()
+            .await
+            .map_err(query_err(uri, "count"))?;
         Ok(rows as u64)
     }
 
@@ -390,7 +401,7 @@ impl TableStore {
         if listing.head().is_none() {
             return Err(Error::TableNotFound { uri: uri.to_owned() });
         }
-        log::history(uri, store.as_ref(), &listing).await
+        log::history(uri, &store, &listing).await
     }
 
     /// The table's directory URL (ending in `/`), checked to be file:// or s3://.

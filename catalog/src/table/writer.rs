@@ -108,8 +108,7 @@ pub(super) async fn begin(
     let url = store.parse_uri(uri)?;
     let (schema, delta_schema) = storable_schema(uri, &schema)?;
     if mode == WriteMode::Upsert {
-        let missing: Vec<String> =
-            primary_key.iter().filter(|c| schema.field_with_name(c).is_err()).cloned().collect();
+        let missing: Vec<String> = primary_key.iter().filter(|c| schema.field_with_name(c).is_err()).cloned().collect();
         if primary_key.is_empty() || !missing.is_empty() {
             return Err(Error::MissingPrimaryKey { uri: uri.to_owned(), missing });
         }
@@ -331,7 +330,7 @@ impl TableWriter {
     }
 
     /// MERGE the staged rows into `table`: matching keys updated, new keys inserted.
-    async fn merge(&self, table: DeltaTable, properties: CommitProperties) -> Result<i64> {
+    async fn merge(&mut self, table: DeltaTable, properties: CommitProperties) -> Result<i64> {
         let uri = self.uri.as_str();
         let before = version_of(uri, &table)?;
         let predicate = self
@@ -348,7 +347,8 @@ impl TableWriter {
         let ctx = create_session().into_inner();
         table.update_datafusion_session(&ctx.state()).map_err(delta_err(uri, "merge"))?;
         let options = ParquetReadOptions { schema: Some(self.schema.as_ref()), ..ParquetReadOptions::default() };
-        let source = ctx.read_parquet(staging.url.as_str(), options).await.map_err(query_err(uri, "read staged rows"))?;
+        let source =
+            ctx.read_parquet(staging.url.as_str(), options).await.map_err(query_err(uri, "read staged rows"))?;
         let columns: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
         let non_key: Vec<&String> = columns.iter().filter(|c| !self.primary_key.contains(c)).collect();
         let session: Arc<dyn Session> = Arc::new(ctx.state());
@@ -361,7 +361,9 @@ impl TableWriter {
         if !non_key.is_empty() {
             builder = builder
                 .when_matched_update(|update| {
-                    non_key.iter().fold(update, |u, c| u.update(Column::new_unqualified(c.as_str()), qualified("source", c)))
+                    non_key
+                        .iter()
+                        .fold(update, |u, c| u.update(Column::new_unqualified(c.as_str()), qualified("source", c)))
                 })
                 .map_err(delta_err(uri, "merge"))?;
         }
@@ -459,7 +461,7 @@ fn describe(schema: &Schema) -> String {
 }
 
 /// The batch with the schema's columns, by name, cast to its types.
-fn conform(uri: &str, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub(super) fn conform(uri: &str, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let schema_error = |message: String| Error::Schema { uri: uri.to_owned(), message };
     if batch.schema().as_ref() == schema.as_ref() {
         return Ok(batch.clone());
@@ -478,7 +480,12 @@ fn conform(uri: &str, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
                 Ok(column.clone())
             } else {
                 arrow::compute::cast(column, field.data_type()).map_err(|e| {
-                    schema_error(format!("column \"{}\": {} does not cast to {}: {e}", field.name(), column.data_type(), field.data_type()))
+                    schema_error(format!(
+                        "column \"{}\": {} does not cast to {}: {e}",
+                        field.name(),
+                        column.data_type(),
+                        field.data_type()
+                    ))
                 })
             }
         })
@@ -557,7 +564,8 @@ async fn current_files_removed(uri: &str, table: &DeltaTable) -> Result<Vec<Acti
 /// Undo the commits after `expected` (left by a run the catalog never recorded).
 async fn restore(uri: &str, table: DeltaTable, expected: i64, head: i64) -> Result<DeltaTable> {
     tracing::warn!(uri, expected, head, "rolling back Delta commits the catalog never recorded");
-    let properties = commit_properties([(ROLLBACK_KEY, Value::from(format!("orphaned versions {}..={head}", expected + 1)))]);
+    let properties =
+        commit_properties([(ROLLBACK_KEY, Value::from(format!("orphaned versions {}..={head}", expected + 1)))]);
     let (table, _metrics) = table
         .restore()
         .with_version_to_restore(to_delta_version(expected))
@@ -578,8 +586,11 @@ async fn empty_out(
     let mut actions = current_files_removed(uri, &table).await?;
     let snapshot = table.snapshot().map_err(delta_err(uri, "load"))?;
     if !same_columns(&snapshot.snapshot().arrow_schema(), schema) {
-        let metadata =
-            snapshot.metadata().clone().with_schema(delta_schema).map_err(delta_err(uri, "roll back orphaned commits"))?;
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .with_schema(delta_schema)
+            .map_err(delta_err(uri, "roll back orphaned commits"))?;
         actions.push(Action::Metadata(metadata));
     }
     if actions.is_empty() {
@@ -602,6 +613,23 @@ mod tests {
         Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("name", DataType::Utf8, true)]))
     }
 
+    /// Compile-time check: the writer and the store's futures can move between threads (`tokio::spawn`).
+    #[test]
+    fn writer_and_futures_are_send() {
+        fn send<T: Send>(_: T) {}
+        fn check(store: TableStore, mut writer: TableWriter, batch: RecordBatch) {
+            send(async move {
+                let _ = store.begin_write("u", schema(), WriteMode::Upsert, &[], None).await;
+                let _ = store.read("u", super::super::TimeTravel::Latest).await;
+                let _ = store.count("u", super::super::TimeTravel::Latest).await;
+                let _ = store.history("u").await;
+                let _ = writer.write(&batch).await;
+                let _ = writer.commit("r").await;
+            });
+        }
+        let _ = check;
+    }
+
     #[test]
     fn stored_schemas_are_nullable() {
         let (arrow, delta) = storable_schema("u", &schema()).unwrap();
@@ -614,7 +642,10 @@ mod tests {
     fn batches_are_conformed_by_name_and_cast() {
         let (target, _) = storable_schema("u", &schema()).unwrap();
         let reordered = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, true), Field::new("id", DataType::Int32, false)])),
+            Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, true),
+                Field::new("id", DataType::Int32, false),
+            ])),
             vec![Arc::new(StringArray::from(vec!["a"])), Arc::new(Int32Array::from(vec![7]))],
         )
         .unwrap();

@@ -113,6 +113,15 @@ async fn append_overwrite_versions_and_history() {
     ));
     assert!(matches!(store.read(&uri, TimeTravel::Version(-1)).await, Err(Error::VersionNotFound { .. })));
 
+    // Plain protocol 1/2 without table features, so any Delta reader can open the table.
+    let log = dir.path().join("tables/gongan/population/_delta_log/00000000000000000000.json");
+    let protocol = std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("protocol").cloned())
+        .unwrap();
+    assert_eq!(protocol, serde_json::json!({"minReaderVersion": 1, "minWriterVersion": 2}));
+
     // Stored nullable, whatever the input said.
     let batches = store.read(&uri, TimeTravel::Latest).await.unwrap();
     assert!(batches[0].schema().fields().iter().all(|f| f.is_nullable()));
@@ -348,8 +357,9 @@ impl Drop for S3Server {
 }
 
 fn s3s_fs_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect()).unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
+        .unwrap_or_default();
     if let Some(home) = std::env::var_os("CARGO_HOME") {
         candidates.push(PathBuf::from(home).join("bin/s3s-fs"));
     }
@@ -371,7 +381,16 @@ fn start_s3() -> S3Server {
     std::fs::create_dir(root.path().join(BUCKET)).unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(&binary)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            ACCESS_KEY,
+            "--secret-key",
+            SECRET_KEY,
+        ])
         .arg(root.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -114,13 +114,8 @@ impl XlsxReader {
             .name("civlink-xlsx".to_owned())
             .spawn(move || worker.run(workbook))
             .map_err(|source| Error::Io { path: name.to_owned(), source })?;
-        let mut this = XlsxReader {
-            path: name.to_owned(),
-            sheet,
-            schema: Arc::new(Schema::empty()),
-            receiver,
-            finished: false,
-        };
+        let mut this =
+            XlsxReader { path: name.to_owned(), sheet, schema: Arc::new(Schema::empty()), receiver, finished: false };
         match this.receiver.recv() {
             Ok(Message::Header(schema)) => this.schema = schema,
             Ok(Message::Error(error)) => return Err(error),
@@ -305,15 +300,9 @@ impl Worker {
         result
     }
 
-    fn row_inner(
-        &self,
-        table: &mut Option<Table>,
-        index: u32,
-        cells: &[(u32, Cell)],
-    ) -> std::result::Result<(), Stop> {
+    fn row_inner(&self, table: &mut Option<Table>, index: u32, cells: &[(u32, Cell)]) -> std::result::Result<(), Stop> {
         let filled = || cells.iter().filter(|(_, cell)| !cell.is_empty());
-        let (Some(min_col), Some(max_col)) = (filled().map(|(c, _)| *c).min(), filled().map(|(c, _)| *c).max())
-        else {
+        let (Some(min_col), Some(max_col)) = (filled().map(|(c, _)| *c).min(), filled().map(|(c, _)| *c).max()) else {
             // A blank row (no cells, or only formatted empty ones).
             return Ok(());
         };
@@ -338,7 +327,8 @@ impl Worker {
             });
             return Ok(());
         };
-        let outside: Vec<u32> = filled().map(|(c, _)| *c).filter(|c| *c < table.first_col || *c > table.last_col).collect();
+        let outside: Vec<u32> =
+            filled().map(|(c, _)| *c).filter(|c| *c < table.first_col || *c > table.last_col).collect();
         let errors: Vec<String> = cells
             .iter()
             .filter_map(|(c, cell)| match cell {
@@ -395,7 +385,10 @@ fn raw_line(cells: &[(u32, Cell)], from: u32, to: u32) -> String {
             *slot = cell.text();
         }
     }
-    let mut writer = ::csv::WriterBuilder::new().has_headers(false).terminator(::csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut writer = ::csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(::csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     if writer.write_record(&fields).is_err() {
         return fields.join(",");
     }

@@ -1,8 +1,11 @@
 //! Integration tests of civlink-connectors (one test binary per crate).
 
 mod csv;
+mod job;
 mod json;
 mod parquet;
+mod source;
+mod xlsx;
 
 use arrow::array::{Array, StringArray};
 use civlink_connectors::file::{PositionedBatch, RawReject};

@@ -172,7 +172,8 @@ fn parse_text(property: &Property, text: &StringArray, violations: &mut Vec<Viol
 }
 
 fn parse_integer(text: &str) -> Option<i64> {
-    text.strip_prefix('+').unwrap_or(text).parse().ok()
+    // `i64::from_str` takes one optional sign, `+` included; stripping a `+` first would let "+-5" through.
+    text.parse().ok()
 }
 
 fn parse_number(text: &str) -> Option<f64> {
@@ -229,6 +230,9 @@ mod tests {
     fn numbers() {
         assert_eq!(parse_integer("+12"), Some(12));
         assert_eq!(parse_integer("1.5"), None);
+        assert_eq!(parse_integer("+-5"), None);
+        assert_eq!(parse_integer("++5"), None);
+        assert_eq!(parse_integer("-5"), Some(-5));
         assert_eq!(parse_number("NaN"), None);
         assert_eq!(parse_number("1e3"), Some(1000.0));
         assert_eq!(parse_boolean("是"), Some(true));

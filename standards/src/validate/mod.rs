@@ -438,7 +438,15 @@ impl Validator {
         let needs_fallback = !residual_properties.is_empty()
             || residual_root.keys().any(|k| k != "$defs" && k != "$schema");
         let fallback = if needs_fallback {
+            // Every column stays declared, so `additionalProperties` and
+            // `unevaluatedProperties` judge the same properties as in the document.
+            for property in &standard.properties {
+                residual_properties.entry(property.name.clone()).or_insert(Value::Bool(true));
+            }
             residual_root.insert("properties".into(), Value::Object(residual_properties));
+            if contains_ref(&standard.document) {
+                embed_document(&standard.document, &mut residual_root);
+            }
             let residual = Value::Object(residual_root);
             Some(json::json_schema_validator(&residual).map_err(|message| Error::Fallback { pointer: String::new(), message })?)
         } else {
@@ -611,6 +619,65 @@ impl Validator {
                 }
             }
         }
+    }
+}
+
+/// The `$defs` entry holding the whole document inside a residual schema.
+const DOCUMENT_DEF: &str = "x-civlink-document";
+/// The base URI of that copy, when the document has no `$id` of its own.
+const DOCUMENT_ID: &str = "urn:civlink:standard";
+
+/// Keywords whose values are data, not schemas: a `$ref` key in there is no reference.
+const DATA_KEYWORDS: [&str; 4] = ["const", "enum", "default", "examples"];
+
+/// Whether a schema has a `$ref` anywhere.
+fn contains_ref(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            (k == "$ref" && v.is_string()) || (!DATA_KEYWORDS.contains(&k.as_str()) && contains_ref(v))
+        }),
+        Value::Array(items) => items.iter().any(contains_ref),
+        _ => false,
+    }
+}
+
+/// Make the residual's `$ref`s mean what they mean in the document.
+///
+/// A `$ref` like `#/properties/age` or `#` points into the document, not into
+/// the residual (which lacks the columnar keywords and so means less). The
+/// residual gets the whole document as an embedded resource under `$defs`,
+/// and its own same-document references are pointed into that copy; inside
+/// the copy they resolve against the copy itself.
+fn embed_document(document: &Value, residual_root: &mut Map<String, Value>) {
+    let id = document.get("$id").and_then(Value::as_str).unwrap_or(DOCUMENT_ID).to_owned();
+    for (keyword, value) in residual_root.iter_mut() {
+        if keyword != "$schema" {
+            point_refs_into(&id, value);
+        }
+    }
+    let mut copy = document.clone();
+    if let Some(object) = copy.as_object_mut() {
+        object.entry("$id").or_insert_with(|| Value::String(id.clone()));
+    }
+    if let Some(defs) = residual_root.entry("$defs").or_insert_with(|| Value::Object(Map::new())).as_object_mut() {
+        defs.insert(DOCUMENT_DEF.into(), copy);
+    }
+}
+
+/// Rewrite `"$ref": "#…"` to `"$ref": "{id}#…"` throughout a schema.
+fn point_refs_into(id: &str, schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v {
+                    Value::String(target) if k == "$ref" && target.starts_with('#') => *target = format!("{id}{target}"),
+                    _ if DATA_KEYWORDS.contains(&k.as_str()) => {}
+                    _ => point_refs_into(id, v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| point_refs_into(id, item)),
+        _ => {}
     }
 }
 

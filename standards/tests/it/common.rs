@@ -140,10 +140,41 @@ pub fn code_value() -> impl Strategy<Value = String> {
 pub fn awkward_text() -> impl Strategy<Value = String> {
     prop_oneof![
         select(vec![
-            "", " ", "张", "张三", "欧阳娜娜", "买买提·艾力", "a", "b", "ab", "abc", "123456", "630102",
-            "13912345678", "12912345678", "1391234567", "１２３４５６", "٣٤٥", "e\u{301}", "é", "🙂", "👨‍👩‍👧",
-            "\u{3000}", "\u{feff}", "a\nb", "_", "0", "-1", "1e3", "true", "null", "normal", "\u{0}", "𠀀𠀁",
-            "ＡＢＣ", "\t",
+            "",
+            " ",
+            "张",
+            "张三",
+            "欧阳娜娜",
+            "买买提·艾力",
+            "a",
+            "b",
+            "ab",
+            "abc",
+            "123456",
+            "630102",
+            "13912345678",
+            "12912345678",
+            "1391234567",
+            "１２３４５６",
+            "٣٤٥",
+            "e\u{301}",
+            "é",
+            "🙂",
+            "👨‍👩‍👧",
+            "\u{3000}",
+            "\u{feff}",
+            "a\nb",
+            "_",
+            "0",
+            "-1",
+            "1e3",
+            "true",
+            "null",
+            "normal",
+            "\u{0}",
+            "𠀀𠀁",
+            "ＡＢＣ",
+            "\t",
         ])
         .prop_map(str::to_owned),
         "\\PC{0,8}",
@@ -173,10 +204,8 @@ pub fn disagreements(
         if verdict.valid[row] != expected {
             let errors: Vec<String> =
                 oracle.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path().as_str())).collect();
-            let violations: Vec<String> = verdict
-                .violations_of(row)
-                .map(|v| format!("{} {}: {}", v.column, v.keyword, v.message))
-                .collect();
+            let violations: Vec<String> =
+                verdict.violations_of(row).map(|v| format!("{} {}: {}", v.column, v.keyword, v.message)).collect();
             out.push(format!(
                 "row {row}: columnar says valid={}, jsonschema says valid={expected}\n\
                  schema:\n{}\nrow JSON: {}\ncolumnar violations: {violations:#?}\njsonschema errors: {errors:#?}",

@@ -5,10 +5,14 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Date64Array, Float32Array, Float64Array, Int32Array,
-    Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Date64Array, Decimal128Array, Float32Array, Float64Array,
+    Int32Array, Int64Array, LargeStringArray, RecordBatch, StringArray, StringViewArray, TimestampMillisecondArray,
+    TimestampNanosecondArray,
 };
-use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type, Schema};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType,
+};
 use chrono::NaiveDate;
 use civlink_standards::standard::Standard;
 use civlink_standards::validate::{Validator, Verdict};
@@ -129,10 +133,12 @@ fn candidates(keyword: &str) -> Vec<Value> {
         "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => {
             vec![json!(0), json!(-1), json!(0.5), json!(1e300), json!(u64::MAX), json!(i64::MIN), json!(1e-300)]
         }
-        "format" => ["date", "date-time", "gb11643", "division-code", "email", "uuid", "regex", "time", "phone", "ipv4"]
-            .iter()
-            .map(|f| json!(f))
-            .collect(),
+        "format" => {
+            ["date", "date-time", "gb11643", "division-code", "email", "uuid", "regex", "time", "phone", "ipv4"]
+                .iter()
+                .map(|f| json!(f))
+                .collect()
+        }
         "x-civlink-code-table" => CODE_TABLES.iter().map(|t| json!(t)).chain([json!("gender"), json!(1)]).collect(),
         "x-civlink-mask" => vec![
             json!({"strategy": "keep_ends", "first": 6, "last": 4}),
@@ -151,7 +157,14 @@ fn candidates(keyword: &str) -> Vec<Value> {
             json!("urn:civlink:x"),
             json!("other.json#/a"),
         ],
-        "not" | "if" | "then" | "else" | "items" | "additionalProperties" | "unevaluatedProperties" | "propertyNames" => {
+        "not"
+        | "if"
+        | "then"
+        | "else"
+        | "items"
+        | "additionalProperties"
+        | "unevaluatedProperties"
+        | "propertyNames" => {
             vec![json!({"const": 1}), json!({"type": "null"}), json!(true), json!(false), json!({"$ref": "#"})]
         }
         "anyOf" | "allOf" | "oneOf" | "prefixItems" => {
@@ -166,49 +179,108 @@ fn candidates(keyword: &str) -> Vec<Value> {
 
 /// A keyword with a plausible or arbitrary value.
 fn keyword_entry() -> impl Strategy<Value = (String, Value)> {
-    select(KEYWORDS).prop_flat_map(|k| {
-        (Just(k.to_owned()), prop_oneof![4 => select(candidates(k)), 1 => arb_json()])
-    })
+    select(KEYWORDS).prop_flat_map(|k| (Just(k.to_owned()), prop_oneof![4 => select(candidates(k)), 1 => arb_json()]))
 }
 
 /// Documents shaped like standards, with random keywords in the root and in each property.
 fn standard_like() -> impl Strategy<Value = Value> {
-    let property = (
-        select(candidates("type")),
-        select(vec![json!("字段"), json!("Field"), json!(5)]),
-        vec(keyword_entry(), 0..5),
-    )
-        .prop_map(|(t, title, keywords)| {
-            let mut schema: Map<String, Value> = keywords.into_iter().collect();
-            schema.insert("type".into(), t);
-            schema.insert("title".into(), title);
-            Value::Object(schema)
-        });
+    let property =
+        (select(candidates("type")), select(vec![json!("字段"), json!("Field"), json!(5)]), vec(keyword_entry(), 0..5))
+            .prop_map(|(t, title, keywords)| property_schema(t, title, keywords));
     let name = prop_oneof![
         4 => select(vec!["c0", "c1", "c2", "id_number", "division_code"]).prop_map(str::to_owned),
         1 => "\\PC{0,6}",
     ];
     (btree_map(name, property, 1..5), vec(keyword_entry(), 0..4), select(vec![json!(["c0"]), json!([]), json!(["zz"])]))
-        .prop_map(|(properties, root, names)| {
-            let mut doc = json!({
-                "x-civlink-id": "test.random",
-                "x-civlink-version": "1",
-                "title": "随机",
-                "type": "object",
-            });
-            if let Some(object) = doc.as_object_mut() {
-                for (k, v) in root {
-                    object.insert(k, v);
-                }
-                object.insert("properties".into(), Value::Object(properties.into_iter().collect()));
-                for key in ["required", "x-civlink-primary-key"] {
-                    if !object.contains_key(key) {
-                        object.insert(key.into(), names.clone());
-                    }
-                }
+        .prop_map(|(properties, root, names)| document(properties, root, names))
+}
+
+/// Property keywords that assert or annotate, for [`plausible_standard`].
+const PROPERTY_KEYWORDS: &[&str] = &[
+    "enum",
+    "const",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "format",
+    "not",
+    "anyOf",
+    "allOf",
+    "oneOf",
+    "if",
+    "then",
+    "$ref",
+    "items",
+    "description",
+    "default",
+    "x-civlink-sensitivity",
+    "x-civlink-pii",
+    "x-civlink-mask",
+    "x-civlink-code-table",
+];
+
+/// Root keywords for [`plausible_standard`].
+const ROOT_KEYWORDS: &[&str] =
+    &["additionalProperties", "minProperties", "dependentRequired", "$defs", "allOf", "not", "description", "$ref"];
+
+/// Documents that usually are valid standards: column types, Chinese titles,
+/// and keywords with mostly sensible values, so compilation gets exercised.
+fn plausible_standard() -> impl Strategy<Value = Value> {
+    let entry = |keywords: &'static [&'static str]| {
+        select(keywords).prop_flat_map(|k| (Just(k.to_owned()), select(candidates(k))))
+    };
+    let property = (
+        select(vec![
+            json!("string"),
+            json!("integer"),
+            json!("number"),
+            json!("boolean"),
+            json!(["string", "null"]),
+            json!(["integer", "null"]),
+        ]),
+        vec(entry(PROPERTY_KEYWORDS), 0..3),
+    )
+        .prop_map(|(t, keywords)| property_schema(t, json!("字段"), keywords));
+    let names = vec![json!(["c0"]), json!([]), json!(["c0", "c1"])];
+    (
+        btree_map(select(vec!["c0", "c1", "c2", "c3"]).prop_map(str::to_owned), property, 1..5),
+        vec(entry(ROOT_KEYWORDS), 0..2),
+        select(names),
+    )
+        .prop_map(|(properties, root, names)| document(properties, root, names))
+}
+
+fn property_schema(t: Value, title: Value, keywords: Vec<(String, Value)>) -> Value {
+    let mut schema: Map<String, Value> = keywords.into_iter().collect();
+    schema.insert("type".into(), t);
+    schema.insert("title".into(), title);
+    Value::Object(schema)
+}
+
+fn document(properties: std::collections::BTreeMap<String, Value>, root: Vec<(String, Value)>, names: Value) -> Value {
+    let mut doc = json!({
+        "x-civlink-id": "test.random",
+        "x-civlink-version": "1",
+        "title": "随机",
+        "type": "object",
+    });
+    if let Some(object) = doc.as_object_mut() {
+        for (k, v) in root {
+            object.insert(k, v);
+        }
+        object.insert("properties".into(), Value::Object(properties.into_iter().collect()));
+        for key in ["required", "x-civlink-primary-key"] {
+            if !object.contains_key(key) {
+                object.insert(key.into(), names.clone());
             }
-            doc
-        })
+        }
+    }
+    doc
 }
 
 /// The person fixture with one value somewhere replaced by an arbitrary one.
@@ -283,7 +355,7 @@ proptest! {
 
     #[test]
     fn compiling_parsed_standards_never_panics(
-        doc in prop_oneof![standard_like(), mutated_person()],
+        doc in prop_oneof![3 => plausible_standard(), 1 => standard_like(), 1 => mutated_person()],
         cells in vec(proptest::option::of(any_text()), 0..6),
     ) {
         compile_and_validate(doc, &cells);
@@ -303,6 +375,8 @@ enum Expect {
     Boolean(bool),
     /// Readable as this date (days since 1970-01-01).
     Date(i32),
+    /// Readable as this instant (UTC microseconds).
+    DateTime(i64),
     /// Not readable: the row must have a violation on this column.
     Bad,
     /// Either readable, or a violation on this column.
@@ -379,12 +453,43 @@ fn text_cell(kind: Kind) -> BoxedStrategy<(String, Expect)> {
                 Some((padded(text, pad), Expect::Date((date - epoch).num_days() as i32)))
             })
             .boxed(),
+        Kind::DateTime => (-30_000_000_000i64..253_402_300_799, 0usize..5, 0usize..5)
+            .prop_filter_map("a representable instant", |(seconds, form, pad)| {
+                let utc = chrono::DateTime::from_timestamp(seconds, 0)?;
+                // Without an offset the text is local time in China (UTC+8).
+                let china = utc + chrono::TimeDelta::hours(8);
+                let text = match form {
+                    0 => utc.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    1 => china.format("%Y-%m-%dT%H:%M:%S+08:00").to_string(),
+                    2 => china.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    3 => china.format("%Y/%m/%d %H:%M:%S").to_string(),
+                    _ => china.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                };
+                Some((padded(text, pad), Expect::DateTime(seconds * 1_000_000)))
+            })
+            .boxed(),
         Kind::Text => any_text().prop_map(|s| (s, Expect::Unknown)).boxed(),
     };
     let bad_list: Vec<&str> = match kind {
         Kind::Integer => vec![
-            "abc", "1.5", "1e3", "+-5", "++5", "--5", "-+5", "0x10", "９", "1 2", "9223372036854775808",
-            "-9223372036854775809", "五", "1,000", "NaN", "+", "-", "١٢",
+            "abc",
+            "1.5",
+            "1e3",
+            "+-5",
+            "++5",
+            "--5",
+            "-+5",
+            "0x10",
+            "９",
+            "1 2",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "五",
+            "1,000",
+            "NaN",
+            "+",
+            "-",
+            "١٢",
         ],
         Kind::Number => vec![
             "abc", "NaN", "nan", "inf", "-inf", "infinity", "1,5", "1.2.3", "０.５", "1e", "e5", "0x1p3", "--1", "五",
@@ -392,8 +497,30 @@ fn text_cell(kind: Kind) -> BoxedStrategy<(String, Expect)> {
         ],
         Kind::Boolean => vec!["2", "truee", "ok", "真", "假", "on", "off", "-1", "yes please", "01", "tru"],
         Kind::Date => vec![
-            "2021-02-30", "2024-13-01", "2024-00-10", "2024-01-32", "abc", "31/01/2024", "2024.01.31", "20241301",
-            "２０２４-01-01", "2024-01-31T00:00:00", "2024年2月30日", "1900-02-29", "2024--01-01",
+            "2021-02-30",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-01-32",
+            "abc",
+            "31/01/2024",
+            "2024.01.31",
+            "20241301",
+            "２０２４-01-01",
+            "2024-01-31T00:00:00",
+            "2024年2月30日",
+            "1900-02-29",
+            "2024--01-01",
+        ],
+        Kind::DateTime => vec![
+            "2024-01-31T25:00:00Z",
+            "2024-02-30 00:00:00",
+            "abc",
+            "2024-01-31",
+            "2024-01-31T00:00:00+25:00",
+            "31/01/2024 08:00:00",
+            "2024-01-31 08:00",
+            "2024-13-01T00:00:00Z",
+            "2024-01-31T00:00:00ZZ",
         ],
         Kind::Text => vec![],
     };
@@ -430,6 +557,12 @@ enum Source {
     Date32(Vec<Option<i32>>),
     /// Date64 (whole days, as Arrow requires) for a date property.
     Date64(Vec<Option<i64>>),
+    /// Decimal128(12, 2), as databases hand over amounts.
+    Decimal(Vec<Option<i128>>),
+    /// Timestamp(ms, no time zone) for a date-time property.
+    Millis(Vec<Option<i64>>),
+    /// Timestamp(ns, +08:00) for a date-time property.
+    Nanos(Vec<Option<i64>>),
 }
 
 impl Source {
@@ -452,6 +585,13 @@ impl Source {
             Source::Boolean(v) => Arc::new(BooleanArray::from(v.clone())),
             Source::Date32(v) => Arc::new(Date32Array::from(v.clone())),
             Source::Date64(v) => Arc::new(Date64Array::from(v.clone())),
+            Source::Decimal(v) => Arc::new(
+                Decimal128Array::from(v.clone())
+                    .with_precision_and_scale(12, 2)
+                    .unwrap_or_else(|_| Decimal128Array::from(vec![None; v.len()])),
+            ),
+            Source::Millis(v) => Arc::new(TimestampMillisecondArray::from(v.clone())),
+            Source::Nanos(v) => Arc::new(TimestampNanosecondArray::from(v.clone()).with_timezone("+08:00")),
         })
     }
 }
@@ -469,6 +609,14 @@ fn any_f64() -> impl Strategy<Value = f64> {
         (-100i32..100).prop_map(f64::from),
         (-100.0f64..100.0),
         select(vec![0.5, -0.0, 9_007_199_254_740_993.0, 1e300, f64::NAN, f64::INFINITY]),
+    ]
+}
+
+/// Decimal(12, 2) raw values: whole and fractional amounts up to 10^10.
+fn decimal() -> impl Strategy<Value = i128> {
+    prop_oneof![
+        (-999_999_999_999i64..=999_999_999_999).prop_map(i128::from),
+        (-1000i64..1000).prop_map(|v| i128::from(v) * 100),
     ]
 }
 
@@ -491,6 +639,7 @@ fn source(p: &oracle::PropSpec, rows: usize) -> BoxedStrategy<Source> {
             1 => cells(rows, any::<f32>()).prop_map(Source::Float32),
             1 => cells(rows, any::<bool>()).prop_map(Source::Boolean),
             1 => cells(rows, -1_000_000i32..3_000_000).prop_map(Source::Date32),
+            1 => cells(rows, decimal()).prop_map(Source::Decimal),
         ]
         .boxed(),
         Kind::Integer => prop_oneof![
@@ -501,6 +650,7 @@ fn source(p: &oracle::PropSpec, rows: usize) -> BoxedStrategy<Source> {
             1 => cells(rows, any::<f32>()).prop_map(Source::Float32),
             2 => cells(rows, any_f64()).prop_map(Source::Float64),
             1 => cells(rows, any::<bool>()).prop_map(Source::Boolean),
+            1 => cells(rows, decimal()).prop_map(Source::Decimal),
         ]
         .boxed(),
         Kind::Number => prop_oneof![
@@ -511,6 +661,7 @@ fn source(p: &oracle::PropSpec, rows: usize) -> BoxedStrategy<Source> {
             2 => cells(rows, any_i64()).prop_map(Source::Int64),
             1 => cells(rows, any::<f32>()).prop_map(Source::Float32),
             1 => cells(rows, any::<bool>()).prop_map(Source::Boolean),
+            1 => cells(rows, decimal()).prop_map(Source::Decimal),
         ]
         .boxed(),
         Kind::Boolean => prop_oneof![
@@ -532,6 +683,16 @@ fn source(p: &oracle::PropSpec, rows: usize) -> BoxedStrategy<Source> {
             }),
         ]
         .boxed(),
+        Kind::DateTime => prop_oneof![
+            1 => typed,
+            1 => missing,
+            4 => text,
+            1 => cells(rows, any_i64()).prop_map(Source::Int64),
+            1 => cells(rows, -1_000_000i32..3_000_000).prop_map(Source::Date32),
+            1 => cells(rows, prop_oneof![any_i64(), (-1i64 << 40)..(1i64 << 40)]).prop_map(Source::Millis),
+            1 => cells(rows, prop_oneof![any_i64(), (-1000i64..1000).prop_map(|s| s * 1000)]).prop_map(Source::Nanos),
+        ]
+        .boxed(),
     }
 }
 
@@ -541,7 +702,8 @@ fn hostile_case() -> impl Strategy<Value = (Spec, Vec<Source>, Vec<Source>)> {
         let sources: Vec<BoxedStrategy<Source>> = spec.props.iter().map(|p| source(p, rows)).collect();
         let extras = vec(
             prop_oneof![
-                cells(rows, any_text()).prop_map(|c| Source::Text(0, c.into_iter().map(|c| c.map(|s| (s, Expect::Unknown))).collect())),
+                cells(rows, any_text())
+                    .prop_map(|c| Source::Text(0, c.into_iter().map(|c| c.map(|s| (s, Expect::Unknown))).collect())),
                 cells(rows, any::<i32>()).prop_map(Source::Int32),
             ],
             0..3,
@@ -575,6 +737,8 @@ fn check_property(
                     continue;
                 };
                 let read = typed.is_valid(row);
+                // Blank text is an absent value whatever the generator meant.
+                let expect = if text.trim().is_empty() { &Expect::Empty } else { expect };
                 match expect {
                     Expect::Empty => {
                         prop_assert!(!read, "blank {text:?} is NULL: {}", here(row));
@@ -605,6 +769,15 @@ fn check_property(
                     Expect::Date(v) => {
                         prop_assert!(read, "{text:?} reads: {}", here(row));
                         prop_assert_eq!(typed.as_primitive::<Date32Type>().value(row), *v, "{}", here(row));
+                    }
+                    Expect::DateTime(v) => {
+                        prop_assert!(read, "{text:?} reads: {}", here(row));
+                        prop_assert_eq!(
+                            typed.as_primitive::<TimestampMicrosecondType>().value(row),
+                            *v,
+                            "{}",
+                            here(row)
+                        );
                     }
                 }
             }
@@ -639,7 +812,9 @@ fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> 
         Kind::Text => {
             let typed = typed.as_string::<i32>().value(row);
             match source.data_type() {
-                DataType::Int32 => typed.parse::<i32>().ok() == Some(source.as_primitive::<arrow::datatypes::Int32Type>().value(row)),
+                DataType::Int32 => {
+                    typed.parse::<i32>().ok() == Some(source.as_primitive::<arrow::datatypes::Int32Type>().value(row))
+                }
                 DataType::Int64 => typed.parse::<i64>().ok() == Some(source.as_primitive::<Int64Type>().value(row)),
                 DataType::Float32 => {
                     let v = source.as_primitive::<arrow::datatypes::Float32Type>().value(row);
@@ -654,8 +829,12 @@ fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> 
             match source.data_type() {
                 DataType::Int32 => t == i128::from(source.as_primitive::<arrow::datatypes::Int32Type>().value(row)),
                 DataType::Boolean => t == i128::from(source.as_boolean().value(row)),
-                DataType::Float32 => f64::from(source.as_primitive::<arrow::datatypes::Float32Type>().value(row)) == t as f64 && t.abs() < 1 << 100,
+                DataType::Float32 => {
+                    f64::from(source.as_primitive::<arrow::datatypes::Float32Type>().value(row)) == t as f64
+                        && t.abs() < 1 << 100
+                }
                 DataType::Float64 => exact_f64_int(source.as_primitive::<Float64Type>().value(row), t),
+                DataType::Decimal128(_, 2) => source.as_primitive::<Decimal128Type>().value(row) == t * 100,
                 _ => false,
             }
         }
@@ -669,6 +848,8 @@ fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> 
                     t == v || (t.is_nan() && v.is_nan())
                 }
                 DataType::Boolean => t == f64::from(u8::from(source.as_boolean().value(row))),
+                // The decimal text read as a float is the nearest float: exact as far as a float can be.
+                DataType::Decimal128(..) => text(source).parse::<f64>().ok() == Some(t),
                 _ => false,
             }
         }
@@ -686,6 +867,20 @@ fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> 
                 DataType::Int32 => t == i64::from(source.as_primitive::<arrow::datatypes::Int32Type>().value(row)),
                 DataType::Int64 => t == source.as_primitive::<Int64Type>().value(row),
                 DataType::Date64 => t * 86_400_000 == source.as_primitive::<arrow::datatypes::Date64Type>().value(row),
+                _ => false,
+            }
+        }
+        Kind::DateTime => {
+            let t = i128::from(typed.as_primitive::<TimestampMicrosecondType>().value(row));
+            match source.data_type() {
+                DataType::Int64 => t == i128::from(source.as_primitive::<Int64Type>().value(row)),
+                DataType::Date32 => t == i128::from(source.as_primitive::<Date32Type>().value(row)) * 86_400_000_000,
+                DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                    t == i128::from(source.as_primitive::<TimestampMillisecondType>().value(row)) * 1000
+                }
+                DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                    t * 1000 == i128::from(source.as_primitive::<TimestampNanosecondType>().value(row))
+                }
                 _ => false,
             }
         }
