@@ -607,8 +607,12 @@ fn de_update_cycle<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::R
     parse_update_cycle(&String::deserialize(deserializer)?).map_err(D::Error::custom)
 }
 
-fn de_opt_sensitivity<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Sensitivity>, D::Error> {
-    Option::<String>::deserialize(deserializer)?.map(|text| parse_sensitivity(&text).map_err(D::Error::custom)).transpose()
+fn de_opt_sensitivity<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Sensitivity>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| parse_sensitivity(&text).map_err(D::Error::custom))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -16,6 +16,11 @@
 //! | `s3://bucket/exports/*.csv` | matching objects, listed from the literal prefix `exports/` |
 //! | `s3://bucket/exports` (no glob) | that object if it exists, else every object under `exports/` |
 //!
+//! Globs match like a shell's: `*` does not cross `/` and does not match a
+//! leading `.`; a file name that is not valid UTF-8 matches no glob (a
+//! directory listing still includes it). Office lock files (`~$name.xlsx`)
+//! are never listed.
+//!
 //! URIs identify files in positions and lineage: `file:///abs/path.csv`
 //! (an RFC 8089 URL, so non-ASCII names are percent-encoded) and
 //! `s3://bucket/key` (the key as stored, not encoded).
@@ -157,6 +162,21 @@ enum Location {
     Local { path: PathBuf, pattern: String, has_glob: bool },
     /// A bucket and a key or key pattern.
     S3 { bucket: String, key: String },
+}
+
+/// How globs match, locally and in object stores: like a shell, `*` and
+/// `?` stay within one directory (`**` crosses directories) and do not
+/// match a leading `.` (hidden files) unless the pattern has it.
+const MATCH_OPTIONS: glob::MatchOptions =
+    glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+
+/// Office's lock files (`~$population.xlsx`, created while a workbook is
+/// open in Excel or WPS): never data, and not readable as a workbook. They
+/// are left out of every listing, so a glob over a shared folder does not
+/// fail while someone has the export open.
+fn is_lock_file(name: &str) -> bool {
+    // An object store may keep the `~` percent-encoded in its keys.
+    name.starts_with("~$") || name.starts_with("%7E$") || name.starts_with("%7e$")
 }
 
 /// Whether `s` contains glob syntax.
@@ -304,19 +324,21 @@ pub async fn list_files(location: &str, base_dir: &Path, s3: Option<&S3Config>) 
 fn list_local(location: &str, path: &Path, pattern: &str, has_glob: bool) -> Result<Vec<SourceFile>> {
     let mut paths = Vec::new();
     if has_glob {
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            // `*` stays within one directory; `**` crosses directories.
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        let matches = glob::glob_with(pattern, options).map_err(|e| Error::InvalidLocation {
+        let bad_pattern = |e: glob::PatternError| Error::InvalidLocation {
             location: location.to_owned(),
             message: format!("bad glob pattern: {e}"),
-        })?;
-        for entry in matches {
+        };
+        let matcher = glob::Pattern::new(pattern).map_err(bad_pattern)?;
+        // The directory walk runs without the leading-dot rule: glob's walker
+        // would drop every hidden entry, even one the pattern names, and
+        // panics on non-UTF-8 names under that rule. The rule is applied to
+        // each match instead.
+        let walk = glob::MatchOptions { require_literal_leading_dot: false, ..MATCH_OPTIONS };
+        for entry in glob::glob_with(pattern, walk).map_err(bad_pattern)? {
             let found = entry.map_err(|e| Error::Io { path: e.path().display().to_string(), source: e.into() })?;
-            if found.is_file() {
+            let visible = matcher.matches_with(&found.to_string_lossy(), MATCH_OPTIONS);
+            let lock = found.file_name().is_some_and(|n| is_lock_file(&n.to_string_lossy()));
+            if visible && !lock && found.is_file() {
                 paths.push(found);
             }
         }
@@ -339,7 +361,8 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let io_error = |source| Error::Io { path: dir.display().to_string(), source };
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let entry = entry.map_err(io_error)?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || is_lock_file(&name) {
             continue;
         }
         let path = entry.path();
@@ -409,11 +432,6 @@ pub async fn list_objects(store: &dyn ObjectStore, uri_prefix: &str, key: &str) 
             location: format!("{uri_prefix}/{key}"),
             message: format!("bad glob pattern: {e}"),
         })?;
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
         // List only below the literal directory part of the pattern.
         let first_glob = key.find(['*', '?', '[']).unwrap_or(key.len());
         let prefix = key[..first_glob].rfind('/').map(|slash| &key[..slash]).unwrap_or("");
@@ -421,7 +439,8 @@ pub async fn list_objects(store: &dyn ObjectStore, uri_prefix: &str, key: &str) 
         let mut listing = store.list(prefix.as_ref());
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(object_error)?;
-            if matcher.matches_with(meta.location.as_ref(), options) {
+            let lock = meta.location.filename().is_some_and(is_lock_file);
+            if matcher.matches_with(meta.location.as_ref(), MATCH_OPTIONS) && !lock {
                 files.push(to_file(meta));
             }
         }
@@ -446,7 +465,8 @@ pub async fn list_objects(store: &dyn ObjectStore, uri_prefix: &str, key: &str) 
                 .location
                 .prefix_match(prefix.as_ref().unwrap_or(&ObjectPath::default()))
                 .is_some_and(|mut parts| parts.any(|part| part.as_ref().starts_with('.')));
-            if !hidden {
+            let lock = meta.location.filename().is_some_and(is_lock_file);
+            if !hidden && !lock {
                 files.push(to_file(meta));
             }
         }
@@ -525,8 +545,7 @@ pub async fn open_object(
     let stream = got.into_stream();
     match format {
         Some(format @ (FileFormat::Parquet | FileFormat::Xlsx)) => {
-            let temp = TempFile::create(format.name()).await?;
-            let mut out = tokio::fs::File::create(&temp.path).await.map_err(|source| temp.io_error(source))?;
+            let (temp, mut out) = TempFile::create(format.name()).await?;
             let mut stream = stream;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(object_error)?;
@@ -694,20 +713,21 @@ struct TempFile {
 }
 
 impl TempFile {
-    async fn create(extension: &str) -> Result<TempFile> {
+    /// Creates a new, empty temporary file, open for writing.
+    async fn create(extension: &str) -> Result<(TempFile, tokio::fs::File)> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let name = format!("civlink-{}-{nanos}-{n}.{extension}", std::process::id());
         let path = std::env::temp_dir().join(name);
         // create_new: never reuse (or follow a planted symlink to) an existing file.
-        tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .await
             .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-        Ok(TempFile { path })
+        Ok((TempFile { path }, file))
     }
 
     fn io_error(&self, source: io::Error) -> Error {

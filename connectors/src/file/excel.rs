@@ -50,6 +50,10 @@ const DAY_SECONDS: f64 = 86_400.0;
 /// show, so they are rendered as the number they hold.
 const MAX_SERIAL: f64 = 2_958_466.0;
 
+/// Excel's column limit (`XFD`). A header wider than this only comes from a
+/// corrupt or hand-crafted file, and would make every row that wide.
+const MAX_COLUMNS: u32 = 16_384;
+
 /// What the reader thread hands to the iterator.
 enum Message {
     /// The header has been read (always the first message unless an error comes first).
@@ -308,6 +312,16 @@ impl Worker {
         };
         let line = u64::from(index) + 1;
         let Some(table) = table else {
+            if max_col - min_col >= MAX_COLUMNS {
+                return Err(Stop::Failed(Error::Xlsx {
+                    path: self.path.clone(),
+                    message: format!(
+                        "the header in row {line} spans columns {}..{}, more than Excel's {MAX_COLUMNS}",
+                        column_letters(min_col),
+                        column_letters(max_col)
+                    ),
+                }));
+            }
             let width = (max_col - min_col) as usize + 1;
             let mut names = vec![String::new(); width];
             for (c, cell) in cells {
@@ -376,15 +390,20 @@ impl Worker {
 }
 
 /// The cells of a rejected row from column `from` to `to`, as one CSV line
-/// (quoted where needed, so the raw text stays unambiguous).
+/// (quoted where needed, so the raw text stays unambiguous). A row wider
+/// than Excel allows (a corrupt file) lists just the cells present.
 fn raw_line(cells: &[(u32, Cell)], from: u32, to: u32) -> String {
-    let width = (to.saturating_sub(from)) as usize + 1;
-    let mut fields = vec![""; width];
-    for (c, cell) in cells {
-        if let Some(slot) = c.checked_sub(from).and_then(|i| fields.get_mut(i as usize)) {
-            *slot = cell.text();
+    let fields: Vec<&str> = if to.saturating_sub(from) < MAX_COLUMNS {
+        let mut fields = vec![""; (to.saturating_sub(from)) as usize + 1];
+        for (c, cell) in cells {
+            if let Some(slot) = c.checked_sub(from).and_then(|i| fields.get_mut(i as usize)) {
+                *slot = cell.text();
+            }
         }
-    }
+        fields
+    } else {
+        cells.iter().map(|(_, cell)| cell.text()).collect()
+    };
     let mut writer = ::csv::WriterBuilder::new()
         .has_headers(false)
         .terminator(::csv::Terminator::Any(b'\n'))
@@ -574,5 +593,7 @@ mod tests {
     fn raw_lines_are_csv() {
         let cells = vec![(1, Cell::Text("a,b".into())), (3, Cell::Error("#N/A".into()))];
         assert_eq!(raw_line(&cells, 0, 3), ",\"a,b\",,#N/A");
+        let far = vec![(0, Cell::Text("a".into())), (u32::MAX, Cell::Text("b".into()))];
+        assert_eq!(raw_line(&far, 0, u32::MAX), "a,b");
     }
 }

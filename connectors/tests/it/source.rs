@@ -44,6 +44,7 @@ fn exports() -> tempfile::TempDir {
     write(&root.join("exports/notes.txt"), "not data\n");
     write(&root.join("exports/2024/population_3.csv"), "id,name\n4,赵六\n");
     write(&root.join("exports/.hidden.csv"), "id\n9\n");
+    write(&root.join("exports/~$population_1.csv"), "owner lock");
     dir
 }
 
@@ -76,6 +77,11 @@ async fn local_glob_sorted_with_positions_per_file() {
     assert!(deep.windows(2).all(|w| w[0].uri < w[1].uri), "sorted by uri");
     let shallow = list_files("exports/*/*.csv", dir.path(), None).await.unwrap();
     assert_eq!(shallow.len(), 1);
+    // Hidden files need a literal dot; lock files are never listed.
+    let all = list_files("exports/*.csv", dir.path(), None).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let hidden = list_files("exports/.*.csv", dir.path(), None).await.unwrap();
+    assert_eq!(hidden.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,6 +206,7 @@ async fn store() -> Arc<dyn ObjectStore> {
     put("exports/population_1.csv", "id,name\n1,张三\n\n2,李四\n".into()).await;
     put("exports/2024/population_3.csv", "id,name\n4,赵六\n".into()).await;
     put("exports/.hidden.csv", "id\n9\n".into()).await;
+    put("exports/~$population.xlsx", "lock".into()).await;
     put("exports/lines.json", "{\"a\": 1}\n{\"a\": 2}\n".into()).await;
     put("exports/array.json", "  [{\"a\": \"x\"}, {\"a\": null}]".into()).await;
     let (gbk, _, _) = encoding_rs::GBK.encode("姓名,地址\n张三,北京市\n");
@@ -240,6 +247,9 @@ async fn object_store_listing() {
     let everything = list_objects(store.as_ref(), "s3://bucket", "").await.unwrap();
     assert_eq!(everything.len(), 8);
     assert!(list_objects(store.as_ref(), "s3://bucket", "exports/*.parquet").await.unwrap().is_empty());
+    let xlsx = list_objects(store.as_ref(), "s3://bucket", "exports/*.xlsx").await.unwrap();
+    assert_eq!(uris(xlsx), ["s3://bucket/exports/population.xlsx"]);
+    assert!(list_objects(store.as_ref(), "s3://bucket", "exports/*hidden*").await.unwrap().is_empty());
     assert!(list_objects(store.as_ref(), "s3://bucket", "nothing").await.unwrap().is_empty());
 }
 
@@ -338,4 +348,24 @@ async fn s3_uris_need_settings() {
     assert!(matches!(open_source(&file, None, &options(10), None).await.err(), Some(Error::S3NotConfigured { .. })));
     let file = SourceFile { uri: "/relative/no/scheme.csv".into(), ..file };
     assert!(matches!(open_source(&file, None, &options(10), None).await.err(), Some(Error::InvalidLocation { .. })));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn non_utf8_names_do_not_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = exports();
+    let name = std::ffi::OsStr::from_bytes(b"exports/bad-\xFF.csv");
+    std::fs::write(dir.path().join(name), "id\n1\n").unwrap();
+    std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"exports/.\xFE.csv")), "id\n1\n").unwrap();
+    // Globs match text, so a name that is not UTF-8 matches no glob (and
+    // does not panic the walker)...
+    let files = list_files("exports/*.csv", dir.path(), None).await.unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // ...but a directory listing includes it, with its bytes percent-encoded.
+    let all = list_files("exports", dir.path(), None).await.unwrap();
+    let odd = all.iter().find(|f| f.uri.contains("%FF")).expect("percent-encoded byte");
+    let got = Collected::from_batches(drain(open_source(odd, None, &options(10), None).await.unwrap()).await);
+    assert_eq!(got.row(0), ["1"]);
+    assert_eq!(all.len(), 5, "{all:?}");
 }

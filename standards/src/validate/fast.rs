@@ -223,10 +223,20 @@ impl SimplePattern {
             i = next;
             atoms.push(Atom { set, min, max });
         }
-        // Greedy matching is exact only if a variable atom cannot take what the next atom needs.
-        for pair in atoms.windows(2) {
-            if pair[0].min != pair[0].max && pair[0].set.iter().zip(&pair[1].set).any(|(a, b)| *a && *b) {
-                return None;
+        // Greedy matching is exact only if a variable atom cannot take what a later atom needs:
+        // every atom up to and including the first mandatory one may start right after it
+        // (`^[0-9]+-?[0-9]{2}$` on "123" needs `[0-9]+` to give back two digits past `-?`).
+        for (i, atom) in atoms.iter().enumerate() {
+            if atom.min == atom.max {
+                continue;
+            }
+            for next in &atoms[i + 1..] {
+                if atom.set.iter().zip(&next.set).any(|(a, b)| *a && *b) {
+                    return None;
+                }
+                if next.min > 0 {
+                    break;
+                }
             }
         }
         Some(SimplePattern { atoms })
@@ -288,10 +298,13 @@ mod pattern_tests {
             "^[a-z_]*$",
             "^ab?c$",
             "^[0-9]{2,}X$",
+            "^-?[0-9]+$",
+            "^[0-9]+-?[A-Z]{2}$",
         ];
         let inputs = [
             "13912345678", "12912345678", "1391234567", "139123456789", "", "123456789", "123456789012",
             "1234567890123", "123456", "A1", "A", "abc", "ac", "a_b", "12X", "1X", "123X", "１３912345678", "汉字",
+            "-12", "12-AB", "12AB", "-", "1-",
         ];
         for pattern in cases {
             let simple = SimplePattern::compile(pattern).unwrap_or_else(|| panic!("{pattern} should compile"));
@@ -304,7 +317,18 @@ mod pattern_tests {
 
     #[test]
     fn other_shapes_are_left_to_the_regex_engine() {
-        for pattern in ["张", "^[0-9]+[0-9]$", "^a|b$", "^[^0-9]$", "^\\d+$", "^(ab)+$", "^.$", "^[0-9]{3}"] {
+        for pattern in [
+            "张",
+            "^[0-9]+[0-9]$",
+            "^a|b$",
+            "^[^0-9]$",
+            "^\\d+$",
+            "^(ab)+$",
+            "^.$",
+            "^[0-9]{3}",
+            "^[0-9]+-?[0-9]{2}$",
+            "^a?b?a$",
+        ] {
             assert!(SimplePattern::compile(pattern).is_none(), "{pattern}");
         }
     }

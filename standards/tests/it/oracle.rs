@@ -150,7 +150,101 @@ const PATTERNS: &[&str] = &[
     "^\\d{17}[\\dX]$",
     "^6301",
     "^(?!0)\\d+$",
+    // Shapes the validator matches without a regex engine.
+    "^[0-9]{9,12}$",
+    "^A[0-9]+$",
+    "^[a-z_]*$",
+    "^ab?c$",
+    "^[0-9]{2,}X$",
+    "^[0-9]+-?[0-9]{2}$",
+    "^a?b?a$",
+    "^[1-9][0-9]*$",
+    "^-?[0-9]+$",
+    "^[0-9]{0,3}$",
+    "^[A-Za-z]{2}-[0-9]{1,2}$",
 ];
+
+/// Random patterns of the simple shape (`^`, literal ASCII and classes with
+/// counts, `$`) that the validator matches without a regex engine.
+fn simple_pattern() -> impl Strategy<Value = String> {
+    let atom = (
+        select(vec!["a", "b", "1", "-", "X", "_", "[0-9]", "[a-z]", "[1-9]", "[0-9X]", "[ab]", "[A-Za-z]", "[a-b0-1]"]),
+        select(vec!["", "", "?", "+", "*", "{2}", "{1,3}", "{2,}", "{0,2}"]),
+    )
+        .prop_map(|(atom, count)| format!("{atom}{count}"));
+    vec(atom, 0..5).prop_map(|atoms| format!("^{}$", atoms.concat()))
+}
+
+/// Strings matching a pattern of the shape [`simple_pattern`] writes (each
+/// atom repeated a count in its range, biased to the low end), sometimes with
+/// a character dropped or added; `None` for any other pattern.
+fn pattern_witness(pattern: &str) -> Option<BoxedStrategy<String>> {
+    let body = pattern.strip_prefix('^')?.strip_suffix('$')?;
+    let chars: Vec<char> = body.chars().collect();
+    let mut atoms: Vec<(Vec<char>, usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let mut set = Vec::new();
+        if chars[i] == '[' {
+            let end = i + chars[i..].iter().position(|c| *c == ']')?;
+            let class = &chars[i + 1..end];
+            let mut j = 0;
+            while j < class.len() {
+                if j + 2 < class.len() && class[j + 1] == '-' {
+                    set.extend(class[j]..=class[j + 2]);
+                    j += 3;
+                } else {
+                    set.push(class[j]);
+                    j += 1;
+                }
+            }
+            i = end + 1;
+        } else if chars[i].is_ascii_alphanumeric() || chars[i] == '-' || chars[i] == '_' {
+            set.push(chars[i]);
+            i += 1;
+        } else {
+            return None;
+        }
+        let (min, max) = match chars.get(i) {
+            Some('?') => (0, 1),
+            Some('+') => (1, 4),
+            Some('*') => (0, 4),
+            Some('{') => {
+                let end = i + chars[i..].iter().position(|c| *c == '}')?;
+                let inside: String = chars[i + 1..end].iter().collect();
+                let counts = match inside.split_once(',') {
+                    None => (inside.parse().ok()?, inside.parse().ok()?),
+                    Some((a, "")) => (a.parse().ok()?, a.parse::<usize>().ok()? + 3),
+                    Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                };
+                i = end;
+                counts
+            }
+            _ => {
+                i -= 1;
+                (1, 1)
+            }
+        };
+        i += 1;
+        atoms.push((set, min, max));
+    }
+    let parts: Vec<BoxedStrategy<String>> = atoms
+        .into_iter()
+        .map(|(set, min, max)| {
+            (min..=max).prop_flat_map(move |n| vec(select(set.clone()), n)).prop_map(String::from_iter).boxed()
+        })
+        .collect();
+    let exact = parts.prop_map(|parts| parts.concat());
+    Some(
+        prop_oneof![
+            4 => exact.clone(),
+            1 => (exact.clone(), any::<prop::sample::Index>())
+                .prop_map(|(s, at)| s.chars().enumerate().filter(|(i, _)| s.is_empty() || *i != at.index(s.chars().count())).map(|(_, c)| c).collect()),
+            1 => (exact, select(vec!['1', 'a', '-', 'X', '张'])).prop_map(|(s, c)| format!("{s}{c}")),
+        ]
+        .boxed(),
+    )
+}
 
 /// Patterns that make sense for RFC 3339 date-time text.
 const DATE_TIME_PATTERNS: &[&str] = &["Z$", "T00:", "^19", "\\.000000Z$", "^\\d{4}-", ":59"];
@@ -223,7 +317,7 @@ fn keywords_of(kind: Kind) -> BoxedStrategy<Vec<(String, Value)>> {
         Kind::Text => vec![
             maybe("enum", 0.2, vec(text_literal(), 1..6), Value::Array),
             maybe("const", 0.05, text_literal(), |v| v),
-            maybe("pattern", 0.25, select(PATTERNS), Value::from),
+            maybe("pattern", 0.25, prop_oneof![select(PATTERNS).prop_map(str::to_owned), simple_pattern()], Value::from),
             maybe("minLength", 0.2, 0u64..6, Value::from),
             maybe("maxLength", 0.2, 0u64..24, Value::from),
             maybe("format", 0.2, select(vec!["gb11643", "division-code"]), Value::from),
@@ -412,10 +506,19 @@ fn cell(p: &PropSpec) -> BoxedStrategy<CellValue> {
             } else {
                 any_text().boxed()
             };
+            // Strings that match the pattern (when it is of the simple shape), or nearly do.
+            let witness = p
+                .keywords
+                .iter()
+                .find(|(k, _)| k == "pattern")
+                .and_then(|(_, v)| v.as_str())
+                .and_then(pattern_witness)
+                .unwrap_or_else(|| any_text().boxed());
             prop_oneof![
                 3 => special,
                 2 => any_text(),
                 2 => or_pool(mentioned, any_text().boxed()),
+                3 => witness,
             ]
             .prop_map(CellValue::Text)
             .boxed()
@@ -758,5 +861,31 @@ proptest! {
         if !pointers.is_empty() {
             prop_assert!(validator.has_fallback());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(common::config(256))]
+
+    /// Patterns of the simple shape are matched without a regex engine; they
+    /// must still match exactly what jsonschema's ECMA-262 regex matches.
+    #[test]
+    fn simple_patterns_match_like_jsonschema(
+        (pattern, texts) in simple_pattern().prop_flat_map(|pattern| {
+            let witness = pattern_witness(&pattern).unwrap_or_else(|| any_text().boxed());
+            (Just(pattern), vec(prop_oneof![4 => witness, 1 => "[0-9abX_-]{0,6}"], 1..40))
+        })
+    ) {
+        let spec = Spec {
+            props: vec![PropSpec {
+                kind: Kind::Text,
+                nullable: false,
+                required: true,
+                keywords: vec![("pattern".into(), json!(pattern))],
+            }],
+            closed: false,
+            root: Vec::new(),
+        };
+        check_equivalence(&spec, &[Column::Text(texts.into_iter().map(Some).collect())])?;
     }
 }
