@@ -99,28 +99,63 @@ async fn show(catalog: &OpenCatalog, id: &DatasetId) -> Result<String> {
     }
     let _ = writeln!(out, "  department     {} ({})", s.id.department.code(), s.id.department.name_zh());
     let _ = writeln!(out, "  standard       {} {}", s.standard_id, s.standard_version);
-    let _ = writeln!(out, "  classification {} ({})", serde_json::to_value(s.classification).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), s.classification.gb43697_class());
+    let _ = writeln!(
+        out,
+        "  classification {} ({})",
+        serde_json::to_value(s.classification).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        s.classification.gb43697_class()
+    );
     let _ = writeln!(out, "  sharing        {} ({})", s.sharing.code(), s.sharing.name_zh());
     let _ = writeln!(out, "  update cycle   {}", s.update_cycle.code());
     let _ = writeln!(out, "  division col   {}", s.division_column.as_deref().unwrap_or("-"));
-    let _ = writeln!(out, "  primary key    {}", if s.primary_key.is_empty() { "-".into() } else { s.primary_key.join(", ") });
-    let _ = writeln!(out, "  table          {} (version {})", d.table_uri, d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
-    let _ = writeln!(out, "  quarantine     {} (version {})", d.quarantine_uri, d.quarantine_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+    let _ = writeln!(
+        out,
+        "  primary key    {}",
+        if s.primary_key.is_empty() { "-".into() } else { s.primary_key.join(", ") }
+    );
+    let _ = writeln!(
+        out,
+        "  table          {} (version {})",
+        d.table_uri,
+        d.current_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+    );
+    let _ = writeln!(
+        out,
+        "  quarantine     {} (version {})",
+        d.quarantine_uri,
+        d.quarantine_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+    );
 
     if let Some(q) = catalog.store.latest_quality(id).await.map_err(Error::Store)? {
         let _ = writeln!(out, "quality (run {}, {})", q.run_id, q.ingested_at.format("%Y-%m-%d %H:%M:%S UTC"));
         let c = q.counts;
-        let _ = writeln!(out, "  rows: read {} = written {} + quarantined {} + duplicate {}", c.read, c.written, c.quarantined, c.duplicate);
+        let _ = writeln!(
+            out,
+            "  rows: read {} = written {} + quarantined {} + duplicate {}",
+            c.read, c.written, c.quarantined, c.duplicate
+        );
         if let Some(modified) = q.source_modified {
             let age = q.ingested_at.signed_duration_since(modified);
-            let _ = writeln!(out, "  freshness: sources modified {} ({} h before ingest)", modified.format("%Y-%m-%d %H:%M"), age.num_hours());
+            let _ = writeln!(
+                out,
+                "  freshness: sources modified {} ({} h before ingest)",
+                modified.format("%Y-%m-%d %H:%M"),
+                age.num_hours()
+            );
         }
         out.push_str(&quality_lines(&q, 10));
         let _ = writeln!(out, "  completeness:");
         for col in &q.completeness {
             let share = if col.rows == 0 { 1.0 } else { col.present as f64 / col.rows as f64 };
             let filled = (share * 20.0).round() as usize;
-            let _ = writeln!(out, "    {:<22} {}{} {:>6.1}%", col.column, "█".repeat(filled), "·".repeat(20 - filled.min(20)), share * 100.0);
+            let _ = writeln!(
+                out,
+                "    {:<22} {}{} {:>6.1}%",
+                col.column,
+                "█".repeat(filled),
+                "·".repeat(20 - filled.min(20)),
+                share * 100.0
+            );
         }
     }
     let lineage = catalog.store.lineage(id).await.map_err(Error::Store)?;
@@ -150,7 +185,8 @@ async fn quarantine(catalog: &OpenCatalog, id: &DatasetId, limit: usize) -> Resu
         let (Some(kind), Some(source), Some(violations)) = (col("kind"), col("source_uri"), col("violations")) else {
             continue;
         };
-        let line = batch.column_by_name("line").and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>().cloned());
+        let line =
+            batch.column_by_name("line").and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>().cloned());
         for row in (0..batch.num_rows()).rev() {
             if shown == limit {
                 break 'outer;
@@ -164,7 +200,11 @@ async fn quarantine(catalog: &OpenCatalog, id: &DatasetId, limit: usize) -> Resu
                     let column = v["column"].as_str().unwrap_or_default();
                     let keyword = v["keyword"].as_str().unwrap_or_default();
                     let message = v["message"].as_str().unwrap_or_default();
-                    if column.is_empty() { format!("{keyword}: {message}") } else { format!("{column} {keyword}: {message}") }
+                    if column.is_empty() {
+                        format!("{keyword}: {message}")
+                    } else {
+                        format!("{column} {keyword}: {message}")
+                    }
                 })
                 .collect();
             let _ = writeln!(out, "  {:<9} {}:{}  {}", kind.value(row), file, line, reasons.join("; "));
@@ -185,7 +225,15 @@ async fn history(catalog: &OpenCatalog, id: &DatasetId) -> Result<String> {
     let _ = writeln!(out, "{id}: {} version(s), {} run(s)", versions.len(), runs.len());
     let _ = writeln!(out, "  {:>7}  {:<10} {:>10}  {:<20} run", "version", "mode", "rows", "committed");
     for v in versions.iter().rev() {
-        let _ = writeln!(out, "  {:>7}  {:<10} {:>10}  {:<20} {}", v.version, v.mode.code(), v.rows_written, v.committed_at.format("%Y-%m-%d %H:%M:%S"), v.run_id);
+        let _ = writeln!(
+            out,
+            "  {:>7}  {:<10} {:>10}  {:<20} {}",
+            v.version,
+            v.mode.code(),
+            v.rows_written,
+            v.committed_at.format("%Y-%m-%d %H:%M:%S"),
+            v.run_id
+        );
     }
     let _ = writeln!(out, "runs:");
     for r in &runs {

@@ -63,7 +63,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let err = toml::from_str::<ConfigFile>("data_dir = 'x'\n[catalog]\nurl = 'sqlite://x'\nuser = 'y'").unwrap_err();
+        let err =
+            toml::from_str::<ConfigFile>("data_dir = 'x'\n[catalog]\nurl = 'sqlite://x'\nuser = 'y'").unwrap_err();
         assert!(err.to_string().contains("user"), "{err}");
     }
 

@@ -65,7 +65,8 @@ impl Progress for Bar {
 
 /// Run a job file and print its summary.
 pub async fn run(job_path: &Path, catalog: &OpenCatalog) -> Result<Outcome> {
-    let job = Job::load(job_path).map_err(|source| Error::Job { path: job_path.to_owned(), message: source.to_string() })?;
+    let job =
+        Job::load(job_path).map_err(|source| Error::Job { path: job_path.to_owned(), message: source.to_string() })?;
     let bar = Bar::new(&job.spec.name);
     let outcome = pipeline::run(&job, &catalog.pipeline(), &bar).await;
     bar.0.finish_and_clear();

@@ -56,18 +56,20 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CIVLINK_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CIVLINK_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Standards(command) => standards_cmd::run(command),
-        Command::Ingest(args) => with_catalog(&cli.config, &cli.data_dir, |catalog| async move {
-            ingest_cmd::run(&args.job, &catalog).await
-        }),
+        Command::Ingest(args) => {
+            with_catalog(
+                &cli.config,
+                &cli.data_dir,
+                |catalog| async move { ingest_cmd::run(&args.job, &catalog).await },
+            )
+        }
         Command::Catalog(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { catalog_cmd::run(command, &catalog).await })
         }
@@ -95,8 +97,7 @@ where
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(async move {
         let catalog = ingest_cmd::OpenCatalog::open(config).await?;
-        let outcome = command(catalog).await;
-        outcome
+        command(catalog).await
     })
 }
 

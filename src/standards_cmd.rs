@@ -73,13 +73,15 @@ pub fn run(command: StandardsCommand) -> Result<Outcome> {
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-    let standard = Standard::from_json_str(&text).map_err(|source| Error::Standard { path: path.to_owned(), source })?;
+    let standard =
+        Standard::from_json_str(&text).map_err(|source| Error::Standard { path: path.to_owned(), source })?;
     Ok(standard.document)
 }
 
 pub fn load_standard(path: &Path) -> Result<Validator> {
     let document = read_json(path)?;
-    let standard = Standard::from_value(document).map_err(|source| Error::Standard { path: path.to_owned(), source })?;
+    let standard =
+        Standard::from_value(document).map_err(|source| Error::Standard { path: path.to_owned(), source })?;
     Validator::compile(standard).map_err(|source| Error::Compile { path: path.to_owned(), source })
 }
 
@@ -122,7 +124,13 @@ fn check(new: &Path, against: &[PathBuf], mode: Mode, format: OutputFormat) -> R
         }
         OutputFormat::Text => {
             let standard = validator.standard();
-            println!("{} {} ({}): {} columns — OK", standard.id, standard.version, standard.title, standard.properties.len());
+            println!(
+                "{} {} ({}): {} columns — OK",
+                standard.id,
+                standard.version,
+                standard.title,
+                standard.properties.len()
+            );
             print!("{}", validator.report());
             if validator.report().with_route(Route::Fallback).next().is_some() {
                 println!("  (fallback keywords are checked row by row by the jsonschema crate)");
@@ -259,16 +267,16 @@ pub fn validate_file(validator: &Validator, data: &Path, csv: CsvOptions) -> Res
     let mut report = ValidateReport { total: 0, valid: 0, invalid: 0, invalid_rows: Vec::new() };
     let mut tallies: HashMap<(String, String), Tally> = HashMap::new();
     let mut note = |column: &str, keyword: &str, message: &str, line: u64| {
-        let tally = tallies
-            .entry((column.to_owned(), keyword.to_owned()))
-            .or_insert_with(|| Tally { count: 0, example: message.to_owned(), first_line: line });
+        let tally = tallies.entry((column.to_owned(), keyword.to_owned())).or_insert_with(|| Tally {
+            count: 0,
+            example: message.to_owned(),
+            first_line: line,
+        });
         tally.count += 1;
     };
     for positioned in batches {
         let PositionedBatch { batch, first_row, lines, rejects } = positioned?;
-        let verdict = validator
-            .validate(&batch)
-            .map_err(|source| Error::Compile { path: data.to_owned(), source })?;
+        let verdict = validator.validate(&batch).map_err(|source| Error::Compile { path: data.to_owned(), source })?;
         // Data-row indices of this batch: rejects keep theirs, good rows fill the rest in order.
         let span = batch.num_rows() as u64 + rejects.len() as u64;
         let mut reject_at: HashMap<u64, &file::RawReject> = rejects.iter().map(|r| (r.row_index, r)).collect();

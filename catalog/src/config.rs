@@ -118,8 +118,13 @@ impl CatalogConfig {
         let metadata_url = var("CIVLINK_CATALOG_URL")
             .or_else(|| catalog.url.clone())
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("catalog.db").display()));
-        if !(metadata_url.starts_with("sqlite:") || metadata_url.starts_with("postgres://") || metadata_url.starts_with("postgresql://")) {
-            problems.push(format!("catalog.url / CIVLINK_CATALOG_URL: \"{metadata_url}\" is neither sqlite: nor postgres://"));
+        if !(metadata_url.starts_with("sqlite:")
+            || metadata_url.starts_with("postgres://")
+            || metadata_url.starts_with("postgresql://"))
+        {
+            problems.push(format!(
+                "catalog.url / CIVLINK_CATALOG_URL: \"{metadata_url}\" is neither sqlite: nor postgres://"
+            ));
         }
 
         let storage_text = var("CIVLINK_STORAGE_URL").or_else(|| storage.url.clone());
@@ -128,7 +133,10 @@ impl CatalogConfig {
             Some(text) => match url::Url::parse(&text) {
                 Ok(u) if u.scheme() == "file" || u.scheme() == "s3" => Some(u),
                 Ok(u) => {
-                    problems.push(format!("storage.url / CIVLINK_STORAGE_URL: scheme \"{}\" is not supported (file://, s3://)", u.scheme()));
+                    problems.push(format!(
+                        "storage.url / CIVLINK_STORAGE_URL: scheme \"{}\" is not supported (file://, s3://)",
+                        u.scheme()
+                    ));
                     None
                 }
                 Err(_) if !text.contains("://") => url::Url::from_directory_path(absolute(Path::new(&text))).ok(),
@@ -146,12 +154,17 @@ impl CatalogConfig {
                 }
                 let section = &storage.s3;
                 let access_key_id = var("CIVLINK_S3_ACCESS_KEY_ID").or_else(|| section.access_key_id.clone());
-                let secret_access_key = var("CIVLINK_S3_SECRET_ACCESS_KEY").or_else(|| section.secret_access_key.clone());
+                let secret_access_key =
+                    var("CIVLINK_S3_SECRET_ACCESS_KEY").or_else(|| section.secret_access_key.clone());
                 if access_key_id.is_none() {
-                    problems.push("storage.s3.access_key_id / CIVLINK_S3_ACCESS_KEY_ID: required for s3:// storage".into());
+                    problems
+                        .push("storage.s3.access_key_id / CIVLINK_S3_ACCESS_KEY_ID: required for s3:// storage".into());
                 }
                 if secret_access_key.is_none() {
-                    problems.push("storage.s3.secret_access_key / CIVLINK_S3_SECRET_ACCESS_KEY: required for s3:// storage".into());
+                    problems.push(
+                        "storage.s3.secret_access_key / CIVLINK_S3_SECRET_ACCESS_KEY: required for s3:// storage"
+                            .into(),
+                    );
                 }
                 let allow_http = match var("CIVLINK_S3_ALLOW_HTTP") {
                     Some(v) => match v.as_str() {
@@ -169,12 +182,16 @@ impl CatalogConfig {
                     if let Err(err) = url::Url::parse(e) {
                         problems.push(format!("storage.s3.endpoint: \"{e}\" is not a URL: {err}"));
                     } else if e.starts_with("http://") && !allow_http {
-                        problems.push(format!("storage.s3.endpoint: \"{e}\" is plain HTTP; set allow_http = true to permit it"));
+                        problems.push(format!(
+                            "storage.s3.endpoint: \"{e}\" is plain HTTP; set allow_http = true to permit it"
+                        ));
                     }
                 }
                 Some(S3Config {
                     endpoint,
-                    region: var("CIVLINK_S3_REGION").or_else(|| section.region.clone()).unwrap_or_else(|| "us-east-1".into()),
+                    region: var("CIVLINK_S3_REGION")
+                        .or_else(|| section.region.clone())
+                        .unwrap_or_else(|| "us-east-1".into()),
                     access_key_id: access_key_id.unwrap_or_default(),
                     secret_access_key: secret_access_key.unwrap_or_default(),
                     allow_http,
@@ -236,16 +253,18 @@ mod tests {
             url: Some("s3://bucket/tables".into()),
             s3: S3Section { endpoint: Some("http://127.0.0.1:9000".into()), ..S3Section::default() },
         };
-        let err = CatalogConfig::resolve(
-            None,
-            &MetadataSection { url: Some("mysql://x".into()) },
-            &section,
-            &HashMap::new(),
-        )
-        .unwrap_err();
+        let err =
+            CatalogConfig::resolve(None, &MetadataSection { url: Some("mysql://x".into()) }, &section, &HashMap::new())
+                .unwrap_err();
         assert_eq!(err.problems.len(), 4, "{err}");
         let text = err.to_string();
-        assert!(text.contains("catalog.url") && text.contains("access_key_id") && text.contains("secret_access_key") && text.contains("allow_http"), "{text}");
+        assert!(
+            text.contains("catalog.url")
+                && text.contains("access_key_id")
+                && text.contains("secret_access_key")
+                && text.contains("allow_http"),
+            "{text}"
+        );
     }
 
     #[test]

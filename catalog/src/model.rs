@@ -24,7 +24,9 @@ pub enum ParseError {
         value: String,
     },
     /// Not a sharing type.
-    #[error("unknown sharing type \"{value}\"; expected unconditional (无条件), conditional (有条件) or not_shared (不予共享)")]
+    #[error(
+        "unknown sharing type \"{value}\"; expected unconditional (无条件), conditional (有条件) or not_shared (不予共享)"
+    )]
     Sharing {
         /// The value given.
         value: String,

@@ -89,7 +89,9 @@ pub enum Error {
         message: String,
     },
     /// Rows were not all accounted for: a bug, and the run is refused.
-    #[error("conservation violated: read {read} != written {written} + quarantined {quarantined} + duplicate {duplicate}")]
+    #[error(
+        "conservation violated: read {read} != written {written} + quarantined {quarantined} + duplicate {duplicate}"
+    )]
     Conservation {
         /// Rows read.
         read: u64,
@@ -305,9 +307,9 @@ fn dataset_spec(job: &Job, standard: &Standard) -> DatasetSpec {
         description: info.description.clone().or_else(|| standard.description.clone()).unwrap_or_default(),
         standard_id: standard.id.clone(),
         standard_version: standard.version.clone(),
-        classification: info.classification.unwrap_or_else(|| {
-            standard.properties.iter().map(|p| p.sensitivity).max().unwrap_or_default()
-        }),
+        classification: info
+            .classification
+            .unwrap_or_else(|| standard.properties.iter().map(|p| p.sensitivity).max().unwrap_or_default()),
         sharing: info.sharing,
         update_cycle: info.update_cycle,
         division_column: standard.division_column.clone(),
@@ -317,23 +319,16 @@ fn dataset_spec(job: &Job, standard: &Standard) -> DatasetSpec {
 
 /// Run one ingestion job to completion.
 pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> Result<RunOutcome> {
-    let standard_text = job.standard_document().map_err(|e| Error::Standard {
-        standard: job.spec.standard.clone(),
-        message: e.to_string(),
-    })?;
-    let standard = Standard::from_json_str(&standard_text).map_err(|e| Error::Standard {
-        standard: job.spec.standard.clone(),
-        message: e.to_string(),
-    })?;
+    let standard_text = job
+        .standard_document()
+        .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
+    let standard = Standard::from_json_str(&standard_text)
+        .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
     catalog.store.register_standard(&standard.id, &standard.version, &standard_text).await?;
     let spec = dataset_spec(job, &standard);
     let dataset = catalog
         .store
-        .upsert_dataset(
-            &spec,
-            &catalog.tables.table_uri(&spec.id),
-            &catalog.tables.quarantine_uri(&spec.id),
-        )
+        .upsert_dataset(&spec, &catalog.tables.table_uri(&spec.id), &catalog.tables.quarantine_uri(&spec.id))
         .await?;
     let validator = Validator::compile(standard)?;
 
@@ -362,7 +357,12 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
         catalog.store.finish_run(&run_id, RunStatus::Skipped, None, &RunCounts::default()).await?;
         record.status = RunStatus::Skipped;
         record.finished_at = Some(Utc::now());
-        return Ok(RunOutcome { run: record, quality: None, skipped_because_of: Some(previous.run_id), sources: files });
+        return Ok(RunOutcome {
+            run: record,
+            quality: None,
+            skipped_because_of: Some(previous.run_id),
+            sources: files,
+        });
     }
 
     match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress).await {
@@ -381,7 +381,10 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
         Err(error) => {
             tracing::warn!(run_id = %run_id, dataset = %spec.id, %error, "run failed; dataset unchanged");
             // Best effort: the run is already invisible to readers; recording the failure must not mask it.
-            let _ = catalog.store.finish_run(&run_id, RunStatus::Failed, Some(&error.to_string()), &RunCounts::default()).await;
+            let _ = catalog
+                .store
+                .finish_run(&run_id, RunStatus::Failed, Some(&error.to_string()), &RunCounts::default())
+                .await;
             Err(error)
         }
     }
@@ -402,7 +405,13 @@ async fn ingest(
     let primary_key = validator.standard().primary_key.clone();
     let mut data = catalog
         .tables
-        .begin_write(&dataset.table_uri, Arc::clone(&table_schema), job.spec.mode, &primary_key, dataset.current_version)
+        .begin_write(
+            &dataset.table_uri,
+            Arc::clone(&table_schema),
+            job.spec.mode,
+            &primary_key,
+            dataset.current_version,
+        )
         .await?;
     let mut quarantine = match catalog
         .tables
@@ -415,7 +424,8 @@ async fn ingest(
             return Err(e.into());
         }
     };
-    let result = ingest_files(job, catalog, validator, files, run_id, progress, &table_schema, &mut data, &mut quarantine).await;
+    let result =
+        ingest_files(job, catalog, validator, files, run_id, progress, &table_schema, &mut data, &mut quarantine).await;
     match result {
         Ok((counts, quality)) => {
             // Quarantine first: a crash between the two commits leaves only orphans the next run rolls back.
@@ -498,7 +508,8 @@ async fn ingest_files(
                 );
                 let valid = filter_record_batch(&verdict.batch, &keep).map_err(arrow_err)?;
                 if valid.num_rows() > 0 {
-                    let cast = RecordBatch::try_new(Arc::clone(table_schema), valid.columns().to_vec()).map_err(arrow_err)?;
+                    let cast =
+                        RecordBatch::try_new(Arc::clone(table_schema), valid.columns().to_vec()).map_err(arrow_err)?;
                     data.write(&cast).await?;
                 }
             }
@@ -523,7 +534,11 @@ async fn ingest_files(
             .properties
             .iter()
             .zip(&tally.present)
-            .map(|(p, present)| ColumnCompleteness { column: p.name.clone(), present: *present, rows: tally.rows_checked })
+            .map(|(p, present)| ColumnCompleteness {
+                column: p.name.clone(),
+                present: *present,
+                rows: tally.rows_checked,
+            })
             .collect(),
         rules: {
             let mut rules: Vec<RuleValidity> = tally
@@ -601,24 +616,24 @@ fn classify(
             keep.push(false);
             continue;
         }
-        if !key_columns.is_empty() {
-            if let Some(hash) = key_hash(key_columns, row) {
-                tally.keyed_rows += 1;
-                if !seen_keys.insert(hash) {
-                    let message = "primary key already seen earlier in this run";
-                    q.push(
-                        "duplicate",
-                        uri,
-                        line,
-                        index,
-                        &raw_row(source, row),
-                        &violations_json(&[("", "x-civlink-primary-key", message)]),
-                    );
-                    *tally_rule(tally, "", "x-civlink-primary-key", message) += 1;
-                    counts.duplicate += 1;
-                    keep.push(false);
-                    continue;
-                }
+        if !key_columns.is_empty()
+            && let Some(hash) = key_hash(key_columns, row)
+        {
+            tally.keyed_rows += 1;
+            if !seen_keys.insert(hash) {
+                let message = "primary key already seen earlier in this run";
+                q.push(
+                    "duplicate",
+                    uri,
+                    line,
+                    index,
+                    &raw_row(source, row),
+                    &violations_json(&[("", "x-civlink-primary-key", message)]),
+                );
+                *tally_rule(tally, "", "x-civlink-primary-key", message) += 1;
+                counts.duplicate += 1;
+                keep.push(false);
+                continue;
             }
         }
         counts.written += 1;

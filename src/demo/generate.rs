@@ -65,8 +65,8 @@ pub struct Generated {
 const HAN_SURNAMES: [&str; 16] =
     ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "马", "韩", "祁", "鲁", "冶", "白"];
 const HAN_GIVEN: [&str; 20] = [
-    "建国", "秀英", "玉兰", "永福", "海", "明", "芳", "强", "桂花", "志刚", "国庆", "淑珍", "晓燕", "文", "丽", "军", "德福",
-    "春梅", "红", "磊",
+    "建国", "秀英", "玉兰", "永福", "海", "明", "芳", "强", "桂花", "志刚", "国庆", "淑珍", "晓燕", "文", "丽", "军",
+    "德福", "春梅", "红", "磊",
 ];
 const TIBETAN_NAMES: [&str; 14] =
     ["才让", "卓玛", "扎西", "拉毛", "索南", "多杰", "措吉", "尼玛", "旦增", "央金", "贡保", "德吉", "更登", "完德"];
@@ -99,7 +99,8 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
     let path = out.join("gongan_population.csv");
     let mut writer = BufWriter::new(File::create(&path)?);
     let table = DivisionTable::builtin();
-    let villages: Vec<_> = table.at_level(Level::Village).into_iter().filter(|v| v.code.as_str().starts_with("63")).collect();
+    let villages: Vec<_> =
+        table.at_level(Level::Village).into_iter().filter(|v| v.code.as_str().starts_with("63")).collect();
     if villages.is_empty() {
         return Err(std::io::Error::other("the shipped division table has no Qinghai villages"));
     }
@@ -116,7 +117,8 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
         let village = rng.pick(&villages);
         let village_code = village.code.as_str().to_owned();
         let household_number = format!("{}{:03}", &village_code[..9], household % 1000);
-        let address = format!("{}{}号", table.full_name(&village.code).unwrap_or_default().replace(' ', ""), 1 + rng.below(200));
+        let address =
+            format!("{}{}号", table.full_name(&village.code).unwrap_or_default().replace(' ', ""), 1 + rng.below(200));
         let ethnic = weighted(&mut rng);
         let size = 1 + rng.below(5);
         let head_age = 25 + rng.below(55) as i64;
@@ -143,7 +145,11 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
             let body = format!("{county}{}{order:03}", birth.format("%Y%m%d"));
             let check = idcard::check_character(&body).unwrap_or('0');
             let name = if ethnic == "04" || ethnic == "30" {
-                format!("{}{}", rng.pick(&TIBETAN_NAMES), if rng.below(2) == 0 { *rng.pick(&TIBETAN_NAMES) } else { "" })
+                format!(
+                    "{}{}",
+                    rng.pick(&TIBETAN_NAMES),
+                    if rng.below(2) == 0 { *rng.pick(&TIBETAN_NAMES) } else { "" }
+                )
             } else {
                 format!("{}{}", rng.pick(&HAN_SURNAMES), rng.pick(&HAN_GIVEN))
             };

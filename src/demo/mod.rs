@@ -37,13 +37,18 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
     let standard = shipped::standard("gongan.population")
         .ok_or_else(|| Error::Output { message: "the gongan.population standard is not shipped".into() })?
         .map_err(|source| Error::Standard { path: "gongan.population.json".into(), source })?;
-    let validator =
-        Validator::compile(standard).map_err(|source| Error::Compile { path: "gongan.population.json".into(), source })?;
+    let validator = Validator::compile(standard)
+        .map_err(|source| Error::Compile { path: "gongan.population.json".into(), source })?;
 
     println!("1. generating {} Qinghai residents (seed {}) ...", args.people, args.seed);
     let generated = generate::population(&args.out, args.people, args.seed)
         .map_err(|source| Error::Read { path: args.out.clone(), source })?;
-    println!("   {} ({} rows, GBK-encoded CSV, {} planted malformed rows)", generated.path.display(), generated.rows, generated.planted.len());
+    println!(
+        "   {} ({} rows, GBK-encoded CSV, {} planted malformed rows)",
+        generated.path.display(),
+        generated.rows,
+        generated.planted.len()
+    );
 
     println!("2. validating against {} {} ...", validator.standard().id, validator.standard().version);
     let csv = CsvOptions { encoding: Encoding::Gbk, ..CsvOptions::default() };
@@ -62,12 +67,18 @@ pub fn run(args: DemoArgs) -> Result<Outcome> {
             .remove(&planted.row)
             .is_some_and(|v| v.iter().any(|(c, k)| c == planted.column && k == planted.keyword));
         if !hit {
-            mismatches.push(format!("planted row {} ({} {}) was not rejected for it", planted.row, planted.column, planted.keyword));
+            mismatches.push(format!(
+                "planted row {} ({} {}) was not rejected for it",
+                planted.row, planted.column, planted.keyword
+            ));
         }
     }
     mismatches.extend(found.keys().map(|row| format!("row {row} was rejected but nothing was planted there")));
     if mismatches.is_empty() {
-        println!("3. ground truth: all {} planted rows rejected for the planted reason, no other row rejected", generated.planted.len());
+        println!(
+            "3. ground truth: all {} planted rows rejected for the planted reason, no other row rejected",
+            generated.planted.len()
+        );
         Ok(Outcome::Clean)
     } else {
         println!("3. ground truth MISMATCH:");

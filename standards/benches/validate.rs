@@ -79,7 +79,11 @@ fn person_batch(rng: &mut Rng, villages: &[String], start: usize, rows: usize) -
         categories.push(["A", "B", "DB1", "DB2"][rng.below(4) as usize].to_owned());
         starts.push(15_000 + rng.below(5_000) as i32);
         statuses.push(["normal", "suspended", "terminated"][rng.below(3) as usize].to_owned());
-        accounts.push(if rng.below(4) == 0 { None } else { Some(format!("62{:017}", rng.below(u64::MAX / 2) % 100_000_000_000_000_000)) });
+        accounts.push(if rng.below(4) == 0 {
+            None
+        } else {
+            Some(format!("62{:017}", rng.below(u64::MAX / 2) % 100_000_000_000_000_000))
+        });
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("id_number", Arc::new(StringArray::from(ids))),
@@ -126,8 +130,12 @@ fn main() {
     }
 
     // Columnar: every batch, best of N passes (3 by default).
-    let passes: usize =
-        args.iter().position(|a| a == "--passes").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(3);
+    let passes: usize = args
+        .iter()
+        .position(|a| a == "--passes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
     let mut columnar_secs = f64::MAX;
     let mut invalid = 0;
     for _ in 0..passes {
@@ -142,7 +150,10 @@ fn main() {
     assert_eq!(invalid, 0, "benchmark data must be valid: {invalid} invalid rows");
 
     if args.iter().any(|a| a == "--columnar-only") {
-        println!("validate/columnar  rows={rows} secs={columnar_secs:.3} rows_per_sec={:.0}", rows as f64 / columnar_secs);
+        println!(
+            "validate/columnar  rows={rows} secs={columnar_secs:.3} rows_per_sec={:.0}",
+            rows as f64 / columnar_secs
+        );
         return;
     }
 

@@ -22,26 +22,11 @@ use serde::{Deserialize, Serialize};
 /// The shipped tables: file name (for messages) and contents.
 const BUILTIN_SOURCES: [(&str, &str); 6] = [
     ("sex.json", include_str!("../data/code_tables/sex.json")),
-    (
-        "ethnic_group.json",
-        include_str!("../data/code_tables/ethnic_group.json"),
-    ),
-    (
-        "family_relationship.json",
-        include_str!("../data/code_tables/family_relationship.json"),
-    ),
-    (
-        "disability_category.json",
-        include_str!("../data/code_tables/disability_category.json"),
-    ),
-    (
-        "disability_grade.json",
-        include_str!("../data/code_tables/disability_grade.json"),
-    ),
-    (
-        "assistance_category.json",
-        include_str!("../data/code_tables/assistance_category.json"),
-    ),
+    ("ethnic_group.json", include_str!("../data/code_tables/ethnic_group.json")),
+    ("family_relationship.json", include_str!("../data/code_tables/family_relationship.json")),
+    ("disability_category.json", include_str!("../data/code_tables/disability_category.json")),
+    ("disability_grade.json", include_str!("../data/code_tables/disability_grade.json")),
+    ("assistance_category.json", include_str!("../data/code_tables/assistance_category.json")),
 ];
 
 /// Errors from loading and looking up code tables.
@@ -166,14 +151,9 @@ fn half_width(c: char) -> char {
 /// for the codes and Chinese labels the validator sees per row.
 fn key(s: &str) -> Cow<'_, str> {
     let t = s.trim();
-    let needs_work = t
-        .chars()
-        .any(|c| c.is_ascii_uppercase() || matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}'));
+    let needs_work = t.chars().any(|c| c.is_ascii_uppercase() || matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}'));
     if needs_work {
-        let folded: String = t
-            .chars()
-            .map(|c| half_width(c).to_ascii_lowercase())
-            .collect();
+        let folded: String = t.chars().map(|c| half_width(c).to_ascii_lowercase()).collect();
         // Folding can expose new surrounding spaces (a trailing U+3000 was
         // already trimmed, but keep the rule simple and exact).
         Cow::Owned(folded.trim().to_owned())
@@ -188,9 +168,7 @@ impl CodeTable {
     /// so is a repeated code or an empty field.
     pub fn from_json(text: &str) -> Result<CodeTable> {
         let doc: TableDoc = serde_json::from_str(text).map_err(|e| Error::Parse {
-            table: serde_json::from_str::<NameOnly>(text)
-                .map(|n| n.name)
-                .unwrap_or_default(),
+            table: serde_json::from_str::<NameOnly>(text).map(|n| n.name).unwrap_or_default(),
             message: e.to_string(),
         })?;
         Self::new(doc.name, doc.title, doc.standard, doc.entries)
@@ -198,17 +176,8 @@ impl CodeTable {
 
     /// Builds a table from its parts, with the same checks as
     /// [`from_json`](Self::from_json).
-    pub fn new(
-        name: String,
-        title: String,
-        standard: String,
-        entries: Vec<CodeEntry>,
-    ) -> Result<CodeTable> {
-        let empty = |code: &str, field| Error::EmptyField {
-            table: name.clone(),
-            code: code.to_owned(),
-            field,
-        };
+    pub fn new(name: String, title: String, standard: String, entries: Vec<CodeEntry>) -> Result<CodeTable> {
+        let empty = |code: &str, field| Error::EmptyField { table: name.clone(), code: code.to_owned(), field };
         if name.trim().is_empty() {
             return Err(empty("", "name"));
         }
@@ -222,14 +191,9 @@ impl CodeTable {
                 return Err(empty(&entry.code, "label"));
             }
             if codes.insert(entry.code.clone(), pos).is_some() {
-                return Err(Error::DuplicateCode {
-                    table: name.clone(),
-                    code: entry.code.clone(),
-                });
+                return Err(Error::DuplicateCode { table: name.clone(), code: entry.code.clone() });
             }
-            let spellings = [&entry.code, &entry.label]
-                .into_iter()
-                .chain(entry.aliases.iter());
+            let spellings = [&entry.code, &entry.label].into_iter().chain(entry.aliases.iter());
             for spelling in spellings {
                 let k = key(spelling);
                 if k.is_empty() {
@@ -237,10 +201,7 @@ impl CodeTable {
                 }
                 match index.get(k.as_ref()) {
                     Some(&other) if other != pos => {
-                        let first = entries
-                            .get(other)
-                            .map(|e: &CodeEntry| e.code.clone())
-                            .unwrap_or_default();
+                        let first = entries.get(other).map(|e: &CodeEntry| e.code.clone()).unwrap_or_default();
                         return Err(Error::DuplicateAlias {
                             table: name.clone(),
                             alias: spelling.clone(),
@@ -254,14 +215,7 @@ impl CodeTable {
                 }
             }
         }
-        Ok(CodeTable {
-            name,
-            title,
-            standard,
-            entries,
-            codes,
-            index,
-        })
+        Ok(CodeTable { name, title, standard, entries, codes, index })
     }
 
     /// Whether `code` is exactly one of the canonical codes (no trimming, no
@@ -288,8 +242,7 @@ impl CodeTable {
             Some(&pos) => Some(pos),
             None => self.index.get(key(value).as_ref()).copied(),
         };
-        pos.and_then(|p| self.entries.get(p))
-            .map(|e| e.code.as_str())
+        pos.and_then(|p| self.entries.get(p)).map(|e| e.code.as_str())
     }
 
     /// The canonical codes, in the standard's order.
@@ -338,10 +291,7 @@ impl CodeTableRegistry {
     /// Parses every shipped table into a fresh registry, reporting the first
     /// error.
     pub fn load_builtin() -> Result<CodeTableRegistry> {
-        let tables = BUILTIN_SOURCES
-            .iter()
-            .map(|(_, text)| CodeTable::from_json(text))
-            .collect::<Result<Vec<_>>>()?;
+        let tables = BUILTIN_SOURCES.iter().map(|(_, text)| CodeTable::from_json(text)).collect::<Result<Vec<_>>>()?;
         Self::from_tables(tables)
     }
 
@@ -370,9 +320,7 @@ impl CodeTableRegistry {
 
     /// The table called `name`, or [`Error::UnknownTable`] naming it.
     pub fn require(&self, name: &str) -> Result<&CodeTable> {
-        self.get(name).ok_or_else(|| Error::UnknownTable {
-            name: name.to_owned(),
-        })
+        self.get(name).ok_or_else(|| Error::UnknownTable { name: name.to_owned() })
     }
 
     /// The table names, sorted.
@@ -545,12 +493,7 @@ mod tests {
     #[test]
     fn unknown_table() {
         let err = CodeTableRegistry::builtin().require("nope").unwrap_err();
-        assert_eq!(
-            err,
-            Error::UnknownTable {
-                name: "nope".into()
-            }
-        );
+        assert_eq!(err, Error::UnknownTable { name: "nope".into() });
         assert!(err.to_string().contains("nope"));
         assert!(CodeTableRegistry::builtin().get("nope").is_none());
     }
@@ -562,26 +505,16 @@ mod tests {
             {"code": "2", "label": "two", "aliases": ["X"]}]}"#;
         assert_eq!(
             CodeTable::from_json(json).unwrap_err(),
-            Error::DuplicateAlias {
-                table: "t".into(),
-                alias: "X".into(),
-                codes: ("1".into(), "2".into())
-            }
+            Error::DuplicateAlias { table: "t".into(), alias: "X".into(), codes: ("1".into(), "2".into()) }
         );
         // A label equal to another entry's code is just as ambiguous.
         let json = r#"{"name": "t", "title": "T", "standard": "S", "entries": [
             {"code": "1", "label": "one"}, {"code": "2", "label": "1"}]}"#;
-        assert!(matches!(
-            CodeTable::from_json(json),
-            Err(Error::DuplicateAlias { .. })
-        ));
+        assert!(matches!(CodeTable::from_json(json), Err(Error::DuplicateAlias { .. })));
         // Repeating a spelling within one entry is harmless.
         let json = r#"{"name": "t", "title": "T", "standard": "S", "entries": [
             {"code": "1", "label": "one", "aliases": ["1", "ONE", "one"]}]}"#;
-        assert_eq!(
-            CodeTable::from_json(json).unwrap().translate("One"),
-            Some("1")
-        );
+        assert_eq!(CodeTable::from_json(json).unwrap().translate("One"), Some("1"));
     }
 
     #[test]
@@ -595,9 +528,7 @@ mod tests {
             Err(Error::Parse { table, .. }) if table == "t"
         ));
         assert!(matches!(
-            CodeTable::from_json(
-                r#"{"name": "t", "title": "T", "standard": "S", "entries": [], "extra": 1}"#
-            ),
+            CodeTable::from_json(r#"{"name": "t", "title": "T", "standard": "S", "entries": [], "extra": 1}"#),
             Err(Error::Parse { .. })
         ));
         assert_eq!(
@@ -606,10 +537,7 @@ mod tests {
                 {"code": "1", "label": "a"}, {"code": "1", "label": "b"}]}"#
             )
             .unwrap_err(),
-            Error::DuplicateCode {
-                table: "t".into(),
-                code: "1".into()
-            }
+            Error::DuplicateCode { table: "t".into(), code: "1".into() }
         );
         assert!(matches!(
             CodeTable::from_json(

@@ -127,26 +127,17 @@ impl Mode {
 
     /// Whether the mode requires the new version to read old data.
     pub const fn checks_backward(self) -> bool {
-        matches!(
-            self,
-            Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive)
     }
 
     /// Whether the mode requires old versions to read new data.
     pub const fn checks_forward(self) -> bool {
-        matches!(
-            self,
-            Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive)
     }
 
     /// Whether the mode checks every previous version rather than the latest.
     pub const fn is_transitive(self) -> bool {
-        matches!(
-            self,
-            Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive)
     }
 }
 
@@ -166,9 +157,7 @@ impl FromStr for Mode {
         Mode::ALL
             .into_iter()
             .find(|mode| mode.as_str() == normalized)
-            .ok_or_else(|| Error::UnknownMode {
-                input: s.to_owned(),
-            })
+            .ok_or_else(|| Error::UnknownMode { input: s.to_owned() })
     }
 }
 
@@ -369,20 +358,14 @@ pub fn check(new: &Value, previous: &[Value], mode: Mode) -> Result<Report> {
         let old_doc = Doc::parse(old, Document::Previous { index })?;
         checked_against += 1;
         if mode.checks_backward() {
-            Comparison::new(Direction::Backward, index, &mut incompatibilities)
-                .documents(&new_doc, &old_doc);
+            Comparison::new(Direction::Backward, index, &mut incompatibilities).documents(&new_doc, &old_doc);
         }
         if mode.checks_forward() {
-            Comparison::new(Direction::Forward, index, &mut incompatibilities)
-                .documents(&old_doc, &new_doc);
+            Comparison::new(Direction::Forward, index, &mut incompatibilities).documents(&old_doc, &new_doc);
         }
     }
 
-    Ok(Report {
-        mode,
-        checked_against,
-        incompatibilities,
-    })
+    Ok(Report { mode, checked_against, incompatibilities })
 }
 
 // ---------------------------------------------------------------------------
@@ -408,13 +391,7 @@ const ANNOTATIONS: &[&str] = &[
 ];
 
 /// Top-level keywords read by [`Doc::parse`] rather than [`Parser::schema`].
-const RECORD_KEYWORDS: &[&str] = &[
-    "properties",
-    "required",
-    "additionalProperties",
-    PRIMARY_KEY,
-    DIVISION_COLUMN,
-];
+const RECORD_KEYWORDS: &[&str] = &["properties", "required", "additionalProperties", PRIMARY_KEY, DIVISION_COLUMN];
 
 /// Top-level keywords that identify the document rather than constrain data.
 const DOCUMENT_METADATA: &[&str] = &["$schema", "$id"];
@@ -604,8 +581,7 @@ impl<'a> Schema<'a> {
 
     /// Whether every number this schema writes is an integer.
     fn writes_only_integers(&self) -> bool {
-        self.types
-            .is_some_and(|types| !types.contains(JsonType::Number))
+        self.types.is_some_and(|types| !types.contains(JsonType::Number))
     }
 }
 
@@ -657,14 +633,11 @@ impl<'a> Doc<'a> {
         let additional = match keys.get("additionalProperties") {
             None | Some(Value::Bool(true)) => Additional::Open,
             Some(Value::Bool(false)) => Additional::Closed,
-            Some(value @ Value::Object(_)) => Additional::Schema(Box::new(
-                parser.schema(value, "/additionalProperties".into())?,
-            )),
+            Some(value @ Value::Object(_)) => {
+                Additional::Schema(Box::new(parser.schema(value, "/additionalProperties".into())?))
+            }
             Some(_) => {
-                return Err(parser.invalid(
-                    "/additionalProperties".into(),
-                    "must be a boolean or a schema object",
-                ));
+                return Err(parser.invalid("/additionalProperties".into(), "must be a boolean or a schema object"));
             }
         };
 
@@ -681,20 +654,11 @@ impl<'a> Doc<'a> {
             }
         };
 
-        Ok(Doc {
-            root,
-            properties,
-            required,
-            additional,
-            primary_key,
-            division_column,
-        })
+        Ok(Doc { root, properties, required, additional, primary_key, division_column })
     }
 
     fn primary_key_set(&self) -> Option<BTreeSet<&'a str>> {
-        self.primary_key
-            .as_ref()
-            .map(|columns| columns.iter().copied().collect())
+        self.primary_key.as_ref().map(|columns| columns.iter().copied().collect())
     }
 }
 
@@ -705,18 +669,11 @@ struct Parser {
 
 impl Parser {
     fn not_object(&self, pointer: String) -> Error {
-        Error::NotAnObject {
-            document: self.document,
-            pointer,
-        }
+        Error::NotAnObject { document: self.document, pointer }
     }
 
     fn invalid(&self, pointer: String, message: &str) -> Error {
-        Error::InvalidKeyword {
-            document: self.document,
-            pointer,
-            message: message.to_owned(),
-        }
+        Error::InvalidKeyword { document: self.document, pointer, message: message.to_owned() }
     }
 
     /// A property subschema or `additionalProperties`: an object or a boolean.
@@ -732,12 +689,7 @@ impl Parser {
         }
     }
 
-    fn object_schema<'a>(
-        &self,
-        keys: &'a Map<String, Value>,
-        ptr: String,
-        is_root: bool,
-    ) -> Result<Schema<'a>> {
+    fn object_schema<'a>(&self, keys: &'a Map<String, Value>, ptr: String, is_root: bool) -> Result<Schema<'a>> {
         let mut schema = Schema::empty(ptr);
         schema.keys = Some(keys);
         for (keyword, value) in keys {
@@ -775,9 +727,7 @@ impl Parser {
                         } else {
                             range.max = Some(count);
                         }
-                    } else if ANNOTATIONS.contains(&keyword.as_str())
-                        || (is_root && is_record_level_ignored(keyword))
-                    {
+                    } else if ANNOTATIONS.contains(&keyword.as_str()) || (is_root && is_record_level_ignored(keyword)) {
                         // Annotations, metadata and the record keywords
                         // Doc::parse reads itself.
                     } else {
@@ -794,23 +744,20 @@ impl Parser {
         match value {
             Value::String(name) => {
                 set.insert(
-                    JsonType::parse(name)
-                        .ok_or_else(|| self.invalid(ptr.to_owned(), "unknown JSON type name"))?,
+                    JsonType::parse(name).ok_or_else(|| self.invalid(ptr.to_owned(), "unknown JSON type name"))?,
                 );
             }
             Value::Array(names) if !names.is_empty() => {
                 for (i, name) in names.iter().enumerate() {
-                    let t = name.as_str().and_then(JsonType::parse).ok_or_else(|| {
-                        self.invalid(child(ptr, &i.to_string()), "must be a JSON type name")
-                    })?;
+                    let t = name
+                        .as_str()
+                        .and_then(JsonType::parse)
+                        .ok_or_else(|| self.invalid(child(ptr, &i.to_string()), "must be a JSON type name"))?;
                     set.insert(t);
                 }
             }
             _ => {
-                return Err(self.invalid(
-                    ptr.to_owned(),
-                    "must be a JSON type name or a non-empty array of them",
-                ));
+                return Err(self.invalid(ptr.to_owned(), "must be a JSON type name or a non-empty array of them"));
             }
         }
         Ok(set)
@@ -826,11 +773,7 @@ impl Parser {
             "maximum" => ("maximum", false),
             _ => ("exclusiveMaximum", true),
         };
-        Ok(NumBound {
-            keyword,
-            value: n,
-            exclusive,
-        })
+        Ok(NumBound { keyword, value: n, exclusive })
     }
 
     fn count(&self, value: &Value, ptr: String) -> Result<u64> {
@@ -848,9 +791,7 @@ impl Parser {
     }
 
     fn string<'a>(&self, value: &'a Value, ptr: String) -> Result<&'a str> {
-        value
-            .as_str()
-            .ok_or_else(|| self.invalid(ptr, "must be a string"))
+        value.as_str().ok_or_else(|| self.invalid(ptr, "must be a string"))
     }
 
     fn strings<'a>(&self, value: &'a Value, ptr: &str) -> Result<Vec<&'a str>> {
@@ -860,10 +801,7 @@ impl Parser {
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| {
-                item.as_str()
-                    .ok_or_else(|| self.invalid(child(ptr, &i.to_string()), "must be a string"))
-            })
+            .map(|(i, item)| item.as_str().ok_or_else(|| self.invalid(child(ptr, &i.to_string()), "must be a string")))
             .collect()
     }
 }
@@ -914,11 +852,7 @@ struct Comparison<'o> {
 
 impl<'o> Comparison<'o> {
     fn new(direction: Direction, against: usize, out: &'o mut Vec<Incompatibility>) -> Self {
-        Comparison {
-            direction,
-            against,
-            out,
-        }
+        Comparison { direction, against, out }
     }
 
     /// BACKWARD reads old data with the new version; FORWARD the reverse.
@@ -928,32 +862,16 @@ impl<'o> Comparison<'o> {
 
     /// `(new, old)` out of `(reader, writer)`.
     fn new_old<'s, T>(&self, reader: &'s T, writer: &'s T) -> (&'s T, &'s T) {
-        if self.reader_is_new() {
-            (reader, writer)
-        } else {
-            (writer, reader)
-        }
+        if self.reader_is_new() { (reader, writer) } else { (writer, reader) }
     }
 
-    fn kind(
-        &self,
-        backward: IncompatibilityKind,
-        forward: IncompatibilityKind,
-    ) -> IncompatibilityKind {
-        if self.reader_is_new() {
-            backward
-        } else {
-            forward
-        }
+    fn kind(&self, backward: IncompatibilityKind, forward: IncompatibilityKind) -> IncompatibilityKind {
+        if self.reader_is_new() { backward } else { forward }
     }
 
     /// "`what` written by the old version would be rejected by the new version".
     fn consequence(&self, what: &str) -> String {
-        let (writer, reader) = if self.reader_is_new() {
-            ("old", "new")
-        } else {
-            ("new", "old")
-        };
+        let (writer, reader) = if self.reader_is_new() { ("old", "new") } else { ("new", "old") };
         format!("{what} written by the {writer} version would be rejected by the {reader} version")
     }
 
@@ -1040,10 +958,7 @@ impl<'o> Comparison<'o> {
             describe_additional(new),
             self.consequence("properties the reader does not declare")
         );
-        let kind = self.kind(
-            IncompatibilityKind::ClosedContentModel,
-            IncompatibilityKind::OpenedContentModel,
-        );
+        let kind = self.kind(IncompatibilityKind::ClosedContentModel, IncompatibilityKind::OpenedContentModel);
         self.push(new.root.at("additionalProperties"), kind, message);
     }
 
@@ -1056,37 +971,16 @@ impl<'o> Comparison<'o> {
             let records = format!("records without `{name}`");
             match (writer.properties.get(name), self.reader_is_new()) {
                 (Some(_), true) => {
-                    let message = format!(
-                        "optional field `{name}` made required: {}",
-                        self.consequence(&records)
-                    );
-                    self.push(
-                        required_ptr,
-                        IncompatibilityKind::FieldMadeRequired,
-                        message,
-                    );
+                    let message = format!("optional field `{name}` made required: {}", self.consequence(&records));
+                    self.push(required_ptr, IncompatibilityKind::FieldMadeRequired, message);
                 }
                 (Some(w), false) => {
-                    let message = format!(
-                        "required field `{name}` made optional: {}",
-                        self.consequence(&records)
-                    );
-                    self.push(
-                        w.ptr.clone(),
-                        IncompatibilityKind::FieldMadeOptional,
-                        message,
-                    );
+                    let message = format!("required field `{name}` made optional: {}", self.consequence(&records));
+                    self.push(w.ptr.clone(), IncompatibilityKind::FieldMadeOptional, message);
                 }
                 (None, true) => {
-                    let message = format!(
-                        "required field `{name}` added: {}",
-                        self.consequence(&records)
-                    );
-                    self.push(
-                        required_ptr,
-                        IncompatibilityKind::RequiredFieldAdded,
-                        message,
-                    );
+                    let message = format!("required field `{name}` added: {}", self.consequence(&records));
+                    self.push(required_ptr, IncompatibilityKind::RequiredFieldAdded, message);
                 }
                 (None, false) => {
                     let message = format!(
@@ -1094,11 +988,7 @@ impl<'o> Comparison<'o> {
                         self.consequence(&records),
                         self.in_previous()
                     );
-                    self.push(
-                        required_ptr,
-                        IncompatibilityKind::RequiredFieldRemoved,
-                        message,
-                    );
+                    self.push(required_ptr, IncompatibilityKind::RequiredFieldRemoved, message);
                 }
             }
         }
@@ -1122,11 +1012,7 @@ impl<'o> Comparison<'o> {
             if self.reader_is_new() { "old" } else { "new" },
             if self.reader_is_new() { "new" } else { "old" },
         );
-        self.push(
-            new.root.at(PRIMARY_KEY),
-            IncompatibilityKind::PrimaryKeyChanged,
-            message,
-        );
+        self.push(new.root.at(PRIMARY_KEY), IncompatibilityKind::PrimaryKeyChanged, message);
     }
 
     /// The division column decides which administrative division (and so
@@ -1145,11 +1031,7 @@ impl<'o> Comparison<'o> {
             describe(old),
             describe(new)
         );
-        self.push(
-            new.root.at(DIVISION_COLUMN),
-            IncompatibilityKind::DivisionColumnChanged,
-            message,
-        );
+        self.push(new.root.at(DIVISION_COLUMN), IncompatibilityKind::DivisionColumnChanged, message);
     }
 
     /// Everything `w` accepts must be accepted by `r`, keyword by keyword.
@@ -1164,10 +1046,7 @@ impl<'o> Comparison<'o> {
                 if self.reader_is_new() { "new" } else { "old" },
                 self.consequence("any value")
             );
-            let kind = self.kind(
-                IncompatibilityKind::TypeNarrowed,
-                IncompatibilityKind::TypeWidened,
-            );
+            let kind = self.kind(IncompatibilityKind::TypeNarrowed, IncompatibilityKind::TypeWidened);
             self.push(new.ptr.clone(), kind, message);
             return;
         }
@@ -1230,11 +1109,7 @@ impl<'o> Comparison<'o> {
             missing.0 &= !JsonType::Integer.bit();
         }
         let (new, old) = self.new_old(r, w);
-        let verb = if self.reader_is_new() {
-            "narrowed"
-        } else {
-            "widened"
-        };
+        let verb = if self.reader_is_new() { "narrowed" } else { "widened" };
         let names: Vec<&str> = missing.iter().map(JsonType::name).collect();
         let message = format!(
             "type {verb} from {} to {}: {}",
@@ -1242,10 +1117,7 @@ impl<'o> Comparison<'o> {
             describe_types(new.types),
             self.consequence(&format!("values of type {}", names.join(", ")))
         );
-        let kind = self.kind(
-            IncompatibilityKind::TypeNarrowed,
-            IncompatibilityKind::TypeWidened,
-        );
+        let kind = self.kind(IncompatibilityKind::TypeNarrowed, IncompatibilityKind::TypeWidened);
         self.push(new.at("type"), kind, message);
     }
 
@@ -1268,21 +1140,14 @@ impl<'o> Comparison<'o> {
             return;
         }
         let (new, _) = self.new_old(r, w);
-        let kind = self.kind(
-            IncompatibilityKind::EnumNarrowed,
-            IncompatibilityKind::EnumWidened,
-        );
+        let kind = self.kind(IncompatibilityKind::EnumNarrowed, IncompatibilityKind::EnumWidened);
         let message = match (missing, self.reader_is_new()) {
-            (None, true) => format!(
-                "enum {} added: {}",
-                show_values(allowed.iter()),
-                self.consequence("values outside it")
-            ),
-            (None, false) => format!(
-                "enum {} removed: {}",
-                show_values(allowed.iter()),
-                self.consequence("values outside it")
-            ),
+            (None, true) => {
+                format!("enum {} added: {}", show_values(allowed.iter()), self.consequence("values outside it"))
+            }
+            (None, false) => {
+                format!("enum {} removed: {}", show_values(allowed.iter()), self.consequence("values outside it"))
+            }
             (Some(values), true) => format!(
                 "enum no longer allows {}: {}",
                 show_values(values.iter().copied()),
@@ -1302,8 +1167,7 @@ impl<'o> Comparison<'o> {
             return;
         };
         let same = w.constant.is_some_and(|c| json_eq(c, expected))
-            || w.enumeration
-                .is_some_and(|values| values.iter().all(|v| json_eq(v, expected)));
+            || w.enumeration.is_some_and(|values| values.iter().all(|v| json_eq(v, expected)));
         if same {
             return;
         }
@@ -1314,10 +1178,7 @@ impl<'o> Comparison<'o> {
             (Some(o), None) => format!("const {} removed", show(o)),
             (None, None) => "const changed".to_owned(),
         };
-        let message = format!(
-            "{change}: {}",
-            self.consequence(&format!("values other than {}", show(expected)))
-        );
+        let message = format!("{change}: {}", self.consequence(&format!("values other than {}", show(expected))));
         self.push(new.at("const"), IncompatibilityKind::ConstChanged, message);
     }
 
@@ -1334,9 +1195,7 @@ impl<'o> Comparison<'o> {
         let integers = if w.writes_only_integers() {
             match (int_lower(rb), w.lower.map(int_lower)) {
                 (Some(r_lo), None) => Some(Some(format!("values up to {}", r_lo - 1))),
-                (Some(r_lo), Some(Some(w_lo))) => {
-                    Some((r_lo > w_lo).then(|| int_range(w_lo, r_lo - 1)))
-                }
+                (Some(r_lo), Some(Some(w_lo))) => Some((r_lo > w_lo).then(|| int_range(w_lo, r_lo - 1))),
                 _ => None,
             }
         } else {
@@ -1346,11 +1205,7 @@ impl<'o> Comparison<'o> {
             Some(Some(gap)) => gap,
             Some(None) => return,
             None => match w.lower {
-                None => format!(
-                    "values {} {}",
-                    if rb.exclusive { "at or below" } else { "below" },
-                    rb.value
-                ),
+                None => format!("values {} {}", if rb.exclusive { "at or below" } else { "below" }, rb.value),
                 Some(wb) => {
                     let narrower = match cmp_num(rb.value, wb.value) {
                         Ordering::Greater => true,
@@ -1384,9 +1239,7 @@ impl<'o> Comparison<'o> {
         let integers = if w.writes_only_integers() {
             match (int_upper(rb), w.upper.map(int_upper)) {
                 (Some(r_hi), None) => Some(Some(format!("values from {}", r_hi + 1))),
-                (Some(r_hi), Some(Some(w_hi))) => {
-                    Some((r_hi < w_hi).then(|| int_range(r_hi + 1, w_hi)))
-                }
+                (Some(r_hi), Some(Some(w_hi))) => Some((r_hi < w_hi).then(|| int_range(r_hi + 1, w_hi))),
                 _ => None,
             }
         } else {
@@ -1396,11 +1249,7 @@ impl<'o> Comparison<'o> {
             Some(Some(gap)) => gap,
             Some(None) => return,
             None => match w.upper {
-                None => format!(
-                    "values {} {}",
-                    if rb.exclusive { "at or above" } else { "above" },
-                    rb.value
-                ),
+                None => format!("values {} {}", if rb.exclusive { "at or above" } else { "above" }, rb.value),
                 Some(wb) => {
                     let narrower = match cmp_num(rb.value, wb.value) {
                         Ordering::Less => true,
@@ -1437,18 +1286,13 @@ impl<'o> Comparison<'o> {
             (Some(o), Some(n)) if o.keyword == n.keyword => format!(
                 "{} {} from {} to {}",
                 n.keyword,
-                if cmp_num(n.value, o.value) == Ordering::Greater {
-                    "raised"
-                } else {
-                    "lowered"
-                },
+                if cmp_num(n.value, o.value) == Ordering::Greater { "raised" } else { "lowered" },
                 o.value,
                 n.value
             ),
-            (Some(o), Some(n)) => format!(
-                "{side} bound changed from {} {} to {} {}",
-                o.keyword, o.value, n.keyword, n.value
-            ),
+            (Some(o), Some(n)) => {
+                format!("{side} bound changed from {} {} to {} {}", o.keyword, o.value, n.keyword, n.value)
+            }
             (None, Some(n)) => format!("{} {} added", n.keyword, n.value),
             (Some(o), None) => format!("{} {} removed", o.keyword, o.value),
             (None, None) => format!("{side} bound changed"),
@@ -1458,10 +1302,7 @@ impl<'o> Comparison<'o> {
             None => new.ptr.clone(),
         };
         let message = format!("{change}: {}", self.consequence(&gap));
-        let kind = self.kind(
-            IncompatibilityKind::RangeNarrowed,
-            IncompatibilityKind::RangeWidened,
-        );
+        let kind = self.kind(IncompatibilityKind::RangeNarrowed, IncompatibilityKind::RangeWidened);
         self.push(pointer, kind, message);
     }
 
@@ -1495,10 +1336,7 @@ impl<'o> Comparison<'o> {
                 int_span(u128::from(reader_max) + 1, u128::from(writer_max)),
                 keywords.unit
             ),
-            None => format!(
-                "{} more than {reader_max}{}",
-                keywords.subject, keywords.unit
-            ),
+            None => format!("{} more than {reader_max}{}", keywords.subject, keywords.unit),
         };
         self.count_finding(r, w, i, keywords.max, |c| c.max, gap);
     }
@@ -1514,19 +1352,13 @@ impl<'o> Comparison<'o> {
     ) {
         let (new, old) = self.new_old(r, w);
         let change = match (get(&old.counts[i]), get(&new.counts[i])) {
-            (Some(o), Some(n)) => format!(
-                "{keyword} {} from {o} to {n}",
-                if n > o { "raised" } else { "lowered" }
-            ),
+            (Some(o), Some(n)) => format!("{keyword} {} from {o} to {n}", if n > o { "raised" } else { "lowered" }),
             (None, Some(n)) => format!("{keyword} {n} added"),
             (Some(o), None) => format!("{keyword} {o} removed"),
             (None, None) => format!("{keyword} changed"),
         };
         let message = format!("{change}: {}", self.consequence(&gap));
-        let kind = self.kind(
-            IncompatibilityKind::RangeNarrowed,
-            IncompatibilityKind::RangeWidened,
-        );
+        let kind = self.kind(IncompatibilityKind::RangeNarrowed, IncompatibilityKind::RangeWidened);
         self.push(new.at(keyword), kind, message);
     }
 
@@ -1537,9 +1369,7 @@ impl<'o> Comparison<'o> {
         let Some(divisor) = r.multiple_of else {
             return;
         };
-        let divides_writer = w
-            .multiple_of
-            .is_some_and(|writer_divisor| is_multiple(writer_divisor, divisor));
+        let divides_writer = w.multiple_of.is_some_and(|writer_divisor| is_multiple(writer_divisor, divisor));
         // Every integer is a multiple of 1 (and of 1/2, 1/3…).
         let divides_integers = w.writes_only_integers() && is_multiple(&Number::from(1u8), divisor);
         if divides_writer || divides_integers {
@@ -1552,15 +1382,8 @@ impl<'o> Comparison<'o> {
             (Some(o), None) => format!("multipleOf {o} removed"),
             (None, None) => "multipleOf changed".to_owned(),
         };
-        let message = format!(
-            "{change}: {}",
-            self.consequence(&format!("values that are not multiples of {divisor}"))
-        );
-        self.push(
-            new.at("multipleOf"),
-            IncompatibilityKind::MultipleOfChanged,
-            message,
-        );
+        let message = format!("{change}: {}", self.consequence(&format!("values that are not multiples of {divisor}")));
+        self.push(new.at("multipleOf"), IncompatibilityKind::MultipleOfChanged, message);
     }
 
     /// `pattern`, `format` and `x-civlink-code-table`: the reader's value, if
@@ -1593,10 +1416,7 @@ impl<'o> Comparison<'o> {
             (Some(o), None) => format!("{keyword} {o:?} removed"),
             (None, None) => format!("{keyword} changed"),
         };
-        let message = format!(
-            "{change}: {}",
-            self.consequence(&format!("{rejected} {expected:?}"))
-        );
+        let message = format!("{change}: {}", self.consequence(&format!("{rejected} {expected:?}")));
         self.push(new.at(keyword), kind, message);
     }
 
@@ -1616,24 +1436,15 @@ impl<'o> Comparison<'o> {
             let (new, old) = self.new_old(r, w);
             let change = match (old.other.get(keyword), new.other.get(keyword)) {
                 (Some(o), Some(n)) => {
-                    format!(
-                        "keyword `{keyword}` changed from {} to {}",
-                        show(o),
-                        show(n)
-                    )
+                    format!("keyword `{keyword}` changed from {} to {}", show(o), show(n))
                 }
                 (None, Some(n)) => format!("keyword `{keyword}` {} added", show(n)),
                 (Some(o), None) => format!("keyword `{keyword}` {} removed", show(o)),
                 (None, None) => format!("keyword `{keyword}` changed"),
             };
-            let message = format!(
-                "{change}: it is not compared structurally, so the change is assumed to break both directions"
-            );
-            self.push(
-                new.at(keyword),
-                IncompatibilityKind::KeywordChanged,
-                message,
-            );
+            let message =
+                format!("{change}: it is not compared structurally, so the change is assumed to break both directions");
+            self.push(new.at(keyword), IncompatibilityKind::KeywordChanged, message);
         }
     }
 }
@@ -1647,11 +1458,7 @@ fn child(ptr: &str, token: &str) -> String {
 }
 
 fn show_pointer(pointer: &str) -> String {
-    if pointer.is_empty() {
-        "document root".to_owned()
-    } else {
-        format!("at {pointer}")
-    }
+    if pointer.is_empty() { "document root".to_owned() } else { format!("at {pointer}") }
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
@@ -1705,9 +1512,7 @@ fn cmp_num(a: &Number, b: &Number) -> Ordering {
 }
 
 fn exact_int(n: &Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
+    n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
 /// 2^53: beyond it `f64` no longer holds every integer.
@@ -1731,8 +1536,7 @@ fn is_multiple(value: &Number, divisor: &Number) -> bool {
     match (value.as_f64(), divisor.as_f64()) {
         (Some(v), Some(d)) if d != 0.0 => {
             let quotient = v / d;
-            quotient.is_finite()
-                && (quotient - quotient.round()).abs() <= 1e-9 * quotient.abs().max(1.0)
+            quotient.is_finite() && (quotient - quotient.round()).abs() <= 1e-9 * quotient.abs().max(1.0)
         }
         _ => false,
     }
@@ -1761,19 +1565,11 @@ fn int_upper(bound: NumBound<'_>) -> Option<i128> {
 }
 
 fn int_range(lo: i128, hi: i128) -> String {
-    if lo == hi {
-        format!("the value {lo}")
-    } else {
-        format!("values {lo}..{hi}")
-    }
+    if lo == hi { format!("the value {lo}") } else { format!("values {lo}..{hi}") }
 }
 
 fn int_span(lo: u128, hi: u128) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}..{hi}")
-    }
+    if lo == hi { lo.to_string() } else { format!("{lo}..{hi}") }
 }
 
 fn describe_types(types: Option<TypeSet>) -> String {
@@ -1790,10 +1586,7 @@ fn describe_types(types: Option<TypeSet>) -> String {
 }
 
 fn describe_additional(doc: &Doc<'_>) -> &'static str {
-    match (
-        &doc.additional,
-        doc.root.keys.and_then(|k| k.get("additionalProperties")),
-    ) {
+    match (&doc.additional, doc.root.keys.and_then(|k| k.get("additionalProperties"))) {
         (Additional::Open, None) => "absent (open)",
         (Additional::Open, Some(_)) => "true",
         (Additional::Closed, _) => "false",
@@ -1870,11 +1663,7 @@ mod tests {
     }
 
     fn kinds(report: &Report) -> Vec<(Direction, IncompatibilityKind, String)> {
-        report
-            .incompatibilities
-            .iter()
-            .map(|i| (i.direction, i.kind, i.pointer.clone()))
-            .collect()
+        report.incompatibilities.iter().map(|i| (i.direction, i.kind, i.pointer.clone())).collect()
     }
 
     /// Asserts BACKWARD and FORWARD give exactly the expected findings.
@@ -1886,16 +1675,10 @@ mod tests {
         forward: &[(IncompatibilityKind, &str)],
     ) {
         let b = run(new, old, Mode::Backward);
-        let expected: Vec<_> = backward
-            .iter()
-            .map(|(k, p)| (Direction::Backward, *k, (*p).to_owned()))
-            .collect();
+        let expected: Vec<_> = backward.iter().map(|(k, p)| (Direction::Backward, *k, (*p).to_owned())).collect();
         assert_eq!(kinds(&b), expected, "backward: {:#?}", b.incompatibilities);
         let f = run(new, old, Mode::Forward);
-        let expected: Vec<_> = forward
-            .iter()
-            .map(|(k, p)| (Direction::Forward, *k, (*p).to_owned()))
-            .collect();
+        let expected: Vec<_> = forward.iter().map(|(k, p)| (Direction::Forward, *k, (*p).to_owned())).collect();
         assert_eq!(kinds(&f), expected, "forward: {:#?}", f.incompatibilities);
     }
 
@@ -1914,12 +1697,7 @@ mod tests {
             assert_eq!(serde_json::from_value::<Mode>(json).unwrap(), mode);
         }
         assert_eq!("Full-Transitive".parse::<Mode>(), Ok(Mode::FullTransitive));
-        assert_eq!(
-            "sideways".parse::<Mode>(),
-            Err(Error::UnknownMode {
-                input: "sideways".into()
-            })
-        );
+        assert_eq!("sideways".parse::<Mode>(), Err(Error::UnknownMode { input: "sideways".into() }));
         assert!("".parse::<Mode>().is_err());
         assert!("ｆｕｌｌ".parse::<Mode>().is_err());
     }
@@ -1978,17 +1756,9 @@ mod tests {
     fn adding_a_required_field_breaks_backward() {
         let new = edited(|d| {
             *prop(d, "household_id") = json!({"type": "string"});
-            d["required"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("household_id"));
+            d["required"].as_array_mut().unwrap().push(json!("household_id"));
         });
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RequiredFieldAdded, "/required/3")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RequiredFieldAdded, "/required/3")], &[]);
         let report = run(&new, &person(), Mode::Backward);
         let message = &report.incompatibilities[0].message;
         assert!(message.contains("`household_id`"), "{message}");
@@ -2001,52 +1771,27 @@ mod tests {
             d["properties"].as_object_mut().unwrap().remove("name");
             d["required"] = json!(["id_number", "division_code"]);
         });
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::RequiredFieldRemoved, "/required/1")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::RequiredFieldRemoved, "/required/1")]);
         let report = run(&new, &person(), Mode::Forward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("pointer refers to previous version 0")
-        );
+        assert!(report.incompatibilities[0].message.contains("pointer refers to previous version 0"));
     }
 
     #[test]
     fn making_a_field_required_breaks_backward() {
         let new = edited(|d| d["required"].as_array_mut().unwrap().push(json!("age")));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::FieldMadeRequired, "/required/3")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::FieldMadeRequired, "/required/3")], &[]);
     }
 
     #[test]
     fn making_a_field_optional_breaks_forward() {
         let new = edited(|d| d["required"] = json!(["id_number", "division_code"]));
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::FieldMadeOptional, "/properties/name")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::FieldMadeOptional, "/properties/name")]);
     }
 
     #[test]
     fn duplicate_required_entries_are_reported_once() {
-        let new =
-            edited(|d| d["required"] = json!(["id_number", "name", "division_code", "age", "age"]));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::FieldMadeRequired, "/required/3")],
-            &[],
-        );
+        let new = edited(|d| d["required"] = json!(["id_number", "name", "division_code", "age", "age"]));
+        assert_findings(&new, &person(), &[(K::FieldMadeRequired, "/required/3")], &[]);
     }
 
     // --- type --------------------------------------------------------------
@@ -2054,41 +1799,23 @@ mod tests {
     #[test]
     fn narrowing_number_to_integer_breaks_backward() {
         let new = edited(|d| *prop(d, "income") = json!({"type": ["integer", "null"]}));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::TypeNarrowed, "/properties/income/type")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::TypeNarrowed, "/properties/income/type")], &[]);
     }
 
     #[test]
     fn widening_integer_to_number_breaks_forward() {
         let new = edited(|d| prop(d, "age")["type"] = json!("number"));
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::TypeWidened, "/properties/age/type")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::TypeWidened, "/properties/age/type")]);
     }
 
     #[test]
     fn dropping_null_from_a_union_breaks_backward() {
         let new = edited(|d| prop(d, "income")["type"] = json!("number"));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::TypeNarrowed, "/properties/income/type")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::TypeNarrowed, "/properties/income/type")], &[]);
         let report = run(&new, &person(), Mode::Backward);
         let message = &report.incompatibilities[0].message;
         assert!(message.contains("type null"), "{message}");
-        assert!(
-            message.contains(r#"from ["number", "null"] to "number""#),
-            "{message}"
-        );
+        assert!(message.contains(r#"from ["number", "null"] to "number""#), "{message}");
     }
 
     #[test]
@@ -2096,18 +1823,8 @@ mod tests {
         let without = edited(|d| {
             prop(d, "income").as_object_mut().unwrap().remove("type");
         });
-        assert_findings(
-            &without,
-            &person(),
-            &[],
-            &[(K::TypeWidened, "/properties/income")],
-        );
-        assert_findings(
-            &person(),
-            &without,
-            &[(K::TypeNarrowed, "/properties/income/type")],
-            &[],
-        );
+        assert_findings(&without, &person(), &[], &[(K::TypeWidened, "/properties/income")]);
+        assert_findings(&person(), &without, &[(K::TypeNarrowed, "/properties/income/type")], &[]);
     }
 
     #[test]
@@ -2123,12 +1840,7 @@ mod tests {
     #[test]
     fn narrowing_an_enum_breaks_backward() {
         let new = edited(|d| prop(d, "sex")["enum"] = json!(["1", "2"]));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::EnumNarrowed, "/properties/sex/enum")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::EnumNarrowed, "/properties/sex/enum")], &[]);
         let report = run(&new, &person(), Mode::Backward);
         assert!(report.incompatibilities[0].message.contains(r#"["9"]"#));
     }
@@ -2136,29 +1848,14 @@ mod tests {
     #[test]
     fn widening_an_enum_breaks_forward() {
         let new = edited(|d| prop(d, "sex")["enum"] = json!(["0", "1", "2", "9"]));
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::EnumWidened, "/properties/sex/enum")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::EnumWidened, "/properties/sex/enum")]);
     }
 
     #[test]
     fn adding_and_removing_an_enum() {
         let new = edited(|d| prop(d, "name")["enum"] = json!(["a"]));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::EnumNarrowed, "/properties/name/enum")],
-            &[],
-        );
-        assert_findings(
-            &person(),
-            &new,
-            &[],
-            &[(K::EnumWidened, "/properties/name")],
-        );
+        assert_findings(&new, &person(), &[(K::EnumNarrowed, "/properties/name/enum")], &[]);
+        assert_findings(&person(), &new, &[], &[(K::EnumWidened, "/properties/name")]);
     }
 
     #[test]
@@ -2179,12 +1876,7 @@ mod tests {
             &[(K::ConstChanged, "/properties/v/const")],
         );
         let open = json!({"type": "object", "properties": {"v": {}}});
-        assert_findings(
-            &new,
-            &open,
-            &[(K::ConstChanged, "/properties/v/const")],
-            &[],
-        );
+        assert_findings(&new, &open, &[(K::ConstChanged, "/properties/v/const")], &[]);
         assert_findings(&open, &old, &[], &[(K::ConstChanged, "/properties/v")]);
     }
 
@@ -2194,12 +1886,7 @@ mod tests {
         let constant = json!({"type": "object", "properties": {"v": {"const": "A"}}});
         let single = json!({"type": "object", "properties": {"v": {"enum": ["A"]}}});
         // const A is within enum [A, B]: narrowing only.
-        assert_findings(
-            &constant,
-            &enumerated,
-            &[(K::ConstChanged, "/properties/v/const")],
-            &[],
-        );
+        assert_findings(&constant, &enumerated, &[(K::ConstChanged, "/properties/v/const")], &[]);
         assert!(run(&constant, &single, Mode::Full).is_compatible());
     }
 
@@ -2208,12 +1895,7 @@ mod tests {
     #[test]
     fn lowering_maximum_breaks_backward_with_a_useful_message() {
         let new = edited(|d| prop(d, "age")["maximum"] = json!(120));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/age/maximum")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/age/maximum")], &[]);
         let report = run(&new, &person(), Mode::Backward);
         assert_eq!(
             report.incompatibilities[0].message,
@@ -2225,12 +1907,7 @@ mod tests {
     #[test]
     fn raising_maximum_breaks_forward() {
         let new = edited(|d| prop(d, "age")["maximum"] = json!(200));
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::RangeWidened, "/properties/age/maximum")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::RangeWidened, "/properties/age/maximum")]);
         let report = run(&new, &person(), Mode::Forward);
         assert_eq!(
             report.incompatibilities[0].message,
@@ -2242,32 +1919,13 @@ mod tests {
     #[test]
     fn raising_minimum_and_adding_bounds() {
         let new = edited(|d| prop(d, "age")["minimum"] = json!(18));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/age/minimum")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/age/minimum")], &[]);
         let new = edited(|d| prop(d, "income")["minimum"] = json!(0.5));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/income/minimum")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/income/minimum")], &[]);
         let report = run(&new, &person(), Mode::Backward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("values below 0.5")
-        );
+        assert!(report.incompatibilities[0].message.contains("values below 0.5"));
         // Removing a bound is the forward counterpart.
-        assert_findings(
-            &person(),
-            &new,
-            &[],
-            &[(K::RangeWidened, "/properties/income")],
-        );
+        assert_findings(&person(), &new, &[], &[(K::RangeWidened, "/properties/income")]);
     }
 
     #[test]
@@ -2277,18 +1935,9 @@ mod tests {
             age.remove("maximum");
             age.insert("exclusiveMaximum".into(), json!(150));
         });
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/age/exclusiveMaximum")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/age/exclusiveMaximum")], &[]);
         let report = run(&new, &person(), Mode::Backward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("the value 150")
-        );
+        assert!(report.incompatibilities[0].message.contains("the value 150"));
         // For integers `exclusiveMinimum: -1` is `minimum: 0`...
         let new = edited(|d| {
             let age = prop(d, "age").as_object_mut().unwrap();
@@ -2304,18 +1953,9 @@ mod tests {
             age.insert("type".into(), json!("number"));
         });
         let old_number = edited(|d| prop(d, "age")["type"] = json!("number"));
-        assert_findings(
-            &new_number,
-            &old_number,
-            &[],
-            &[(K::RangeWidened, "/properties/age/exclusiveMinimum")],
-        );
+        assert_findings(&new_number, &old_number, &[], &[(K::RangeWidened, "/properties/age/exclusiveMinimum")]);
         let report = run(&new_number, &old_number, Mode::Forward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("values in (-1, 0)")
-        );
+        assert!(report.incompatibilities[0].message.contains("values in (-1, 0)"));
         // Fractional bounds are rounded to the integers they admit.
         let new = edited(|d| prop(d, "age")["maximum"] = json!(150.5));
         assert!(run(&new, &person(), Mode::Full).is_compatible());
@@ -2323,8 +1963,7 @@ mod tests {
 
     #[test]
     fn tighter_of_two_bounds_counts() {
-        let old =
-            json!({"type": "object", "properties": {"x": {"maximum": 10, "exclusiveMaximum": 10}}});
+        let old = json!({"type": "object", "properties": {"x": {"maximum": 10, "exclusiveMaximum": 10}}});
         let new = json!({"type": "object", "properties": {"x": {"exclusiveMaximum": 10}}});
         assert!(run(&new, &old, Mode::Full).is_compatible());
     }
@@ -2332,25 +1971,11 @@ mod tests {
     #[test]
     fn length_bounds() {
         let new = edited(|d| prop(d, "name")["maxLength"] = json!(20));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/name/maxLength")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/name/maxLength")], &[]);
         let report = run(&new, &person(), Mode::Backward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("strings of length 21..50")
-        );
+        assert!(report.incompatibilities[0].message.contains("strings of length 21..50"));
         let new = edited(|d| prop(d, "name")["minLength"] = json!(2));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::RangeNarrowed, "/properties/name/minLength")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::RangeNarrowed, "/properties/name/minLength")], &[]);
         // minLength 0 is the same as no minLength.
         let new = edited(|d| prop(d, "name")["minLength"] = json!(0));
         assert!(run(&new, &person(), Mode::Full).is_compatible());
@@ -2371,37 +1996,19 @@ mod tests {
 
     #[test]
     fn multiple_of() {
-        let base =
-            json!({"type": "object", "properties": {"x": {"type": "number", "multipleOf": 10}}});
-        let five =
-            json!({"type": "object", "properties": {"x": {"type": "number", "multipleOf": 5}}});
+        let base = json!({"type": "object", "properties": {"x": {"type": "number", "multipleOf": 10}}});
+        let five = json!({"type": "object", "properties": {"x": {"type": "number", "multipleOf": 5}}});
         let none = json!({"type": "object", "properties": {"x": {"type": "number"}}});
         // 5 divides 10: every old value is still valid.
-        assert_findings(
-            &five,
-            &base,
-            &[],
-            &[(K::MultipleOfChanged, "/properties/x/multipleOf")],
-        );
-        assert_findings(
-            &base,
-            &five,
-            &[(K::MultipleOfChanged, "/properties/x/multipleOf")],
-            &[],
-        );
-        assert_findings(
-            &base,
-            &none,
-            &[(K::MultipleOfChanged, "/properties/x/multipleOf")],
-            &[],
-        );
+        assert_findings(&five, &base, &[], &[(K::MultipleOfChanged, "/properties/x/multipleOf")]);
+        assert_findings(&base, &five, &[(K::MultipleOfChanged, "/properties/x/multipleOf")], &[]);
+        assert_findings(&base, &none, &[(K::MultipleOfChanged, "/properties/x/multipleOf")], &[]);
         let half = json!({"type": "object", "properties": {"x": {"multipleOf": 0.5}}});
         let one_and_half = json!({"type": "object", "properties": {"x": {"multipleOf": 1.5}}});
         assert!(run(&half, &one_and_half, Mode::Backward).is_compatible());
         // Integers are all multiples of 1.
         let int = json!({"type": "object", "properties": {"x": {"type": "integer"}}});
-        let int_one =
-            json!({"type": "object", "properties": {"x": {"type": "integer", "multipleOf": 1}}});
+        let int_one = json!({"type": "object", "properties": {"x": {"type": "integer", "multipleOf": 1}}});
         assert!(run(&int_one, &int, Mode::Full).is_compatible());
     }
 
@@ -2414,45 +2021,22 @@ mod tests {
         assert_findings(&new, &person(), &changed, &changed);
 
         let new = edited(|d| prop(d, "name")["pattern"] = json!("^\\p{Han}+$"));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::PatternChanged, "/properties/name/pattern")],
-            &[],
-        );
-        assert_findings(
-            &person(),
-            &new,
-            &[],
-            &[(K::PatternChanged, "/properties/name")],
-        );
+        assert_findings(&new, &person(), &[(K::PatternChanged, "/properties/name/pattern")], &[]);
+        assert_findings(&person(), &new, &[], &[(K::PatternChanged, "/properties/name")]);
 
         let new = edited(|d| prop(d, "id_number")["format"] = json!("gb11643-2"));
         let changed = [(K::FormatChanged, "/properties/id_number/format")];
         assert_findings(&new, &person(), &changed, &changed);
         let new = edited(|d| prop(d, "name")["format"] = json!("email"));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::FormatChanged, "/properties/name/format")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::FormatChanged, "/properties/name/format")], &[]);
 
         let new = edited(|d| prop(d, "sex")["x-civlink-code-table"] = json!("gender"));
         let changed = [(K::CodeTableChanged, "/properties/sex/x-civlink-code-table")];
         assert_findings(&new, &person(), &changed, &changed);
         let new = edited(|d| {
-            prop(d, "sex")
-                .as_object_mut()
-                .unwrap()
-                .remove("x-civlink-code-table");
+            prop(d, "sex").as_object_mut().unwrap().remove("x-civlink-code-table");
         });
-        assert_findings(
-            &new,
-            &person(),
-            &[],
-            &[(K::CodeTableChanged, "/properties/sex")],
-        );
+        assert_findings(&new, &person(), &[], &[(K::CodeTableChanged, "/properties/sex")]);
     }
 
     // --- content model, keys -----------------------------------------------
@@ -2460,12 +2044,7 @@ mod tests {
     #[test]
     fn closing_the_content_model_breaks_backward() {
         let new = edited(|d| d["additionalProperties"] = json!(false));
-        assert_findings(
-            &new,
-            &person(),
-            &[(K::ClosedContentModel, "/additionalProperties")],
-            &[],
-        );
+        assert_findings(&new, &person(), &[(K::ClosedContentModel, "/additionalProperties")], &[]);
         assert_findings(&person(), &new, &[], &[(K::OpenedContentModel, "")]);
         // Closed in both: compatible.
         assert!(run(&new, &new, Mode::Full).is_compatible());
@@ -2478,53 +2057,24 @@ mod tests {
             d["additionalProperties"] = json!(false);
             d["properties"].as_object_mut().unwrap().remove("phone");
         });
-        assert_findings(
-            &removed,
-            &closed,
-            &[(K::FieldRemovedFromClosedModel, "/properties/phone")],
-            &[],
-        );
+        assert_findings(&removed, &closed, &[(K::FieldRemovedFromClosedModel, "/properties/phone")], &[]);
         let report = run(&removed, &closed, Mode::Backward);
-        assert!(
-            report.incompatibilities[0]
-                .message
-                .contains("previous version 0")
-        );
+        assert!(report.incompatibilities[0].message.contains("previous version 0"));
         // Adding an optional field to a closed model breaks the old reader.
-        assert_findings(
-            &closed,
-            &removed,
-            &[],
-            &[(K::FieldAddedToClosedModel, "/properties/phone")],
-        );
+        assert_findings(&closed, &removed, &[], &[(K::FieldAddedToClosedModel, "/properties/phone")]);
     }
 
     #[test]
     fn additional_properties_schemas() {
         let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
         let any = json!({"type": "object", "additionalProperties": {}});
-        assert_findings(
-            &strings,
-            &any,
-            &[(K::TypeNarrowed, "/additionalProperties/type")],
-            &[],
-        );
+        assert_findings(&strings, &any, &[(K::TypeNarrowed, "/additionalProperties/type")], &[]);
         let open = json!({"type": "object"});
-        assert_findings(
-            &strings,
-            &open,
-            &[(K::ClosedContentModel, "/additionalProperties")],
-            &[],
-        );
+        assert_findings(&strings, &open, &[(K::ClosedContentModel, "/additionalProperties")], &[]);
         // A declared field removed into a typed additionalProperties is
         // checked against that schema.
         let declared = json!({"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": {"type": "string"}});
-        assert_findings(
-            &strings,
-            &declared,
-            &[(K::TypeNarrowed, "/additionalProperties/type")],
-            &[],
-        );
+        assert_findings(&strings, &declared, &[(K::TypeNarrowed, "/additionalProperties/type")], &[]);
     }
 
     #[test]
@@ -2535,12 +2085,7 @@ mod tests {
         let removed = edited(|d| {
             d.as_object_mut().unwrap().remove("x-civlink-primary-key");
         });
-        assert_findings(
-            &removed,
-            &person(),
-            &[(K::PrimaryKeyChanged, "")],
-            &[(K::PrimaryKeyChanged, "")],
-        );
+        assert_findings(&removed, &person(), &[(K::PrimaryKeyChanged, "")], &[(K::PrimaryKeyChanged, "")]);
         // Column order does not change identity.
         let a = json!({"type": "object", "x-civlink-primary-key": ["a", "b"]});
         let b = json!({"type": "object", "x-civlink-primary-key": ["b", "a"]});
@@ -2599,39 +2144,19 @@ mod tests {
     fn full_combines_both_directions() {
         let widened = edited(|d| prop(d, "age")["type"] = json!("number"));
         let report = run(&widened, &person(), Mode::Full);
-        assert_eq!(
-            kinds(&report),
-            vec![(
-                Direction::Forward,
-                K::TypeWidened,
-                "/properties/age/type".to_owned()
-            )]
-        );
+        assert_eq!(kinds(&report), vec![(Direction::Forward, K::TypeWidened, "/properties/age/type".to_owned())]);
         let narrowed = edited(|d| prop(d, "age")["maximum"] = json!(100));
         let both = edited(|d| {
             prop(d, "age")["maximum"] = json!(100);
             prop(d, "sex")["enum"] = json!(["1", "2", "9", "0"]);
         });
-        assert_eq!(
-            run(&narrowed, &person(), Mode::Full)
-                .incompatibilities
-                .len(),
-            1
-        );
+        assert_eq!(run(&narrowed, &person(), Mode::Full).incompatibilities.len(), 1);
         let report = run(&both, &person(), Mode::Full);
         assert_eq!(
             kinds(&report),
             vec![
-                (
-                    Direction::Backward,
-                    K::RangeNarrowed,
-                    "/properties/age/maximum".to_owned()
-                ),
-                (
-                    Direction::Forward,
-                    K::EnumWidened,
-                    "/properties/sex/enum".to_owned()
-                ),
+                (Direction::Backward, K::RangeNarrowed, "/properties/age/maximum".to_owned()),
+                (Direction::Forward, K::EnumWidened, "/properties/sex/enum".to_owned()),
             ]
         );
     }
@@ -2656,18 +2181,8 @@ mod tests {
         assert_eq!(finding.kind, K::RangeNarrowed);
         assert_eq!(finding.pointer, "/properties/age/maximum");
 
-        assert!(
-            check(&v3, &history, Mode::ForwardTransitive)
-                .unwrap()
-                .is_compatible()
-        );
-        assert_eq!(
-            check(&v3, &history, Mode::FullTransitive)
-                .unwrap()
-                .incompatibilities
-                .len(),
-            1
-        );
+        assert!(check(&v3, &history, Mode::ForwardTransitive).unwrap().is_compatible());
+        assert_eq!(check(&v3, &history, Mode::FullTransitive).unwrap().incompatibilities.len(), 1);
     }
 
     #[test]
@@ -2676,14 +2191,7 @@ mod tests {
         let v2 = person();
         let v3 = person();
         let report = check(&v3, &[v1, v2], Mode::ForwardTransitive).unwrap();
-        assert_eq!(
-            kinds(&report),
-            vec![(
-                Direction::Forward,
-                K::RangeWidened,
-                "/properties/age/maximum".to_owned()
-            )]
-        );
+        assert_eq!(kinds(&report), vec![(Direction::Forward, K::RangeWidened, "/properties/age/maximum".to_owned())]);
         assert_eq!(report.incompatibilities[0].against_version, 0);
     }
 
@@ -2692,14 +2200,8 @@ mod tests {
     #[test]
     fn pointers_escape_property_names() {
         let old = json!({"type": "object", "properties": {"a/b~c": {"type": "string"}}});
-        let new =
-            json!({"type": "object", "properties": {"a/b~c": {"type": "string", "maxLength": 3}}});
-        assert_findings(
-            &new,
-            &old,
-            &[(K::RangeNarrowed, "/properties/a~1b~0c/maxLength")],
-            &[],
-        );
+        let new = json!({"type": "object", "properties": {"a/b~c": {"type": "string", "maxLength": 3}}});
+        assert_findings(&new, &old, &[(K::RangeNarrowed, "/properties/a~1b~0c/maxLength")], &[]);
     }
 
     // --- malformed documents -----------------------------------------------
@@ -2710,41 +2212,19 @@ mod tests {
     }
 
     fn invalid(pointer: &str, message: &str) -> Error {
-        Error::InvalidKeyword {
-            document: Document::New,
-            pointer: pointer.into(),
-            message: message.into(),
-        }
+        Error::InvalidKeyword { document: Document::New, pointer: pointer.into(), message: message.into() }
     }
 
     #[test]
     fn malformed_documents_give_errors_with_pointers() {
-        assert_error(
-            json!([1, 2]),
-            Error::NotAnObject {
-                document: Document::New,
-                pointer: String::new(),
-            },
-        );
-        assert_error(
-            json!({"properties": []}),
-            invalid("/properties", "must be an object"),
-        );
+        assert_error(json!([1, 2]), Error::NotAnObject { document: Document::New, pointer: String::new() });
+        assert_error(json!({"properties": []}), invalid("/properties", "must be an object"));
         assert_error(
             json!({"properties": {"a/b": 3}}),
-            Error::NotAnObject {
-                document: Document::New,
-                pointer: "/properties/a~1b".into(),
-            },
+            Error::NotAnObject { document: Document::New, pointer: "/properties/a~1b".into() },
         );
-        assert_error(
-            json!({"required": "name"}),
-            invalid("/required", "must be an array of strings"),
-        );
-        assert_error(
-            json!({"required": ["a", 1]}),
-            invalid("/required/1", "must be a string"),
-        );
+        assert_error(json!({"required": "name"}), invalid("/required", "must be an array of strings"));
+        assert_error(json!({"required": ["a", 1]}), invalid("/required/1", "must be a string"));
         assert_error(
             json!({"properties": {"x": {"minimum": "0"}}}),
             invalid("/properties/x/minimum", "must be a number"),
@@ -2759,10 +2239,7 @@ mod tests {
         );
         assert_error(
             json!({"properties": {"x": {"multipleOf": 0}}}),
-            invalid(
-                "/properties/x/multipleOf",
-                "must be a number greater than 0",
-            ),
+            invalid("/properties/x/multipleOf", "must be a number greater than 0"),
         );
         assert_error(
             json!({"properties": {"x": {"type": "text"}}}),
@@ -2774,15 +2251,9 @@ mod tests {
         );
         assert_error(
             json!({"properties": {"x": {"type": []}}}),
-            invalid(
-                "/properties/x/type",
-                "must be a JSON type name or a non-empty array of them",
-            ),
+            invalid("/properties/x/type", "must be a JSON type name or a non-empty array of them"),
         );
-        assert_error(
-            json!({"properties": {"x": {"enum": "a"}}}),
-            invalid("/properties/x/enum", "must be an array"),
-        );
+        assert_error(json!({"properties": {"x": {"enum": "a"}}}), invalid("/properties/x/enum", "must be an array"));
         assert_error(
             json!({"properties": {"x": {"pattern": 1}}}),
             invalid("/properties/x/pattern", "must be a string"),
@@ -2793,10 +2264,7 @@ mod tests {
         );
         assert_error(
             json!({"additionalProperties": 1}),
-            invalid(
-                "/additionalProperties",
-                "must be a boolean or a schema object",
-            ),
+            invalid("/additionalProperties", "must be a boolean or a schema object"),
         );
         assert_error(
             json!({"x-civlink-primary-key": "id"}),
@@ -2820,20 +2288,14 @@ mod tests {
                 message: "must be a string".into(),
             }
         );
-        assert_eq!(
-            err.to_string(),
-            "previous version 1, at /required/0: must be a string"
-        );
+        assert_eq!(err.to_string(), "previous version 1, at /required/0: must be a string");
         // Versions that are not compared are not validated...
         assert!(check(&person(), &[bad.clone(), person()], Mode::Full).is_ok());
         // ...but transitive modes compare them all, and `new` is always checked.
         assert!(check(&person(), &[bad.clone(), person()], Mode::FullTransitive).is_err());
         assert!(check(&bad, &[], Mode::None).is_err());
         let err = check(&json!(null), &[], Mode::None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "new version, document root: not a JSON object"
-        );
+        assert_eq!(err.to_string(), "new version, document root: not a JSON object");
     }
 
     #[test]
@@ -2845,10 +2307,7 @@ mod tests {
         assert_eq!(json["checked_against"], 1);
         assert_eq!(json["incompatibilities"][0]["kind"], "range_narrowed");
         assert_eq!(json["incompatibilities"][0]["direction"], "backward");
-        assert_eq!(
-            json["incompatibilities"][0]["pointer"],
-            "/properties/age/maximum"
-        );
+        assert_eq!(json["incompatibilities"][0]["pointer"], "/properties/age/maximum");
     }
 
     #[test]
@@ -2916,8 +2375,7 @@ mod tests {
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
             (any::<i32>(), 1u8..8).prop_map(|(n, d)| json!(f64::from(n) / f64::from(d))),
-            prop::sample::select(vec![0.0, -0.0, 1e300, -1e300, 5e-324, 0.1])
-                .prop_map(|f| json!(f)),
+            prop::sample::select(vec![0.0, -0.0, 1e300, -1e300, 5e-324, 0.1]).prop_map(|f| json!(f)),
         ]
     }
 
@@ -2974,9 +2432,7 @@ mod tests {
     }
 
     fn arb_type() -> impl Strategy<Value = Value> {
-        let name = prop::sample::select(vec![
-            "string", "integer", "number", "null", "object", "array", "boolean",
-        ]);
+        let name = prop::sample::select(vec!["string", "integer", "number", "null", "object", "array", "boolean"]);
         prop_oneof![
             name.clone().prop_map(Value::from),
             prop::collection::vec(name, 1..4).prop_map(|names| json!(names)),
@@ -3005,12 +2461,10 @@ mod tests {
             arb_number().prop_map(|v| ("exclusiveMaximum", v)),
             (0u64..100).prop_map(|v| ("minLength", json!(v))),
             (0u64..100).prop_map(|v| ("maxItems", json!(v))),
-            prop::sample::select(vec![json!(1), json!(0.5), json!(7), json!(0.01)])
-                .prop_map(|v| ("multipleOf", v)),
+            prop::sample::select(vec![json!(1), json!(0.5), json!(7), json!(0.01)]).prop_map(|v| ("multipleOf", v)),
             prop::sample::select(vec!["^[0-9]+$", "^a"]).prop_map(|v| ("pattern", json!(v))),
             prop::sample::select(vec!["gb11643", "date"]).prop_map(|v| ("format", json!(v))),
-            prop::sample::select(vec!["sex", "ethnic"])
-                .prop_map(|v| ("x-civlink-code-table", json!(v))),
+            prop::sample::select(vec!["sex", "ethnic"]).prop_map(|v| ("x-civlink-code-table", json!(v))),
             Just(("items", json!({"type": "string"}))),
             Just(("title", json!("标题"))),
         ];
@@ -3028,11 +2482,7 @@ mod tests {
         (
             prop::collection::btree_map(name.clone(), arb_subschema(), 0..5),
             prop::collection::vec(name.clone(), 0..4),
-            prop_oneof![
-                Just(None),
-                any::<bool>().prop_map(|b| Some(json!(b))),
-                arb_subschema().prop_map(Some),
-            ],
+            prop_oneof![Just(None), any::<bool>().prop_map(|b| Some(json!(b))), arb_subschema().prop_map(Some),],
             prop::option::of(prop::collection::vec(name.clone(), 1..3)),
             prop::option::of(name),
         )

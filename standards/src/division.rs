@@ -178,13 +178,7 @@ pub enum Level {
 impl Level {
     /// All levels, from province down to village.
     pub const fn all() -> [Level; 5] {
-        [
-            Level::Province,
-            Level::City,
-            Level::County,
-            Level::Township,
-            Level::Village,
-        ]
+        [Level::Province, Level::City, Level::County, Level::Township, Level::Village]
     }
 
     /// Lower-case English name, as used in the CSV files and JSON.
@@ -257,9 +251,7 @@ impl FromStr for Level {
             "3" => Ok(Level::County),
             "4" => Ok(Level::Township),
             "5" => Ok(Level::Village),
-            _ => Err(Error::UnknownLevel {
-                value: s.to_owned(),
-            }),
+            _ => Err(Error::UnknownLevel { value: s.to_owned() }),
         }
     }
 }
@@ -359,9 +351,7 @@ impl DivisionCode {
         if well_formed(&d) {
             Ok(DivisionCode(d))
         } else {
-            Err(Error::Structure {
-                code: String::from_utf8_lossy(&d).into_owned(),
-            })
+            Err(Error::Structure { code: String::from_utf8_lossy(&d).into_owned() })
         }
     }
 
@@ -416,8 +406,7 @@ impl DivisionCode {
 }
 
 fn digits_to_u64(d: &[u8]) -> u64 {
-    d.iter()
-        .fold(0u64, |acc, &b| acc * 10 + u64::from(b.wrapping_sub(b'0')))
+    d.iter().fold(0u64, |acc, &b| acc * 10 + u64::from(b.wrapping_sub(b'0')))
 }
 
 impl fmt::Debug for DivisionCode {
@@ -494,9 +483,7 @@ impl Hasher for CodeHasher {
     fn write_u64(&mut self, n: u64) {
         // Fibonacci hashing; rotate so the well-mixed high bits reach the low
         // bits hashbrown buckets by.
-        self.0 = (self.0 ^ n)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(26);
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(26);
     }
 }
 
@@ -540,28 +527,16 @@ impl Builder {
     fn add_row(&mut self, line: usize, row: &str) -> Result<()> {
         let fields: Vec<&str> = row.split(',').map(str::trim).collect();
         let [code, name, level, parent] = fields[..] else {
-            return Err(Error::ColumnCount {
-                line,
-                found: fields.len(),
-            });
+            return Err(Error::ColumnCount { line, found: fields.len() });
         };
-        let field = |column: &'static str| {
-            move |e: Error| Error::Field {
-                line,
-                column,
-                source: Box::new(e),
-            }
-        };
+        let field = |column: &'static str| move |e: Error| Error::Field { line, column, source: Box::new(e) };
         let code = DivisionCode::parse(code).map_err(field("code"))?;
         if name.is_empty() {
             return Err(Error::EmptyName { line });
         }
         let declared: Level = level.parse().map_err(field("level"))?;
-        let parent = if parent.is_empty() {
-            None
-        } else {
-            Some(DivisionCode::parse(parent).map_err(field("parent_code"))?)
-        };
+        let parent =
+            if parent.is_empty() { None } else { Some(DivisionCode::parse(parent).map_err(field("parent_code"))?) };
         // The upstream data repeats a city without counties (东莞, 中山, 儋州)
         // as a "county" parented by itself; the city row already covers it.
         if parent == Some(code) {
@@ -569,45 +544,24 @@ impl Builder {
         }
         let derived = code.level();
         if declared != derived {
-            return Err(Error::LevelMismatch {
-                line,
-                code: code.to_string(),
-                declared,
-                derived,
-            });
+            return Err(Error::LevelMismatch { line, code: code.to_string(), declared, derived });
         }
         match parent {
             None if derived != Level::Province => {
-                return Err(Error::Orphan {
-                    line,
-                    code: code.to_string(),
-                });
+                return Err(Error::Orphan { line, code: code.to_string() });
             }
             Some(p) if derived == Level::Province || p.level() >= derived || !p.contains(&code) => {
-                return Err(Error::BadParent {
-                    line,
-                    code: code.to_string(),
-                    parent: p.to_string(),
-                });
+                return Err(Error::BadParent { line, code: code.to_string(), parent: p.to_string() });
             }
             _ => {}
         }
-        let entry = DivisionEntry {
-            code,
-            name: name.to_owned(),
-            level: derived,
-            parent,
-        };
+        let entry = DivisionEntry { code, name: name.to_owned(), level: derived, parent };
         if let Some(&pos) = self.by_code.get(&code.as_u64()) {
             // The shipped sources overlap (Qinghai's upper levels are in both);
             // identical repeats are fine, different ones are a data error.
             return match self.entries.get(pos) {
                 Some((first, _)) if *first == entry => Ok(()),
-                Some((_, first_line)) => Err(Error::Conflict {
-                    line,
-                    code: code.to_string(),
-                    first_line: *first_line,
-                }),
+                Some((_, first_line)) => Err(Error::Conflict { line, code: code.to_string(), first_line: *first_line }),
                 None => Ok(()),
             };
         }
@@ -621,11 +575,7 @@ impl Builder {
             if let Some(p) = entry.parent
                 && !self.by_code.contains_key(&p.as_u64())
             {
-                return Err(Error::MissingParent {
-                    line: *line,
-                    code: entry.code.to_string(),
-                    parent: p.to_string(),
-                });
+                return Err(Error::MissingParent { line: *line, code: entry.code.to_string(), parent: p.to_string() });
             }
         }
         self.entries.sort_by_key(|(e, _)| e.code);
@@ -649,12 +599,7 @@ impl Builder {
                 list.push(pos);
             }
         }
-        Ok(DivisionTable {
-            entries,
-            index,
-            children,
-            provinces,
-        })
+        Ok(DivisionTable { entries, index, children, provinces })
     }
 }
 
@@ -694,16 +639,12 @@ impl DivisionTable {
 
     /// The entry for `code`.
     pub fn get(&self, code: &DivisionCode) -> Option<&DivisionEntry> {
-        self.index
-            .get(&code.as_u64())
-            .and_then(|&pos| self.entries.get(pos))
+        self.index.get(&code.as_u64()).and_then(|&pos| self.entries.get(pos))
     }
 
     /// The entry for `code`, or [`Error::UnknownCode`].
     pub fn require(&self, code: &DivisionCode) -> Result<&DivisionEntry> {
-        self.get(code).ok_or_else(|| Error::UnknownCode {
-            code: code.to_string(),
-        })
+        self.get(code).ok_or_else(|| Error::UnknownCode { code: code.to_string() })
     }
 
     /// Whether `code` is in the table.
@@ -808,13 +749,7 @@ mod tests {
     fn qinghai_counts() {
         let table = DivisionTable::builtin();
         let qinghai = code("630000000000");
-        let count = |level| {
-            table
-                .at_level(level)
-                .into_iter()
-                .filter(|e| qinghai.contains(&e.code))
-                .count()
-        };
+        let count = |level| table.at_level(level).into_iter().filter(|e| qinghai.contains(&e.code)).count();
         assert_eq!(count(Level::Province), 1);
         assert_eq!(count(Level::City), 8);
         assert_eq!(count(Level::County), 45);
@@ -858,25 +793,15 @@ mod tests {
         assert_eq!(village.parent(Level::Village), Some(village));
         assert_eq!(
             table.full_name(&village).unwrap(),
-            format!(
-                "青海省 西宁市 城东区 {} 北关社区居民委员会",
-                table.name(&code("630102001000")).unwrap()
-            )
+            format!("青海省 西宁市 城东区 {} 北关社区居民委员会", table.name(&code("630102001000")).unwrap())
         );
-        assert_eq!(
-            table.full_name(&code("630102000000")).unwrap(),
-            "青海省 西宁市 城东区"
-        );
+        assert_eq!(table.full_name(&code("630102000000")).unwrap(), "青海省 西宁市 城东区");
         assert_eq!(table.full_name(&code("630000000000")).unwrap(), "青海省");
         assert!(table.full_name(&code("639999000000")).is_none());
         // Every parent chain in the table ends at a province.
         for e in table.iter() {
             let full = table.full_name(&e.code).unwrap();
-            assert_eq!(
-                full.split(' ').count(),
-                usize::from(e.level.depth()),
-                "{full}"
-            );
+            assert_eq!(full.split(' ').count(), usize::from(e.level.depth()), "{full}");
         }
     }
 
@@ -967,91 +892,37 @@ mod tests {
         assert_eq!(c.county_code(), "630102");
         let p = DivisionCode::from_county_code("630000").unwrap();
         assert_eq!(p.level(), Level::Province);
-        assert_eq!(
-            DivisionCode::from_county_code("630100").unwrap().level(),
-            Level::City
-        );
-        assert_eq!(
-            DivisionCode::from_county_code("63010"),
-            Err(Error::CountyCodeLength { len: 5 })
-        );
-        assert_eq!(
-            DivisionCode::from_county_code("000000"),
-            Err(Error::Structure {
-                code: "000000000000".into()
-            })
-        );
-        assert_eq!(
-            DivisionCode::from_county_code("63x102"),
-            Err(Error::NonDigit {
-                position: 3,
-                found: 'x'
-            })
-        );
+        assert_eq!(DivisionCode::from_county_code("630100").unwrap().level(), Level::City);
+        assert_eq!(DivisionCode::from_county_code("63010"), Err(Error::CountyCodeLength { len: 5 }));
+        assert_eq!(DivisionCode::from_county_code("000000"), Err(Error::Structure { code: "000000000000".into() }));
+        assert_eq!(DivisionCode::from_county_code("63x102"), Err(Error::NonDigit { position: 3, found: 'x' }));
     }
 
     #[test]
     fn structural_rejects() {
-        assert_eq!(
-            DivisionCode::parse("630000100000"),
-            Err(Error::Structure {
-                code: "630000100000".into()
-            })
-        );
-        assert!(matches!(
-            DivisionCode::parse("000000000000"),
-            Err(Error::Structure { .. })
-        ));
-        assert!(matches!(
-            DivisionCode::parse("000100000000"),
-            Err(Error::Structure { .. })
-        ));
-        assert!(matches!(
-            DivisionCode::parse("630102000001"),
-            Err(Error::Structure { .. })
-        ));
-        assert!(matches!(
-            DivisionCode::parse("630000000001"),
-            Err(Error::Structure { .. })
-        ));
+        assert_eq!(DivisionCode::parse("630000100000"), Err(Error::Structure { code: "630000100000".into() }));
+        assert!(matches!(DivisionCode::parse("000000000000"), Err(Error::Structure { .. })));
+        assert!(matches!(DivisionCode::parse("000100000000"), Err(Error::Structure { .. })));
+        assert!(matches!(DivisionCode::parse("630102000001"), Err(Error::Structure { .. })));
+        assert!(matches!(DivisionCode::parse("630000000001"), Err(Error::Structure { .. })));
         assert_eq!(DivisionCode::parse(""), Err(Error::Length { len: 0 }));
-        assert_eq!(
-            DivisionCode::parse("6301020010011"),
-            Err(Error::Length { len: 13 })
-        );
-        assert_eq!(
-            DivisionCode::parse("63010200100一"),
-            Err(Error::NonDigit {
-                position: 12,
-                found: '一'
-            })
-        );
-        assert_eq!(
-            DivisionCode::parse(" 630102001001\t").unwrap().as_str(),
-            "630102001001"
-        );
+        assert_eq!(DivisionCode::parse("6301020010011"), Err(Error::Length { len: 13 }));
+        assert_eq!(DivisionCode::parse("63010200100一"), Err(Error::NonDigit { position: 12, found: '一' }));
+        assert_eq!(DivisionCode::parse(" 630102001001\t").unwrap().as_str(), "630102001001");
     }
 
     #[test]
     fn levels_parse_and_order() {
         for (i, level) in Level::all().into_iter().enumerate() {
             assert_eq!(level.as_str().parse::<Level>().unwrap(), level);
-            assert_eq!(
-                level.as_str().to_uppercase().parse::<Level>().unwrap(),
-                level
-            );
+            assert_eq!(level.as_str().to_uppercase().parse::<Level>().unwrap(), level);
             assert_eq!(level.label_zh().parse::<Level>().unwrap(), level);
             assert_eq!((i + 1).to_string().parse::<Level>().unwrap(), level);
             assert_eq!(usize::from(level.depth()), i + 1);
         }
         assert!(Level::Province < Level::City && Level::Township < Level::Village);
         assert_eq!(Level::all().map(Level::prefix_len), [2, 4, 6, 9, 12]);
-        assert_eq!(
-            "town".parse::<Level>(),
-            Err(Error::UnknownLevel {
-                value: "town".into()
-            })
-        );
+        assert_eq!("town".parse::<Level>(), Err(Error::UnknownLevel { value: "town".into() }));
         assert!("0".parse::<Level>().is_err());
         assert_eq!(Level::County.to_string(), "county");
     }
@@ -1064,10 +935,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<DivisionCode>(&json).unwrap(), c);
         assert!(serde_json::from_str::<DivisionCode>("\"630000100000\"").is_err());
         assert!(serde_json::from_str::<DivisionCode>("630102001001").is_err());
-        assert_eq!(
-            serde_json::to_string(&Level::Township).unwrap(),
-            "\"township\""
-        );
+        assert_eq!(serde_json::to_string(&Level::Township).unwrap(), "\"township\"");
         assert_eq!(format!("{c}"), "630102001001");
         assert_eq!(format!("{c:?}"), "DivisionCode(\"630102001001\")");
         assert_eq!("630102001001".parse::<DivisionCode>().unwrap(), c);
@@ -1075,87 +943,35 @@ mod tests {
 
     #[test]
     fn csv_errors_name_the_line() {
-        let ok = "code,name,level,parent_code\r\n630000000000,青海省,province,\r\n630100000000,西宁市,city,630000000000\r\n";
+        let ok =
+            "code,name,level,parent_code\r\n630000000000,青海省,province,\r\n630100000000,西宁市,city,630000000000\r\n";
         let t = DivisionTable::from_csv(ok).unwrap();
         assert_eq!(t.len(), 2);
 
         let bad = |body: &str| DivisionTable::from_csv(&format!("{ok}{body}\n")).unwrap_err();
-        assert_eq!(
-            bad("630102000000,城东区,county"),
-            Error::ColumnCount { line: 4, found: 3 }
-        );
-        assert!(matches!(
-            bad("63010200000x,城东区,county,630100000000"),
-            Error::Field {
-                line: 4,
-                column: "code",
-                ..
-            }
-        ));
+        assert_eq!(bad("630102000000,城东区,county"), Error::ColumnCount { line: 4, found: 3 });
+        assert!(matches!(bad("63010200000x,城东区,county,630100000000"), Error::Field { line: 4, column: "code", .. }));
         assert!(matches!(
             bad("630102000000,城东区,county-ish,630100000000"),
-            Error::Field {
-                line: 4,
-                column: "level",
-                ..
-            }
+            Error::Field { line: 4, column: "level", .. }
         ));
-        assert!(matches!(
-            bad("630102000000,城东区,county,6301"),
-            Error::Field {
-                line: 4,
-                column: "parent_code",
-                ..
-            }
-        ));
-        assert_eq!(
-            bad("630102000000,,county,630100000000"),
-            Error::EmptyName { line: 4 }
-        );
+        assert!(matches!(bad("630102000000,城东区,county,6301"), Error::Field { line: 4, column: "parent_code", .. }));
+        assert_eq!(bad("630102000000,,county,630100000000"), Error::EmptyName { line: 4 });
         assert!(matches!(
             bad("630102000000,城东区,city,630100000000"),
-            Error::LevelMismatch {
-                line: 4,
-                declared: Level::City,
-                derived: Level::County,
-                ..
-            }
+            Error::LevelMismatch { line: 4, declared: Level::City, derived: Level::County, .. }
         ));
-        assert!(matches!(
-            bad("630102000000,城东区,county,"),
-            Error::Orphan { line: 4, .. }
-        ));
-        assert!(matches!(
-            bad("630102000000,城东区,county,620100000000"),
-            Error::BadParent { line: 4, .. }
-        ));
-        assert!(matches!(
-            bad("630102000000,城东区,county,630102001000"),
-            Error::BadParent { line: 4, .. }
-        ));
-        assert!(matches!(
-            bad("620000000000,甘肃省,province,630000000000"),
-            Error::BadParent { line: 4, .. }
-        ));
-        assert!(matches!(
-            bad("630202000000,乐都区,county,630200000000"),
-            Error::MissingParent { line: 4, .. }
-        ));
+        assert!(matches!(bad("630102000000,城东区,county,"), Error::Orphan { line: 4, .. }));
+        assert!(matches!(bad("630102000000,城东区,county,620100000000"), Error::BadParent { line: 4, .. }));
+        assert!(matches!(bad("630102000000,城东区,county,630102001000"), Error::BadParent { line: 4, .. }));
+        assert!(matches!(bad("620000000000,甘肃省,province,630000000000"), Error::BadParent { line: 4, .. }));
+        assert!(matches!(bad("630202000000,乐都区,county,630200000000"), Error::MissingParent { line: 4, .. }));
         assert_eq!(
             bad("630100000000,西宁,city,630000000000"),
-            Error::Conflict {
-                line: 4,
-                code: "630100000000".into(),
-                first_line: 3
-            }
+            Error::Conflict { line: 4, code: "630100000000".into(), first_line: 3 }
         );
         // An identical repeat is not an error.
-        assert_eq!(
-            DivisionTable::from_csv(&format!("{ok}630100000000,西宁市,city,630000000000\n"))
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(DivisionTable::from_csv(&format!("{ok}630100000000,西宁市,city,630000000000\n")).unwrap().len(), 2);
         let msg = bad("630102000000,城东区,county").to_string();
         assert!(msg.contains("line 4"), "{msg}");
     }

@@ -137,9 +137,8 @@ impl CitizenId {
     pub fn parse_on(input: &str, today: NaiveDate) -> Result<CitizenId> {
         let normalized = normalize(input);
         let (year, month, day) = check(&normalized, today)?;
-        let birth = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(|| Error::InvalidBirthDate {
-            date: normalized.get(6..14).unwrap_or_default().to_owned(),
-        })?;
+        let birth = NaiveDate::from_ymd_opt(year as i32, month, day)
+            .ok_or_else(|| Error::InvalidBirthDate { date: normalized.get(6..14).unwrap_or_default().to_owned() })?;
         let mut digits = [b'0'; ID_LEN];
         // `check` guarantees exactly 18 ASCII bytes.
         digits.copy_from_slice(normalized.as_bytes());
@@ -159,11 +158,7 @@ impl CitizenId {
 
     /// Sex from the parity of the order code (digits 15-17): odd is male.
     pub fn sex(&self) -> Sex {
-        if self.digits[16] % 2 == 1 {
-            Sex::Male
-        } else {
-            Sex::Female
-        }
+        if self.digits[16] % 2 == 1 { Sex::Male } else { Sex::Female }
     }
 
     /// Age in full years on `date`; `None` if `date` is before the birth date.
@@ -249,9 +244,7 @@ pub fn validate_str(input: &str, today: NaiveDate) -> Result<()> {
 /// Today's date in China (UTC+8, no daylight saving).
 pub fn today_in_china() -> NaiveDate {
     let now = Utc::now().naive_utc();
-    now.checked_add_signed(TimeDelta::hours(8))
-        .unwrap_or(now)
-        .date()
+    now.checked_add_signed(TimeDelta::hours(8)).unwrap_or(now).date()
 }
 
 /// Whether the first two digits may begin an ID number: a mainland province
@@ -269,9 +262,7 @@ fn province_ok(a: u8, b: u8) -> bool {
 
 /// Parses ASCII digits into a number (callers pass digits only).
 fn number(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0, |acc, &d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
+    digits.iter().fold(0, |acc, &d| acc * 10 + u32::from(d.wrapping_sub(b'0')))
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -303,18 +294,13 @@ fn check(input: &str, today: NaiveDate) -> Result<(u32, u32, u32)> {
     if !well_formed {
         for (i, c) in input.chars().enumerate() {
             if !(c.is_ascii_digit() || (i == ID_LEN - 1 && c == 'X')) {
-                return Err(Error::Charset {
-                    position: i + 1,
-                    found: c,
-                });
+                return Err(Error::Charset { position: i + 1, found: c });
             }
         }
     }
     // From here on `b` is exactly 18 ASCII bytes.
     if !province_ok(b[0], b[1]) {
-        return Err(Error::UnknownProvince {
-            prefix: input[..2].to_owned(),
-        });
+        return Err(Error::UnknownProvince { prefix: input[..2].to_owned() });
     }
     let year = number(&b[6..10]);
     let month = number(&b[10..12]);
@@ -326,23 +312,16 @@ fn check(input: &str, today: NaiveDate) -> Result<(u32, u32, u32)> {
         && day >= 1
         && day <= days_in_month(year, month);
     if !real_date {
-        return Err(Error::InvalidBirthDate {
-            date: input[6..14].to_owned(),
-        });
+        return Err(Error::InvalidBirthDate { date: input[6..14].to_owned() });
     }
     let (ty, tm, td) = (today.year(), today.month(), today.day());
     if i64::from(year) * 10_000 + i64::from(month * 100 + day) > i64::from(ty) * 10_000 + i64::from(tm * 100 + td) {
-        return Err(Error::FutureBirthDate {
-            date: NaiveDate::from_ymd_opt(year as i32, month, day).unwrap_or(today),
-        });
+        return Err(Error::FutureBirthDate { date: NaiveDate::from_ymd_opt(year as i32, month, day).unwrap_or(today) });
     }
     let expected = check_byte(&b[..17]).unwrap_or(b'?');
     let found = b[17];
     if expected != found {
-        return Err(Error::CheckCharacter {
-            expected: char::from(expected),
-            found: char::from(found),
-        });
+        return Err(Error::CheckCharacter { expected: char::from(expected), found: char::from(found) });
     }
     Ok((year, month, day))
 }
@@ -444,13 +423,7 @@ mod tests {
         }
         for prefix in ["00", "10", "66", "72", "80", "84", "91", "99"] {
             let id = with_check(&format!("{prefix}010519491231002"));
-            assert_eq!(
-                validate_str(&id, today()),
-                Err(Error::UnknownProvince {
-                    prefix: prefix.into()
-                }),
-                "{id}"
-            );
+            assert_eq!(validate_str(&id, today()), Err(Error::UnknownProvince { prefix: prefix.into() }), "{id}");
         }
     }
 
@@ -459,101 +432,46 @@ mod tests {
         let t = today();
         assert_eq!(validate_str("", t), Err(Error::Empty));
         assert_eq!(CitizenId::parse_on("  \u{3000} ", t), Err(Error::Empty));
-        assert_eq!(
-            validate_str("11010519491231002", t),
-            Err(Error::Length { len: 17 })
-        );
-        assert_eq!(
-            validate_str("11010519491231002X1", t),
-            Err(Error::Length { len: 19 })
-        );
-        assert_eq!(
-            validate_str("1101051949123100AX", t),
-            Err(Error::Charset {
-                position: 17,
-                found: 'A'
-            })
-        );
-        assert_eq!(
-            validate_str("X1010519491231002X", t),
-            Err(Error::Charset {
-                position: 1,
-                found: 'X'
-            })
-        );
+        assert_eq!(validate_str("11010519491231002", t), Err(Error::Length { len: 17 }));
+        assert_eq!(validate_str("11010519491231002X1", t), Err(Error::Length { len: 19 }));
+        assert_eq!(validate_str("1101051949123100AX", t), Err(Error::Charset { position: 17, found: 'A' }));
+        assert_eq!(validate_str("X1010519491231002X", t), Err(Error::Charset { position: 1, found: 'X' }));
         // validate_str does not normalize: lower-case x and full-width digits fail.
-        assert_eq!(
-            validate_str("11010519491231002x", t),
-            Err(Error::Charset {
-                position: 18,
-                found: 'x'
-            })
-        );
-        assert_eq!(
-            validate_str("１10105194912310023", t),
-            Err(Error::Charset {
-                position: 1,
-                found: '１'
-            })
-        );
+        assert_eq!(validate_str("11010519491231002x", t), Err(Error::Charset { position: 18, found: 'x' }));
+        assert_eq!(validate_str("１10105194912310023", t), Err(Error::Charset { position: 1, found: '１' }));
         assert_eq!(
             validate_str(&with_check("99010519491231002"), t),
-            Err(Error::UnknownProvince {
-                prefix: "99".into()
-            })
+            Err(Error::UnknownProvince { prefix: "99".into() })
         );
         assert_eq!(
             validate_str(&with_check("11010519900230002"), t),
-            Err(Error::InvalidBirthDate {
-                date: "19900230".into()
-            })
+            Err(Error::InvalidBirthDate { date: "19900230".into() })
         );
         assert_eq!(
             validate_str(&with_check("11010519901301002"), t),
-            Err(Error::InvalidBirthDate {
-                date: "19901301".into()
-            })
+            Err(Error::InvalidBirthDate { date: "19901301".into() })
         );
         assert_eq!(
             validate_str(&with_check("11010517991231002"), t),
-            Err(Error::InvalidBirthDate {
-                date: "17991231".into()
-            })
+            Err(Error::InvalidBirthDate { date: "17991231".into() })
         );
         assert_eq!(validate_str(&with_check("11010518000101002"), t), Ok(()));
         assert_eq!(
             validate_str(&with_check("11010520250602002"), t),
-            Err(Error::FutureBirthDate {
-                date: date(2025, 6, 2)
-            })
+            Err(Error::FutureBirthDate { date: date(2025, 6, 2) })
         );
         assert_eq!(validate_str(&with_check("11010520250601002"), t), Ok(()));
-        assert_eq!(
-            validate_str("110105194912310021", t),
-            Err(Error::CheckCharacter {
-                expected: 'X',
-                found: '1'
-            })
-        );
+        assert_eq!(validate_str("110105194912310021", t), Err(Error::CheckCharacter { expected: 'X', found: '1' }));
     }
 
     #[test]
     fn check_order() {
         // Bad province, bad date and bad check at once: the province wins.
-        assert!(matches!(
-            validate_str("990105199002300021", today()),
-            Err(Error::UnknownProvince { .. })
-        ));
+        assert!(matches!(validate_str("990105199002300021", today()), Err(Error::UnknownProvince { .. })));
         // Bad date and bad check: the date wins.
-        assert!(matches!(
-            validate_str("110105199002300021", today()),
-            Err(Error::InvalidBirthDate { .. })
-        ));
+        assert!(matches!(validate_str("110105199002300021", today()), Err(Error::InvalidBirthDate { .. })));
         // Length before anything else.
-        assert!(matches!(
-            validate_str("99", today()),
-            Err(Error::Length { len: 2 })
-        ));
+        assert!(matches!(validate_str("99", today()), Err(Error::Length { len: 2 })));
     }
 
     #[test]
@@ -569,10 +487,7 @@ mod tests {
 
     #[test]
     fn full_width_and_lower_x() {
-        assert_eq!(
-            normalize("\u{3000}１１０１０５１９４９１２３１００２ｘ "),
-            "11010519491231002X"
-        );
+        assert_eq!(normalize("\u{3000}１１０１０５１９４９１２３１００２ｘ "), "11010519491231002X");
         assert_eq!(normalize("11010519491231002Ｘ"), "11010519491231002X");
         assert_eq!(normalize("11010519491231002x"), "11010519491231002X");
         for s in [
@@ -581,11 +496,7 @@ mod tests {
             "\t11010519491231002X\n",
             "１１０１０５４９１２３１００２",
         ] {
-            assert_eq!(
-                CitizenId::parse_on(s, today()).unwrap().as_str(),
-                "11010519491231002X",
-                "{s}"
-            );
+            assert_eq!(CitizenId::parse_on(s, today()).unwrap().as_str(), "11010519491231002X", "{s}");
         }
     }
 
@@ -605,10 +516,7 @@ mod tests {
         assert_eq!(leap.age_on(date(2004, 2, 28)), Some(3));
         assert_eq!(leap.age_on(date(2004, 2, 29)), Some(4));
         // 1900 was not a leap year; 2000 was.
-        assert!(matches!(
-            validate_str(&with_check("63010219000229003"), today()),
-            Err(Error::InvalidBirthDate { .. })
-        ));
+        assert!(matches!(validate_str(&with_check("63010219000229003"), today()), Err(Error::InvalidBirthDate { .. })));
     }
 
     #[test]
@@ -621,11 +529,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<CitizenId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<CitizenId>("\"110105194912310021\"").is_err());
         assert_eq!(Sex::Female.label_zh(), "女性");
-        let msg = Error::Charset {
-            position: 3,
-            found: 'a',
-        }
-        .to_string();
+        let msg = Error::Charset { position: 3, found: 'a' }.to_string();
         assert!(msg.contains("position 3"), "{msg}");
     }
 
@@ -649,15 +553,10 @@ mod tests {
     /// 17-digit bodies with a real province, a real date and any county and
     /// order digits.
     fn valid_body() -> impl Strategy<Value = String> {
-        let provinces = prop::sample::select(vec![
-            "11", "31", "44", "54", "63", "65", "71", "81", "82", "83",
-        ]);
+        let provinces = prop::sample::select(vec!["11", "31", "44", "54", "63", "65", "71", "81", "82", "83"]);
         // 1900-01-01 plus up to ~125 years, capped at today() below.
         (provinces, 0u32..10_000, 0i64..45_000, 0u32..1000).prop_map(|(p, county, days, order)| {
-            let birth = date(1900, 1, 1)
-                .checked_add_signed(TimeDelta::days(days))
-                .unwrap()
-                .min(today());
+            let birth = date(1900, 1, 1).checked_add_signed(TimeDelta::days(days)).unwrap().min(today());
             format!("{p}{county:04}{}{order:03}", birth.format("%Y%m%d"))
         })
     }

@@ -88,9 +88,7 @@ impl MaskStrategy {
 
 /// Mask a value for a log line: never log an ID number, name or phone number in clear.
 pub fn for_log(value: &str) -> String {
-    MaskStrategy::KeepEnds { first: 3, last: 2 }
-        .apply(value)
-        .unwrap_or_default()
+    MaskStrategy::KeepEnds { first: 3, last: 2 }.apply(value).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -100,10 +98,7 @@ mod tests {
     #[test]
     fn keep_ends_masks_an_id_number() {
         let mask = MaskStrategy::KeepEnds { first: 6, last: 4 };
-        assert_eq!(
-            mask.apply("11010519491231002X").as_deref(),
-            Some("110105********002X")
-        );
+        assert_eq!(mask.apply("11010519491231002X").as_deref(), Some("110105********002X"));
     }
 
     #[test]
@@ -126,8 +121,7 @@ mod tests {
 
     #[test]
     fn parses_from_json() {
-        let mask: MaskStrategy =
-            serde_json::from_str(r#"{"strategy":"keep_ends","first":3,"last":4}"#).unwrap();
+        let mask: MaskStrategy = serde_json::from_str(r#"{"strategy":"keep_ends","first":3,"last":4}"#).unwrap();
         assert_eq!(mask, MaskStrategy::KeepEnds { first: 3, last: 4 });
         assert!(serde_json::from_str::<MaskStrategy>(r#"{"strategy":"bogus"}"#).is_err());
     }

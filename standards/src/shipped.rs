@@ -5,8 +5,7 @@
 use crate::standard::{Result, Standard};
 
 /// Every shipped standard as `(id, document text)`.
-pub const SHIPPED: &[(&str, &str)] =
-    &[("gongan.population", include_str!("../data/standards/gongan.population.json"))];
+pub const SHIPPED: &[(&str, &str)] = &[("gongan.population", include_str!("../data/standards/gongan.population.json"))];
 
 /// The shipped standard with this id, parsed.
 pub fn standard(id: &str) -> Option<Result<Standard>> {

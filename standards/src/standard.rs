@@ -225,11 +225,7 @@ impl Property {
 
     /// The mask applied without an unmasked grant.
     pub fn effective_mask(&self) -> MaskStrategy {
-        if self.mask.is_none() && self.sensitivity.masked_by_default() {
-            MaskStrategy::Full
-        } else {
-            self.mask
-        }
+        if self.mask.is_none() && self.sensitivity.masked_by_default() { MaskStrategy::Full } else { self.mask }
     }
 }
 
@@ -278,10 +274,7 @@ impl Standard {
             return Err(invalid("/$schema", format!("standards use JSON Schema 2020-12 (\"{META_SCHEMA_2020_12}\")")));
         }
         if let Err(e) = jsonschema::meta::validate(&document) {
-            return Err(Error::MetaSchema {
-                pointer: e.instance_path().as_str().to_owned(),
-                message: e.to_string(),
-            });
+            return Err(Error::MetaSchema { pointer: e.instance_path().as_str().to_owned(), message: e.to_string() });
         }
         if root.get("type").and_then(Value::as_str) != Some("object") {
             return Err(invalid("/type", "a standard describes a record: \"type\" must be \"object\""));
@@ -316,10 +309,16 @@ impl Standard {
         let primary_key = string_array(root, "x-civlink-primary-key")?.unwrap_or_default();
         for (i, column) in primary_key.iter().enumerate() {
             if !props.contains_key(column) {
-                return Err(invalid(format!("/x-civlink-primary-key/{i}"), format!("primary-key column \"{column}\" is not a property")));
+                return Err(invalid(
+                    format!("/x-civlink-primary-key/{i}"),
+                    format!("primary-key column \"{column}\" is not a property"),
+                ));
             }
             if !required.contains(column) {
-                return Err(invalid(format!("/x-civlink-primary-key/{i}"), format!("primary-key column \"{column}\" must be required")));
+                return Err(invalid(
+                    format!("/x-civlink-primary-key/{i}"),
+                    format!("primary-key column \"{column}\" must be required"),
+                ));
             }
         }
         let division_column = match root.get("x-civlink-division-column") {
@@ -412,9 +411,7 @@ fn parse_property(name: &str, schema: &Value, required: bool) -> Result<Property
     if !is_snake_case(name) {
         return Err(invalid(&pointer, format!("property name \"{name}\" must be English snake_case")));
     }
-    let schema = schema
-        .as_object()
-        .ok_or_else(|| invalid(&pointer, "a property must be a schema object"))?;
+    let schema = schema.as_object().ok_or_else(|| invalid(&pointer, "a property must be a schema object"))?;
     let title = match schema.get("title").and_then(Value::as_str) {
         Some(t) if has_cjk(t) => t.to_owned(),
         Some(_) => return Err(invalid(format!("{pointer}/title"), "the title must be the Chinese name (中文名称)")),
@@ -459,7 +456,10 @@ fn parse_property(name: &str, schema: &Value, required: bool) -> Result<Property
         (1, Some("number")) => ValueKind::Number,
         (1, Some("boolean")) => ValueKind::Boolean,
         (1, Some(other)) => {
-            return Err(invalid(format!("{pointer}/type"), format!("type \"{other}\" cannot be a column; use string, integer, number or boolean")));
+            return Err(invalid(
+                format!("{pointer}/type"),
+                format!("type \"{other}\" cannot be a column; use string, integer, number or boolean"),
+            ));
         }
         _ => {
             return Err(invalid(format!("{pointer}/type"), "a column has exactly one non-null type"));
@@ -469,10 +469,16 @@ fn parse_property(name: &str, schema: &Value, required: bool) -> Result<Property
         None => None,
         Some(Value::String(table)) => {
             if CodeTableRegistry::builtin().get(table).is_none() {
-                return Err(Error::UnknownCodeTable { pointer: format!("{pointer}/x-civlink-code-table"), name: table.clone() });
+                return Err(Error::UnknownCodeTable {
+                    pointer: format!("{pointer}/x-civlink-code-table"),
+                    name: table.clone(),
+                });
             }
             if kind != ValueKind::String {
-                return Err(invalid(format!("{pointer}/x-civlink-code-table"), "code-table columns hold the code as a string"));
+                return Err(invalid(
+                    format!("{pointer}/x-civlink-code-table"),
+                    "code-table columns hold the code as a string",
+                ));
             }
             Some(table.clone())
         }
@@ -572,7 +578,10 @@ mod tests {
     #[test]
     fn unknown_code_table_names_it() {
         let err = error_of(person(), |d| d["properties"]["sex"]["x-civlink-code-table"] = json!("gender"));
-        assert_eq!(err, Error::UnknownCodeTable { pointer: "/properties/sex/x-civlink-code-table".into(), name: "gender".into() });
+        assert_eq!(
+            err,
+            Error::UnknownCodeTable { pointer: "/properties/sex/x-civlink-code-table".into(), name: "gender".into() }
+        );
     }
 
     #[test]
@@ -589,7 +598,10 @@ mod tests {
         let err = error_of(person(), |d| d["properties"]["age"]["type"] = json!(["integer", "string"]));
         assert!(matches!(err, Error::Invalid { ref pointer, .. } if pointer == "/properties/age/type"), "{err:?}");
         let err = error_of(person(), |d| d["properties"]["name"]["x-civlink-mask"] = json!({"strategy": "blur"}));
-        assert!(matches!(err, Error::Invalid { ref pointer, .. } if pointer == "/properties/name/x-civlink-mask"), "{err:?}");
+        assert!(
+            matches!(err, Error::Invalid { ref pointer, .. } if pointer == "/properties/name/x-civlink-mask"),
+            "{err:?}"
+        );
     }
 
     #[test]

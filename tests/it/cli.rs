@@ -19,7 +19,8 @@ fn stdout(output: &Output) -> String {
 fn validate_reports_invalid_rows_as_json_with_data_row_indices() {
     let standard = data("person_v1.json");
     let file = data("people.csv");
-    let output = civlink(&["standards", "validate", standard.to_str().unwrap(), file.to_str().unwrap(), "--format", "json"]);
+    let output =
+        civlink(&["standards", "validate", standard.to_str().unwrap(), file.to_str().unwrap(), "--format", "json"]);
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["total"], 4);
@@ -37,7 +38,9 @@ fn validate_reports_invalid_rows_as_json_with_data_row_indices() {
             .collect()
     };
     let row1 = keywords(0);
-    for expected in [("id_number", "format"), ("code", "pattern"), ("age", "type"), ("birth_date", "format"), ("amount", "type")] {
+    for expected in
+        [("id_number", "format"), ("code", "pattern"), ("age", "type"), ("birth_date", "format"), ("amount", "type")]
+    {
         assert!(row1.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} not in {row1:?}");
     }
     assert_eq!(row1.len(), 5, "{row1:?}");
@@ -55,7 +58,8 @@ fn validate_reads_gbk_and_prints_a_summary() {
         civlink(&["standards", "validate", standard.to_str().unwrap(), file.to_str().unwrap(), "--encoding", "gbk"]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    let has_line = |words: &[&str]| text.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()));
+    let has_line =
+        |words: &[&str]| text.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()));
     assert!(has_line(&["rows", "4"]), "{text}");
     assert!(has_line(&["invalid", "3"]), "{text}");
     assert!(text.contains("top violations"), "{text}");
@@ -80,16 +84,31 @@ fn check_reports_routes_and_compatibility() {
     assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
     assert!(stdout(&ok).contains("compatible with 1 earlier version"), "{}", stdout(&ok));
 
-    let bad = civlink(&["standards", "check", v3.to_str().unwrap(), "--against", v1.to_str().unwrap(), "--mode", "backward", "--format", "json"]);
+    let bad = civlink(&[
+        "standards",
+        "check",
+        v3.to_str().unwrap(),
+        "--against",
+        v1.to_str().unwrap(),
+        "--mode",
+        "backward",
+        "--format",
+        "json",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
-    let pointers: Vec<&str> =
-        report["compatibility"]["incompatibilities"].as_array().unwrap().iter().map(|i| i["pointer"].as_str().unwrap()).collect();
+    let pointers: Vec<&str> = report["compatibility"]["incompatibilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["pointer"].as_str().unwrap())
+        .collect();
     assert!(pointers.contains(&"/properties/age/maximum"), "{pointers:?}");
     assert!(pointers.iter().any(|p| p.starts_with("/required")), "{pointers:?}");
 
     // Forward: v2 widened age, so v1 cannot read v2's data.
-    let forward = civlink(&["standards", "check", v2.to_str().unwrap(), "--against", v1.to_str().unwrap(), "--mode", "forward"]);
+    let forward =
+        civlink(&["standards", "check", v2.to_str().unwrap(), "--against", v1.to_str().unwrap(), "--mode", "forward"]);
     assert_eq!(forward.status.code(), Some(1), "{}", stdout(&forward));
 }
 
@@ -97,7 +116,8 @@ fn check_reports_routes_and_compatibility() {
 fn malformed_standard_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.json");
-    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data("person_v1.json")).unwrap()).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("person_v1.json")).unwrap()).unwrap();
     doc["properties"]["code"]["format"] = serde_json::json!("postcode");
     std::fs::write(&path, doc.to_string()).unwrap();
     let output = civlink(&["standards", "check", path.to_str().unwrap()]);

@@ -36,14 +36,14 @@ const HEADER: &str = "身份证号,姓名,编码,年龄,出生日期,金额";
 /// Returns (file text, valid rows, invalid rows, duplicate rows).
 fn export_rows() -> (String, u64, u64, u64) {
     let rows = [
-        "11010519491231002X,张三,01,30,1949-12-31,10.5", // valid
-        "110105194912310021,李四,02,40,1949-12-31,1",    // wrong check character
-        "630102198001010019,王五,03,44,1980-01-01,",     // valid (checked in the test)
-        "63010219800101003６,赵六,04,44,1980-01-01,2",    // full-width digit: normalized by mapping, then wrong check → invalid
+        "11010519491231002X,张三,01,30,1949-12-31,10.5",  // valid
+        "110105194912310021,李四,02,40,1949-12-31,1",     // wrong check character
+        "630102198001010019,王五,03,44,1980-01-01,",      // valid (checked in the test)
+        "63010219800101003６,赵六,04,44,1980-01-01,2", // full-width digit: normalized by mapping, then wrong check → invalid
         "11010519491231002x,张三重复,05,30,1949-12-31,3", // lower-case x: normalized → duplicate of row 1
-        "620102199002300011,孙七,06,30,1990-02-30,4",    // impossible birth date in ID and in column
-        "ragged,row",                                     // ragged
-        ",无号,07,1,2020-01-01,5",                        // missing required ID
+        "620102199002300011,孙七,06,30,1990-02-30,4",  // impossible birth date in ID and in column
+        "ragged,row",                                  // ragged
+        ",无号,07,1,2020-01-01,5",                     // missing required ID
     ];
     let mut text = String::from(HEADER);
     text.push('\n');
@@ -141,7 +141,10 @@ fn ingest_conserves_rows_quarantines_with_reasons_and_reruns_idempotently() {
 
     let show = text(&civlink(&data, &["catalog", "show", "minzheng.test_people"]));
     assert!(show.contains("有条件共享") && show.contains("completeness") && show.contains("lineage"), "{show}");
-    assert!(show.contains(&format!("read {read} = written {valid} + quarantined {invalid} + duplicate {duplicate}")), "{show}");
+    assert!(
+        show.contains(&format!("read {read} = written {valid} + quarantined {invalid} + duplicate {duplicate}")),
+        "{show}"
+    );
     let history = text(&civlink(&data, &["catalog", "history", "minzheng.test_people"]));
     assert!(history.contains("committed") && history.contains("skipped"), "{history}");
     let list = text(&civlink(&data, &["catalog", "list"]));
@@ -193,7 +196,14 @@ fn big_export(path: &Path, rows: usize) {
         let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Duration::days(days);
         let body = format!("110105{}{:03}", birth.format("%Y%m%d"), i % 1000);
         let check = civlink_standards::idcard::check_character(&body).unwrap();
-        text.push_str(&format!("{body}{check},张{},{:02},{},{},{}.5\n", i % 97, i % 100, 30, birth.format("%Y-%m-%d"), i % 1000));
+        text.push_str(&format!(
+            "{body}{check},张{},{:02},{},{},{}.5\n",
+            i % 97,
+            i % 100,
+            30,
+            birth.format("%Y-%m-%d"),
+            i % 1000
+        ));
     }
     write_gbk(path, &text);
 }

@@ -162,10 +162,8 @@ fn parse_text(property: &Property, text: &StringArray, violations: &mut Vec<Viol
         ValueKind::Boolean => parse_into!(BooleanBuilder::with_capacity(rows), parse_boolean),
         ValueKind::Date => parse_into!(Date32Builder::with_capacity(rows), parse_date),
         ValueKind::DateTime => parse_into!(
-            TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(DataType::Timestamp(
-                TimeUnit::Microsecond,
-                Some("UTC".into())
-            )),
+            TimestampMicrosecondBuilder::with_capacity(rows)
+                .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))),
             parse_date_time
         ),
     }

@@ -163,9 +163,7 @@ fn code_table_keyword<'a>(
     value: &'a Value,
     _location: Location,
 ) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
-    let name = value
-        .as_str()
-        .ok_or_else(|| ValidationError::custom("x-civlink-code-table must name a table"))?;
+    let name = value.as_str().ok_or_else(|| ValidationError::custom("x-civlink-code-table must name a table"))?;
     let table = CodeTableRegistry::builtin()
         .get(name)
         .ok_or_else(|| ValidationError::custom(format!("unknown code table \"{name}\"")))?;

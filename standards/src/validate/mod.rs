@@ -344,7 +344,11 @@ impl ValueSet {
 #[derive(Debug)]
 enum Check {
     Values(ValueSet),
-    Pattern { regex: regex::Regex, simple: Option<SimplePattern>, source: String },
+    Pattern {
+        regex: regex::Regex,
+        simple: Option<SimplePattern>,
+        source: String,
+    },
     MinLength(u64),
     MaxLength(u64),
     Bound(BoundKind, Bound, String),
@@ -352,7 +356,10 @@ enum Check {
     DivisionCode(&'static DivisionTable),
     CodeTable(&'static CodeTable, PackedStrSet),
     /// RFC 3339 dates have four-digit years: 0000..=9999 (bounds in the column's unit).
-    TemporalRange { min: i64, max: i64 },
+    TemporalRange {
+        min: i64,
+        max: i64,
+    },
 }
 
 /// The checks of one column.
@@ -404,7 +411,11 @@ impl Validator {
             if keyword == "$defs" || keyword == "$schema" {
                 residual_root.insert(keyword.clone(), value.clone());
             }
-            report.routes.push(KeywordRoute { pointer: format!("/{}", pointer_segment(keyword)), keyword: keyword.clone(), route });
+            report.routes.push(KeywordRoute {
+                pointer: format!("/{}", pointer_segment(keyword)),
+                keyword: keyword.clone(),
+                route,
+            });
         }
         if !standard.primary_key.is_empty() {
             // Uniqueness of the primary key is asserted, columnar, within each batch.
@@ -435,8 +446,8 @@ impl Validator {
             columns.push(ColumnPlan { property: property.clone(), checks });
         }
 
-        let needs_fallback = !residual_properties.is_empty()
-            || residual_root.keys().any(|k| k != "$defs" && k != "$schema");
+        let needs_fallback =
+            !residual_properties.is_empty() || residual_root.keys().any(|k| k != "$defs" && k != "$schema");
         let fallback = if needs_fallback {
             // Every column stays declared, so `additionalProperties` and
             // `unevaluatedProperties` judge the same properties as in the document.
@@ -448,7 +459,10 @@ impl Validator {
                 embed_document(&standard.document, &mut residual_root);
             }
             let residual = Value::Object(residual_root);
-            Some(json::json_schema_validator(&residual).map_err(|message| Error::Fallback { pointer: String::new(), message })?)
+            Some(
+                json::json_schema_validator(&residual)
+                    .map_err(|message| Error::Fallback { pointer: String::new(), message })?,
+            )
         } else {
             None
         };
@@ -508,7 +522,8 @@ impl Validator {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for plan in &self.columns {
             let before = violations.len();
-            let typed = coerce::coerce_column(&plan.property, batch.column_by_name(&plan.property.name), rows, &mut violations);
+            let typed =
+                coerce::coerce_column(&plan.property, batch.column_by_name(&plan.property.name), rows, &mut violations);
             // A value that was there but unreadable is reported once, not again as missing.
             let unreadable: HashSet<usize> = violations[before..].iter().map(|v| v.row).collect();
             check_column(plan, typed.as_ref(), &unreadable, self.today, &mut violations);
@@ -527,7 +542,15 @@ impl Validator {
             for row in 0..rows {
                 let instance = json::row_to_json(&self.standard, &typed, row);
                 for error in fallback.iter_errors(&instance) {
-                    let column = error.instance_path().as_str().trim_start_matches('/').split('/').next().unwrap_or("").replace("~1", "/").replace("~0", "~");
+                    let column = error
+                        .instance_path()
+                        .as_str()
+                        .trim_start_matches('/')
+                        .split('/')
+                        .next()
+                        .unwrap_or("")
+                        .replace("~1", "/")
+                        .replace("~0", "~");
                     let keyword = error.schema_path().as_str().rsplit('/').next().unwrap_or("").to_owned();
                     let property = self.standard.property(&column);
                     let message = if property.is_some_and(|p| p.sensitivity.masked_by_default()) {
@@ -633,9 +656,9 @@ const DATA_KEYWORDS: [&str; 4] = ["const", "enum", "default", "examples"];
 /// Whether a schema has a `$ref` anywhere.
 fn contains_ref(schema: &Value) -> bool {
     match schema {
-        Value::Object(map) => map.iter().any(|(k, v)| {
-            (k == "$ref" && v.is_string()) || (!DATA_KEYWORDS.contains(&k.as_str()) && contains_ref(v))
-        }),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (k == "$ref" && v.is_string()) || (!DATA_KEYWORDS.contains(&k.as_str()) && contains_ref(v))),
         Value::Array(items) => items.iter().any(contains_ref),
         _ => false,
     }
@@ -670,7 +693,9 @@ fn point_refs_into(id: &str, schema: &mut Value) {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 match v {
-                    Value::String(target) if k == "$ref" && target.starts_with('#') => *target = format!("{id}{target}"),
+                    Value::String(target) if k == "$ref" && target.starts_with('#') => {
+                        *target = format!("{id}{target}")
+                    }
                     _ if DATA_KEYWORDS.contains(&k.as_str()) => {}
                     _ => point_refs_into(id, v),
                 }
@@ -702,7 +727,11 @@ fn plan_keyword(property: &Property, keyword: &str, value: &Value, checks: &mut 
             let translated = jsonschema_regex::to_rust_regex(source).ok();
             match translated.and_then(|t| regex::Regex::new(&t).ok()) {
                 Some(regex) => {
-                    checks.push(Check::Pattern { regex, simple: SimplePattern::compile(source), source: source.to_owned() });
+                    checks.push(Check::Pattern {
+                        regex,
+                        simple: SimplePattern::compile(source),
+                        source: source.to_owned(),
+                    });
                     Route::Columnar
                 }
                 None => Route::Fallback,
@@ -803,19 +832,25 @@ fn check_column(
         ValueKind::String => {
             let Some(strings) = array.as_string_opt::<i32>() else { return };
             for check in &plan.checks {
-                check_strings(property, check, |f| {
-                    if strings.null_count() == 0 {
-                        for row in 0..rows {
-                            f(row, strings.value(row));
-                        }
-                    } else {
-                        for row in 0..rows {
-                            if strings.is_valid(row) {
+                check_strings(
+                    property,
+                    check,
+                    |f| {
+                        if strings.null_count() == 0 {
+                            for row in 0..rows {
                                 f(row, strings.value(row));
                             }
+                        } else {
+                            for row in 0..rows {
+                                if strings.is_valid(row) {
+                                    f(row, strings.value(row));
+                                }
+                            }
                         }
-                    }
-                }, today, out);
+                    },
+                    today,
+                    out,
+                );
             }
         }
         ValueKind::Date | ValueKind::DateTime => {
@@ -838,15 +873,21 @@ fn check_column(
                     }
                     continue;
                 }
-                check_strings(property, check, |f| {
-                    for row in (0..rows).filter(|r| array.is_valid(*r)) {
-                        match json::temporal_text(property.kind, array, row) {
-                            Some(text) => f(row, &text),
-                            // Only for an array of another type, which coercion never yields.
-                            None => f(row, "\u{0}unreadable"),
+                check_strings(
+                    property,
+                    check,
+                    |f| {
+                        for row in (0..rows).filter(|r| array.is_valid(*r)) {
+                            match json::temporal_text(property.kind, array, row) {
+                                Some(text) => f(row, &text),
+                                // Only for an array of another type, which coercion never yields.
+                                None => f(row, "\u{0}unreadable"),
+                            }
                         }
-                    }
-                }, today, out);
+                    },
+                    today,
+                    out,
+                );
             }
         }
         ValueKind::Integer => {
@@ -942,7 +983,12 @@ fn check_strings(
         }),
         Check::Pattern { regex, simple, source } => each(&mut |row, s| {
             if !simple.as_ref().map_or_else(|| regex.is_match(s), |p| p.is_match(s)) {
-                out.push(Violation::new(row, name, "pattern", format!("\"{}\" does not match {source}", shown(property, s))));
+                out.push(Violation::new(
+                    row,
+                    name,
+                    "pattern",
+                    format!("\"{}\" does not match {source}", shown(property, s)),
+                ));
             }
         }),
         Check::MinLength(min) => each(&mut |row, s| {
@@ -966,7 +1012,12 @@ fn check_strings(
         }),
         Check::Gb11643 => each(&mut |row, s| {
             if let Err(e) = idcard::validate_str(s, today) {
-                out.push(Violation::new(row, name, "format", format!("not a valid GB 11643 ID number ({}): {e}", shown(property, s))));
+                out.push(Violation::new(
+                    row,
+                    name,
+                    "format",
+                    format!("not a valid GB 11643 ID number ({}): {e}", shown(property, s)),
+                ));
             }
         }),
         Check::DivisionCode(table) => each(&mut |row, s| {
@@ -1029,7 +1080,8 @@ mod tests {
 
     fn text_batch(columns: &[(&str, Vec<Option<&str>>)]) -> RecordBatch {
         let fields: Vec<Field> = columns.iter().map(|(n, _)| Field::new(*n, DataType::Utf8, true)).collect();
-        let arrays: Vec<ArrayRef> = columns.iter().map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef).collect();
+        let arrays: Vec<ArrayRef> =
+            columns.iter().map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef).collect();
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
     }
 

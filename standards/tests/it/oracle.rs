@@ -317,7 +317,12 @@ fn keywords_of(kind: Kind) -> BoxedStrategy<Vec<(String, Value)>> {
         Kind::Text => vec![
             maybe("enum", 0.2, vec(text_literal(), 1..6), Value::Array),
             maybe("const", 0.05, text_literal(), |v| v),
-            maybe("pattern", 0.25, prop_oneof![select(PATTERNS).prop_map(str::to_owned), simple_pattern()], Value::from),
+            maybe(
+                "pattern",
+                0.25,
+                prop_oneof![select(PATTERNS).prop_map(str::to_owned), simple_pattern()],
+                Value::from,
+            ),
             maybe("minLength", 0.2, 0u64..6, Value::from),
             maybe("maxLength", 0.2, 0u64..24, Value::from),
             maybe("format", 0.2, select(vec!["gb11643", "division-code"]), Value::from),
@@ -572,7 +577,14 @@ fn cell(p: &PropSpec) -> BoxedStrategy<CellValue> {
                 3 => (-2_000_000_000i64..2_000_000_000).prop_map(|s| s * 1_000_000),
                 2 => or_pool(mentioned, (0i64..100).boxed()),
                 1 => select(vec![MICROS_1_TO_9999.0, MICROS_1_TO_9999.1, 0, -1, 1]),
-                1 => select(vec![MICROS_1_TO_9999.0 - 1, MICROS_1_TO_9999.1 + 1, i64::MIN, i64::MAX]),
+                1 => select(vec![
+                    MICROS_1_TO_9999.0 - 1,
+                    MICROS_1_TO_9999.1 + 1,
+                    i64::from(days(0, 1, 1)) * 86_400_000_000,
+                    i64::from(days(0, 1, 1)) * 86_400_000_000 - 1,
+                    i64::MIN,
+                    i64::MAX,
+                ]),
                 1 => any::<i64>(),
             ]
             .prop_map(CellValue::DateTime)
@@ -887,5 +899,48 @@ proptest! {
             root: Vec::new(),
         };
         check_equivalence(&spec, &[Column::Text(texts.into_iter().map(Some).collect())])?;
+    }
+}
+
+proptest! {
+    #![proptest_config(common::config(128))]
+
+    /// Primary-key duplicates are exactly the rows whose key appeared in an
+    /// earlier row, each pointing at that first row.
+    #[test]
+    fn primary_key_duplicates_are_exactly_the_repeats(
+        keys in vec(proptest::option::weighted(0.9, prop_oneof![
+            3 => select(vec!["a", "b", "", "1", "01", "张", "a\0", "a-very-long-key-over-15-bytes"]).prop_map(str::to_owned),
+            1 => any_text(),
+        ]), 0..60)
+    ) {
+        let doc = json!({
+            "x-civlink-id": "test.pk", "x-civlink-version": "1", "title": "主键", "type": "object",
+            "x-civlink-primary-key": ["k"], "required": ["k"],
+            "properties": {"k": {"type": "string", "title": "键"}},
+        });
+        let standard = Standard::from_value(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let validator = Validator::compile(standard.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let verdict = validator
+            .validate(&batch(&standard, &[Column::Text(keys.clone())]))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (row, key) in keys.iter().enumerate() {
+            let reported: Vec<_> =
+                verdict.violations_of(row).filter(|v| v.keyword == "x-civlink-primary-key").map(|v| v.message.clone()).collect();
+            match key {
+                None => prop_assert!(reported.is_empty()),
+                Some(key) => match first.get(key.as_str()) {
+                    Some(earlier) => {
+                        prop_assert_eq!(reported.len(), 1, "row {} repeats row {}", row, earlier);
+                        prop_assert!(reported[0].ends_with(&format!("row {earlier}")), "{:?}", reported);
+                    }
+                    None => {
+                        prop_assert!(reported.is_empty(), "row {} is the first {:?}: {:?}", row, key, reported);
+                        first.insert(key, row);
+                    }
+                },
+            }
+        }
     }
 }

@@ -371,3 +371,24 @@ fn the_fallback_judges_with_the_whole_document() {
     );
     assert_eq!(verdict.valid, vec![true, false]);
 }
+
+/// Regression: the regex-free matcher for simple patterns matched greedily
+/// when an optional atom sat between a repeated atom and one it overlaps,
+/// so `^[0-9]+-?[0-9]{2}$` rejected "123".
+#[test]
+fn simple_patterns_give_back_what_later_atoms_need() {
+    let verdict = validate_typed(
+        doc(
+            json!({
+                "code": {"type": "string", "title": "编码", "pattern": "^[0-9]+-?[0-9]{2}$"},
+                "tag": {"type": "string", "title": "标签", "pattern": "^a?b?a$"},
+            }),
+            json!({}),
+        ),
+        vec![
+            ("code", Arc::new(StringArray::from(vec!["123", "1-23", "12", "1-2"])) as ArrayRef),
+            ("tag", Arc::new(StringArray::from(vec!["a", "aba", "ba", "b"]))),
+        ],
+    );
+    assert_eq!(verdict.valid, vec![true, true, false, false]);
+}
