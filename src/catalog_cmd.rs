@@ -1,10 +1,16 @@
-//! `civlink catalog list | show | quarantine | history`: the governed catalog, readable at a glance.
+//! `civlink catalog list | show | quarantine | history | read`: the governed catalog, readable at a glance.
 
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use civlink_catalog::model::{DatasetId, DatasetRecord};
 use civlink_catalog::table::TimeTravel;
+use civlink_standards::mask::MaskStrategy;
+use civlink_standards::standard::Standard;
 use clap::Subcommand;
 
 use crate::ingest_cmd::{OpenCatalog, quality_lines};
@@ -33,6 +39,127 @@ pub enum CatalogCommand {
         /// `department.name`.
         dataset: DatasetId,
     },
+    /// Rows of a dataset as of its current version, an earlier version, or a time;
+    /// sensitive columns masked by the dataset's standard.
+    Read {
+        /// `department.name`.
+        dataset: DatasetId,
+        /// An earlier committed Delta version (default: the catalog's current version).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..), conflicts_with = "as_of")]
+        version: Option<i64>,
+        /// The version the catalog served at this time: RFC 3339
+        /// (`2026-03-01T09:30:00+08:00`) or `YYYY-MM-DD HH:MM:SS` in China time (UTC+8).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<FixedOffset>>,
+        /// How many rows to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Show sensitive columns in clear instead of masked.
+        #[arg(long)]
+        unmasked: bool,
+    },
+}
+
+/// Why `catalog read` refused to read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// An explicit version or time, but no run has committed yet.
+    #[error("{dataset}: nothing has been ingested yet, so there is no version to read")]
+    NotIngested {
+        /// The dataset.
+        dataset: DatasetId,
+    },
+    /// A version past the catalog's current one: left by a run that never committed.
+    #[error(
+        "{dataset}: version {version} is newer than the catalog's current version {current}; versions past it \
+         were written by runs the catalog never committed (crashed or in progress) and are not served"
+    )]
+    Uncommitted {
+        /// The dataset.
+        dataset: DatasetId,
+        /// The version asked for.
+        version: i64,
+        /// The catalog's current version.
+        current: i64,
+    },
+    /// A version at or below the current one that no committed run produced.
+    #[error(
+        "{dataset}: version {version} was never committed by the catalog (an orphaned commit of a crashed run, \
+         or the rollback of one); committed versions: {}",
+        committed.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    NeverCommitted {
+        /// The dataset.
+        dataset: DatasetId,
+        /// The version asked for.
+        version: i64,
+        /// The versions the catalog committed, oldest first.
+        committed: Vec<i64>,
+    },
+    /// A time before the first committed version.
+    #[error("{dataset}: no version had been committed at {at} (the first was committed at {first})")]
+    NothingAt {
+        /// The dataset.
+        dataset: DatasetId,
+        /// The time asked for, as given.
+        at: DateTime<FixedOffset>,
+        /// When the first version was committed.
+        first: DateTime<FixedOffset>,
+    },
+    /// The dataset's standard is not in the catalog, so its masks are unknown.
+    #[error("{dataset}: its standard {standard} {version} is not registered, so its columns cannot be masked")]
+    StandardMissing {
+        /// The dataset.
+        dataset: DatasetId,
+        /// Standard id.
+        standard: String,
+        /// Standard version.
+        version: String,
+    },
+    /// The registered standard does not parse.
+    #[error("standard {standard} {version} in the catalog is malformed: {source}")]
+    Standard {
+        /// Standard id.
+        standard: String,
+        /// Standard version.
+        version: String,
+        /// Why.
+        #[source]
+        source: civlink_standards::standard::Error,
+    },
+    /// Masking produced a batch arrow refuses (a bug, reported instead of panicking).
+    #[error("cannot mask the rows of {dataset}: {message}")]
+    Mask {
+        /// The dataset.
+        dataset: DatasetId,
+        /// arrow's message.
+        message: String,
+    },
+}
+
+/// China Standard Time, the zone `--as-of` times without an offset are in.
+fn china() -> FixedOffset {
+    // 8 h is within FixedOffset's ±24 h range, so this is always Some; UTC is a harmless fallback.
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+/// `--as-of`: RFC 3339, or a local date-time taken as China time (UTC+8).
+fn parse_as_of(text: &str) -> std::result::Result<DateTime<FixedOffset>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t);
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(text, format) {
+            return china()
+                .from_local_datetime(&local)
+                .single()
+                .ok_or_else(|| format!("{text:?} is not a time in UTC+8"));
+        }
+    }
+    Err(format!(
+        "{text:?} is not a time: use RFC 3339 (2026-03-01T09:30:00+08:00) or \"YYYY-MM-DD HH:MM:SS\" (China time, UTC+8)"
+    ))
 }
 
 /// Run a `catalog` subcommand.
@@ -42,6 +169,14 @@ pub async fn run(command: CatalogCommand, catalog: &OpenCatalog) -> Result<Outco
         CatalogCommand::Show { dataset } => show(catalog, &dataset).await?,
         CatalogCommand::Quarantine { dataset, limit } => quarantine(catalog, &dataset, limit).await?,
         CatalogCommand::History { dataset } => history(catalog, &dataset).await?,
+        CatalogCommand::Read { dataset, version, as_of, limit, unmasked } => {
+            let at = match (version, as_of) {
+                (Some(version), _) => At::Version(version),
+                (None, Some(time)) => At::Time(time),
+                (None, None) => At::Current,
+            };
+            read(catalog, &dataset, at, limit, unmasked).await?
+        }
     };
     print!("{text}");
     Ok(Outcome::Clean)
@@ -252,4 +387,158 @@ async fn history(catalog: &OpenCatalog, id: &DatasetId) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// Which version `catalog read` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// The catalog's current version.
+    Current,
+    /// A version the catalog committed.
+    Version(i64),
+    /// The version the catalog served at this time.
+    Time(DateTime<FixedOffset>),
+}
+
+async fn read(catalog: &OpenCatalog, id: &DatasetId, at: At, limit: usize, unmasked: bool) -> Result<String> {
+    let d = dataset(catalog, id).await?;
+    let mut out = String::new();
+    let Some(current) = d.current_version else {
+        if at == At::Current {
+            let _ = writeln!(out, "{id}: nothing ingested yet");
+            return Ok(out);
+        }
+        return Err(Error::CatalogRead(ReadError::NotIngested { dataset: id.clone() }));
+    };
+    let version = resolve(catalog, id, current, at).await?;
+
+    // Masks first, so a broken standard stops the command before any clear value is read.
+    let masks = if unmasked { HashMap::new() } else { masks(catalog, &d).await? };
+    // The version is pinned: the Delta log's head may hold commits the catalog never made.
+    let batches = catalog.tables.read(&d.table_uri, TimeTravel::Version(version)).await.map_err(Error::Table)?;
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+
+    let when = match at {
+        At::Time(time) => format!(", as of {}", time.format("%Y-%m-%d %H:%M:%S%:z")),
+        At::Current | At::Version(_) => String::new(),
+    };
+    let _ = writeln!(out, "{id}: {total} rows at version {version} (current version {current}{when})");
+    if !masks.is_empty() {
+        let mut described: Vec<String> = masks.iter().map(|(c, m)| format!("{c} ({})", m.describe())).collect();
+        described.sort();
+        let _ = writeln!(out, "masked: {}; --unmasked shows clear values", described.join(", "));
+    }
+    let shown = first_rows(&batches, limit);
+    let shown = shown.iter().map(|b| mask_batch(id, b, &masks)).collect::<Result<Vec<_>>>()?;
+    if !shown.is_empty() {
+        let table = arrow::util::pretty::pretty_format_batches(&shown)
+            .map_err(|e| Error::Output { message: e.to_string() })?;
+        let _ = writeln!(out, "{table}");
+    }
+    if total > limit {
+        let _ = writeln!(out, "… {} more (--limit)", total - limit);
+    }
+    Ok(out)
+}
+
+/// The Delta version to read: only versions the catalog committed are served.
+async fn resolve(catalog: &OpenCatalog, id: &DatasetId, current: i64, at: At) -> Result<i64> {
+    let committed = || async { catalog.store.versions(id).await.map_err(Error::Store) };
+    match at {
+        At::Current => Ok(current),
+        At::Version(version) if version > current => {
+            Err(Error::CatalogRead(ReadError::Uncommitted { dataset: id.clone(), version, current }))
+        }
+        At::Version(version) => {
+            let committed: Vec<i64> = committed().await?.iter().map(|v| v.version).collect();
+            if committed.contains(&version) {
+                Ok(version)
+            } else {
+                Err(Error::CatalogRead(ReadError::NeverCommitted { dataset: id.clone(), version, committed }))
+            }
+        }
+        At::Time(time) => {
+            // The catalog's commit time, not the Delta commit's: a version becomes what
+            // readers see when the catalog records it, and orphaned commits (which have
+            // Delta timestamps too) are never served.
+            let versions = committed().await?;
+            let utc = time.with_timezone(&Utc);
+            if let Some(v) = versions.iter().filter(|v| v.committed_at <= utc && v.version <= current).max_by_key(|v| v.version) {
+                return Ok(v.version);
+            }
+            match versions.iter().min_by_key(|v| v.committed_at) {
+                Some(first) => Err(Error::CatalogRead(ReadError::NothingAt {
+                    dataset: id.clone(),
+                    at: time,
+                    first: first.committed_at.with_timezone(&time.timezone()),
+                })),
+                None => Err(Error::CatalogRead(ReadError::NotIngested { dataset: id.clone() })),
+            }
+        }
+    }
+}
+
+/// Column name → mask, for the dataset's standard's columns whose mask changes values.
+async fn masks(catalog: &OpenCatalog, d: &DatasetRecord) -> Result<HashMap<String, MaskStrategy>> {
+    let (standard, version) = (&d.spec.standard_id, &d.spec.standard_version);
+    let document = catalog.store.standard(standard, version).await.map_err(Error::Store)?.ok_or_else(|| {
+        Error::CatalogRead(ReadError::StandardMissing {
+            dataset: d.spec.id.clone(),
+            standard: standard.clone(),
+            version: version.clone(),
+        })
+    })?;
+    let parsed = Standard::from_json_str(&document).map_err(|source| {
+        Error::CatalogRead(ReadError::Standard { standard: standard.clone(), version: version.clone(), source })
+    })?;
+    Ok(parsed
+        .properties
+        .iter()
+        .map(|p| (p.name.clone(), p.effective_mask()))
+        .filter(|(_, mask)| !mask.is_none())
+        .collect())
+}
+
+/// The first `limit` rows, as slices of the batches (no copy).
+fn first_rows(batches: &[RecordBatch], limit: usize) -> Vec<RecordBatch> {
+    let mut left = limit;
+    let mut out = Vec::new();
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let take = batch.num_rows().min(left);
+        if take > 0 {
+            out.push(batch.slice(0, take));
+            left -= take;
+        }
+    }
+    out
+}
+
+/// Apply the masks to a batch. Masked columns become strings (a masked number or
+/// date is shown starred too); a column that cannot be shown as text is redacted
+/// whole rather than shown in clear.
+fn mask_batch(id: &DatasetId, batch: &RecordBatch, masks: &HashMap<String, MaskStrategy>) -> Result<RecordBatch> {
+    if masks.is_empty() {
+        return Ok(batch.clone());
+    }
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let Some(mask) = masks.get(field.name()) else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        };
+        let masked: StringArray = match arrow::compute::cast(column, &DataType::Utf8) {
+            Ok(text) => text.as_string::<i32>().iter().map(|v| v.and_then(|v| mask.apply(v))).collect(),
+            Err(_) => StringArray::new_null(column.len()),
+        };
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(masked));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::CatalogRead(ReadError::Mask { dataset: id.clone(), message: e.to_string() }))
 }

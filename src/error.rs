@@ -56,6 +56,9 @@ pub enum Error {
     /// Table storage failed.
     #[error("tables: {0}")]
     Table(#[source] civlink_catalog::table::Error),
+    /// `catalog read` refused a version or time, or could not mask.
+    #[error(transparent)]
+    CatalogRead(#[from] crate::catalog_cmd::ReadError),
     /// A job file is invalid.
     #[error("{path}: {message}")]
     Job {

@@ -2,107 +2,11 @@
 //! headers, mapping, quarantine, duplicates, idempotent re-runs, atomicity
 //! under SIGKILL, the PostgreSQL catalog, and a Delta reader other than ours.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn civlink(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civlink"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("CIVLINK_CATALOG_URL")
-        .env_remove("CIVLINK_STORAGE_URL")
-        .output()
-        .expect("run civlink")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-/// Lines as whitespace-separated words, to check aligned tables without caring about padding.
-fn has_row(text: &str, words: &[&str]) -> bool {
-    text.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()))
-}
-
-const HEADER: &str = "身份证号,姓名,编码,年龄,出生日期,金额";
-
-/// A department export: Chinese headers, GBK, with planted problems.
-/// Returns (file text, valid rows, invalid rows, duplicate rows).
-fn export_rows() -> (String, u64, u64, u64) {
-    let rows = [
-        "11010519491231002X,张三,01,30,1949-12-31,10.5",  // valid
-        "110105194912310021,李四,02,40,1949-12-31,1",     // wrong check character
-        "630102198001010019,王五,03,44,1980-01-01,",      // valid (checked in the test)
-        "63010219800101003６,赵六,04,44,1980-01-01,2", // full-width digit: normalized by mapping, then wrong check → invalid
-        "11010519491231002x,张三重复,05,30,1949-12-31,3", // lower-case x: normalized → duplicate of row 1
-        "620102199002300011,孙七,06,30,1990-02-30,4",  // impossible birth date in ID and in column
-        "ragged,row",                                  // ragged
-        ",无号,07,1,2020-01-01,5",                     // missing required ID
-    ];
-    let mut text = String::from(HEADER);
-    text.push('\n');
-    for row in rows {
-        text.push_str(row);
-        text.push('\n');
-    }
-    (text, 2, 5, 1)
-}
-
-fn write_gbk(path: &Path, text: &str) {
-    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
-    assert!(!unmappable);
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn job(dir: &Path, mode: &str, location: &str) -> PathBuf {
-    let standard = repo().join("tests/data/person_v1.json");
-    let job = format!(
-        r#"
-name = "test-people"
-dataset = "minzheng.test_people"
-standard = "{standard}"
-mode = "{mode}"
-
-[dataset_info]
-title = "测试人员"
-owner = "测试处"
-sharing = "conditional"
-update_cycle = "daily"
-
-[source]
-location = "{location}"
-
-[source.csv]
-encoding = "gbk"
-
-[mapping]
-rename = {{ "身份证号" = "id_number", "姓名" = "name", "编码" = "code", "年龄" = "age", "出生日期" = "birth_date", "金额" = "amount" }}
-
-[[mapping.columns]]
-name = "id_number"
-normalize = "id_number"
-"#,
-        standard = standard.display()
-    );
-    let path = dir.join(format!("job_{mode}.toml"));
-    std::fs::write(&path, job).unwrap();
-    path
-}
-
-fn python() -> PathBuf {
-    let venv = repo().join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the Python venv is missing: run .ci/run, or `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
-    );
-    venv
-}
+use crate::common::{civlink, command, current_version, export_rows, has_row, job, python, text, valid_export, walk, write_gbk};
 
 #[test]
 fn ingest_conserves_rows_quarantines_with_reasons_and_reruns_idempotently() {
@@ -185,29 +89,6 @@ location = "x.csv"
     assert!(out.contains("dataset") && out.contains("mode"), "{out}");
 }
 
-/// A big export, so that a run can be killed while it is writing.
-fn big_export(path: &Path, rows: usize) {
-    let mut text = String::with_capacity(rows * 60);
-    text.push_str(HEADER);
-    text.push('\n');
-    for i in 0..rows {
-        // Unique, valid IDs: county 110105, a birth date per thousand, order code per row.
-        let days = (i / 1000) as i64;
-        let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Duration::days(days);
-        let body = format!("110105{}{:03}", birth.format("%Y%m%d"), i % 1000);
-        let check = civlink_standards::idcard::check_character(&body).unwrap();
-        text.push_str(&format!(
-            "{body}{check},张{},{:02},{},{},{}.5\n",
-            i % 97,
-            i % 100,
-            30,
-            birth.format("%Y-%m-%d"),
-            i % 1000
-        ));
-    }
-    write_gbk(path, &text);
-}
-
 #[test]
 fn a_run_killed_mid_write_leaves_nothing_visible_and_the_rerun_is_exact() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,14 +101,10 @@ fn a_run_killed_mid_write_leaves_nothing_visible_and_the_rerun_is_exact() {
 
     // Version 2: a big upsert, killed while it runs.
     let rows = 600_000;
-    big_export(&dir.path().join("big.csv"), rows);
+    write_gbk(&dir.path().join("big.csv"), &valid_export(rows, 0));
     let big = job(dir.path(), "upsert", "big.csv");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_civlink"))
-        .arg("--data-dir")
-        .arg(&data)
+    let mut child = command(&data)
         .args(["ingest", big.to_str().unwrap()])
-        .env_remove("CIVLINK_CATALOG_URL")
-        .env_remove("CIVLINK_STORAGE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -280,30 +157,6 @@ fn count_files(dir: &Path) -> usize {
     walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count()
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-/// The table version `catalog show` reports.
-fn current_version(show: &str) -> i64 {
-    show.lines()
-        .find(|l| l.trim_start().starts_with("table "))
-        .and_then(|l| l.rsplit("(version ").next())
-        .and_then(|v| v.trim_end_matches(')').parse().ok())
-        .unwrap_or_else(|| panic!("no table version in {show}"))
-}
-
 #[test]
 fn the_catalog_can_live_in_postgresql() {
     let admin = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -319,9 +172,7 @@ fn the_catalog_can_live_in_postgresql() {
     write_gbk(&dir.path().join("people.csv"), &export);
     let job = job(dir.path(), "overwrite", "people.csv");
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let run = Command::new(env!("CARGO_BIN_EXE_civlink"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
+    let run = command(&dir.path().join("data"))
         .args(["ingest", job.to_str().unwrap()])
         .env("CIVLINK_CATALOG_URL", &url)
         .output()

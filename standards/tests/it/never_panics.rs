@@ -806,7 +806,7 @@ fn check_property(
 
 /// Whether the typed cell holds exactly the source value.
 fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> bool {
-    // The source value as an exact rational-free key: integers as i128, floats by value, text as is.
+    // Compared exactly: integers widened (i128), floats by value with NaN equal to NaN, text as displayed.
     let text = |a: &ArrayRef| arrow::util::display::array_value_to_string(a, row).unwrap_or_default();
     match kind {
         Kind::Text => {
@@ -830,8 +830,7 @@ fn read_exactly(kind: Kind, source: &ArrayRef, typed: &ArrayRef, row: usize) -> 
                 DataType::Int32 => t == i128::from(source.as_primitive::<arrow::datatypes::Int32Type>().value(row)),
                 DataType::Boolean => t == i128::from(source.as_boolean().value(row)),
                 DataType::Float32 => {
-                    f64::from(source.as_primitive::<arrow::datatypes::Float32Type>().value(row)) == t as f64
-                        && t.abs() < 1 << 100
+                    exact_f64_int(f64::from(source.as_primitive::<arrow::datatypes::Float32Type>().value(row)), t)
                 }
                 DataType::Float64 => exact_f64_int(source.as_primitive::<Float64Type>().value(row), t),
                 DataType::Decimal128(_, 2) => source.as_primitive::<Decimal128Type>().value(row) == t * 100,

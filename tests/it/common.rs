@@ -1,0 +1,176 @@
+//! Helpers shared by the end-to-end tests: running the binary, department
+//! exports as GBK files, job files, and the Python venv.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The root package's directory.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `civlink --data-dir DATA_DIR`, with no `CIVLINK_*` setting inherited from
+/// the environment that runs the tests (except `CIVLINK_LOG`), so that only
+/// what a test passes decides where the catalog and the tables live.
+pub fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_civlink"));
+    command.arg("--data-dir").arg(data_dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("CIVLINK_") && k != "CIVLINK_LOG") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Run `civlink --data-dir DATA_DIR ARGS…` on local storage.
+pub fn civlink(data_dir: &Path, args: &[&str]) -> Output {
+    command(data_dir).args(args).output().expect("run civlink")
+}
+
+/// Run `civlink --data-dir DATA_DIR ARGS…` with extra environment variables.
+pub fn civlink_env(data_dir: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    command(data_dir).args(args).envs(env.iter().map(|(k, v)| (k, v))).output().expect("run civlink")
+}
+
+/// stdout then stderr, for assertions and failure messages.
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Lines as whitespace-separated words, to check aligned tables without caring about padding.
+pub fn has_row(text: &str, words: &[&str]) -> bool {
+    text.lines().any(|l| l.split_whitespace().take(words.len()).eq(words.iter().copied()))
+}
+
+/// The header of the test exports (Chinese, as departments send them).
+pub const HEADER: &str = "身份证号,姓名,编码,年龄,出生日期,金额";
+
+/// A department export: Chinese headers, GBK, with planted problems.
+/// Returns (file text, valid rows, invalid rows, duplicate rows).
+pub fn export_rows() -> (String, u64, u64, u64) {
+    let rows = [
+        "11010519491231002X,张三,01,30,1949-12-31,10.5",  // valid
+        "110105194912310021,李四,02,40,1949-12-31,1",     // wrong check character
+        "630102198001010019,王五,03,44,1980-01-01,",      // valid (checked in the test)
+        "63010219800101003６,赵六,04,44,1980-01-01,2", // full-width digit: normalized by mapping, then wrong check → invalid
+        "11010519491231002x,张三重复,05,30,1949-12-31,3", // lower-case x: normalized → duplicate of row 1
+        "620102199002300011,孙七,06,30,1990-02-30,4",  // impossible birth date in ID and in column
+        "ragged,row",                                  // ragged
+        ",无号,07,1,2020-01-01,5",                     // missing required ID
+    ];
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    (text, 2, 5, 1)
+}
+
+/// An export of `rows` valid, distinct people (IDs from county 110105, born
+/// from `1950-01-01 + first_day`), each row valid against the test standard.
+pub fn valid_export(rows: usize, first_day: i64) -> String {
+    let mut text = String::with_capacity(rows * 60);
+    text.push_str(HEADER);
+    text.push('\n');
+    for i in 0..rows {
+        // Unique, valid IDs: a birth date per thousand rows, an order code per row.
+        let days = first_day + (i / 1000) as i64;
+        let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Duration::days(days);
+        let body = format!("110105{}{:03}", birth.format("%Y%m%d"), i % 1000);
+        let check = civlink_standards::idcard::check_character(&body).unwrap();
+        text.push_str(&format!(
+            "{body}{check},张{},{:02},{},{},{}.5\n",
+            i % 97,
+            i % 100,
+            30,
+            birth.format("%Y-%m-%d"),
+            i % 1000
+        ));
+    }
+    text
+}
+
+/// Write `text` encoded as GBK.
+pub fn write_gbk(path: &Path, text: &str) {
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+    assert!(!unmappable);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A job file `job_<mode>.toml` in `dir` loading `location` into
+/// `minzheng.test_people` under the shipped test standard `tests/data/person_v1.json`.
+pub fn job(dir: &Path, mode: &str, location: &str) -> PathBuf {
+    job_with_standard(dir, mode, location, &repo().join("tests/data/person_v1.json"))
+}
+
+/// [`job`] under another standard file.
+pub fn job_with_standard(dir: &Path, mode: &str, location: &str, standard: &Path) -> PathBuf {
+    let job = format!(
+        r#"
+name = "test-people"
+dataset = "minzheng.test_people"
+standard = "{standard}"
+mode = "{mode}"
+
+[dataset_info]
+title = "测试人员"
+owner = "测试处"
+sharing = "conditional"
+update_cycle = "daily"
+
+[source]
+location = "{location}"
+
+[source.csv]
+encoding = "gbk"
+
+[mapping]
+rename = {{ "身份证号" = "id_number", "姓名" = "name", "编码" = "code", "年龄" = "age", "出生日期" = "birth_date", "金额" = "amount" }}
+
+[[mapping.columns]]
+name = "id_number"
+normalize = "id_number"
+"#,
+        standard = standard.display()
+    );
+    let path = dir.join(format!("job_{mode}.toml"));
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+/// The repository's Python venv (deltalake, pyarrow), with an install hint when missing.
+pub fn python() -> PathBuf {
+    let venv = repo().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the Python venv is missing: run .ci/run, or `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
+    );
+    venv
+}
+
+/// Every file below `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The table version `catalog show` reports.
+pub fn current_version(show: &str) -> i64 {
+    show.lines()
+        .find(|l| l.trim_start().starts_with("table "))
+        .and_then(|l| l.rsplit("(version ").next())
+        .and_then(|v| v.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no table version in {show}"))
+}
