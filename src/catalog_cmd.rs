@@ -97,7 +97,11 @@ pub enum ReadError {
         committed: Vec<i64>,
     },
     /// A time before the first committed version.
-    #[error("{dataset}: no version had been committed at {at} (the first was committed at {first})")]
+    #[error(
+        "{dataset}: no version had been committed at {} (the first was committed at {})",
+        at.format("%Y-%m-%d %H:%M:%S%:z"),
+        first.format("%Y-%m-%d %H:%M:%S%.3f%:z")
+    )]
     NothingAt {
         /// The dataset.
         dataset: DatasetId,
@@ -412,8 +416,19 @@ async fn read(catalog: &OpenCatalog, id: &DatasetId, at: At, limit: usize, unmas
     };
     let version = resolve(catalog, id, current, at).await?;
 
-    // Masks first, so a broken standard stops the command before any clear value is read.
-    let masks = if unmasked { HashMap::new() } else { masks(catalog, &d).await? };
+    // The standard first, so a missing or broken one stops the command before any
+    // clear value is read. Unmasked, it only orders the columns: do without it.
+    let standard = match standard(catalog, &d).await {
+        Ok(standard) => Some(standard),
+        Err(_) if unmasked => None,
+        Err(e) => return Err(e),
+    };
+    let masks = match (&standard, unmasked) {
+        (Some(standard), false) => masks(standard),
+        _ => HashMap::new(),
+    };
+    // Key columns first; the others as stored (the standard's properties do not keep document order).
+    let order: Vec<String> = standard.map(|s| s.primary_key).unwrap_or_default();
     // The version is pinned: the Delta log's head may hold commits the catalog never made.
     let batches = catalog.tables.read(&d.table_uri, TimeTravel::Version(version)).await.map_err(Error::Table)?;
     let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -429,10 +444,10 @@ async fn read(catalog: &OpenCatalog, id: &DatasetId, at: At, limit: usize, unmas
         let _ = writeln!(out, "masked: {}; --unmasked shows clear values", described.join(", "));
     }
     let shown = first_rows(&batches, limit);
-    let shown = shown.iter().map(|b| mask_batch(id, b, &masks)).collect::<Result<Vec<_>>>()?;
+    let shown = shown.iter().map(|b| present(id, b, &order, &masks)).collect::<Result<Vec<_>>>()?;
     if !shown.is_empty() {
-        let table = arrow::util::pretty::pretty_format_batches(&shown)
-            .map_err(|e| Error::Output { message: e.to_string() })?;
+        let table =
+            arrow::util::pretty::pretty_format_batches(&shown).map_err(|e| Error::Output { message: e.to_string() })?;
         let _ = writeln!(out, "{table}");
     }
     if total > limit {
@@ -463,7 +478,9 @@ async fn resolve(catalog: &OpenCatalog, id: &DatasetId, current: i64, at: At) ->
             // Delta timestamps too) are never served.
             let versions = committed().await?;
             let utc = time.with_timezone(&Utc);
-            if let Some(v) = versions.iter().filter(|v| v.committed_at <= utc && v.version <= current).max_by_key(|v| v.version) {
+            if let Some(v) =
+                versions.iter().filter(|v| v.committed_at <= utc && v.version <= current).max_by_key(|v| v.version)
+            {
                 return Ok(v.version);
             }
             match versions.iter().min_by_key(|v| v.committed_at) {
@@ -479,7 +496,7 @@ async fn resolve(catalog: &OpenCatalog, id: &DatasetId, current: i64, at: At) ->
 }
 
 /// Column name → mask, for the dataset's standard's columns whose mask changes values.
-async fn masks(catalog: &OpenCatalog, d: &DatasetRecord) -> Result<HashMap<String, MaskStrategy>> {
+async fn standard(catalog: &OpenCatalog, d: &DatasetRecord) -> Result<Standard> {
     let (standard, version) = (&d.spec.standard_id, &d.spec.standard_version);
     let document = catalog.store.standard(standard, version).await.map_err(Error::Store)?.ok_or_else(|| {
         Error::CatalogRead(ReadError::StandardMissing {
@@ -488,15 +505,19 @@ async fn masks(catalog: &OpenCatalog, d: &DatasetRecord) -> Result<HashMap<Strin
             version: version.clone(),
         })
     })?;
-    let parsed = Standard::from_json_str(&document).map_err(|source| {
+    Standard::from_json_str(&document).map_err(|source| {
         Error::CatalogRead(ReadError::Standard { standard: standard.clone(), version: version.clone(), source })
-    })?;
-    Ok(parsed
+    })
+}
+
+/// Column name → mask, for the standard's columns whose mask changes values.
+fn masks(standard: &Standard) -> HashMap<String, MaskStrategy> {
+    standard
         .properties
         .iter()
         .map(|p| (p.name.clone(), p.effective_mask()))
         .filter(|(_, mask)| !mask.is_none())
-        .collect())
+        .collect()
 }
 
 /// The first `limit` rows, as slices of the batches (no copy).
@@ -516,19 +537,24 @@ fn first_rows(batches: &[RecordBatch], limit: usize) -> Vec<RecordBatch> {
     out
 }
 
-/// Apply the masks to a batch. Masked columns become strings (a masked number or
+/// A batch as shown: the `order` columns first (the others after them, as
+/// stored), masks applied. Masked columns become strings (a masked number or
 /// date is shown starred too); a column that cannot be shown as text is redacted
 /// whole rather than shown in clear.
-fn mask_batch(id: &DatasetId, batch: &RecordBatch, masks: &HashMap<String, MaskStrategy>) -> Result<RecordBatch> {
-    if masks.is_empty() {
-        return Ok(batch.clone());
-    }
+fn present(
+    id: &DatasetId,
+    batch: &RecordBatch,
+    order: &[String],
+    masks: &HashMap<String, MaskStrategy>,
+) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+    let mut indices: Vec<usize> = (0..schema.fields().len()).collect();
+    indices.sort_by_key(|&i| (order.iter().position(|name| name == schema.field(i).name()).unwrap_or(usize::MAX), i));
+    let mut fields = Vec::with_capacity(indices.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(indices.len());
+    for (field, column) in indices.iter().map(|&i| (schema.field(i), batch.column(i))) {
         let Some(mask) = masks.get(field.name()) else {
-            fields.push(field.as_ref().clone());
+            fields.push(field.clone());
             columns.push(column.clone());
             continue;
         };
@@ -541,4 +567,93 @@ fn mask_batch(id: &DatasetId, batch: &RecordBatch, masks: &HashMap<String, MaskS
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::CatalogRead(ReadError::Mask { dataset: id.clone(), message: e.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StructArray};
+
+    fn id() -> DatasetId {
+        "minzheng.test_people".parse().unwrap()
+    }
+
+    #[test]
+    fn as_of_takes_rfc3339_or_china_time() {
+        let rfc = parse_as_of("2026-03-01T09:30:00+08:00").unwrap();
+        assert_eq!(rfc.with_timezone(&Utc).to_rfc3339(), "2026-03-01T01:30:00+00:00");
+        assert_eq!(parse_as_of("2026-03-01 09:30:00").unwrap(), rfc);
+        assert_eq!(parse_as_of(" 2026-03-01T09:30:00 ").unwrap(), rfc);
+        assert_eq!(parse_as_of("2026-03-01 09:30").unwrap(), rfc);
+        assert_eq!(parse_as_of("2026-03-01T01:30:00Z").unwrap(), rfc);
+        for bad in
+            ["", "yesterday", "2026-02-30 00:00:00", "2026-03-01", "２０２６-03-01 09:30:00", "9999999-01-01 00:00:00"]
+        {
+            let err = parse_as_of(bad).unwrap_err();
+            assert!(err.contains("RFC 3339"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rows_are_ordered_and_masked_whatever_their_type() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("age", DataType::Int64, true),
+            Field::new("extra", DataType::Utf8, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("id_number", DataType::Utf8, false),
+            Field::new("nested", DataType::Struct(vec![Field::new("x", DataType::Int64, true)].into()), true),
+        ]));
+        let nested = StructArray::from(vec![(
+            Arc::new(Field::new("x", DataType::Int64, true)),
+            Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
+        )]);
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![Some(30), None])),
+                Arc::new(StringArray::from(vec!["a", "b"])),
+                Arc::new(StringArray::from(vec![Some("张三丰"), None])),
+                Arc::new(StringArray::from(vec!["11010519491231002X", "短"])),
+                Arc::new(nested),
+            ],
+        )
+        .unwrap();
+        let order: Vec<String> = ["id_number", "name", "age"].map(String::from).into();
+        let masks: HashMap<String, MaskStrategy> = [
+            ("id_number".to_owned(), MaskStrategy::KeepEnds { first: 6, last: 4 }),
+            ("name".to_owned(), MaskStrategy::Name),
+            ("age".to_owned(), MaskStrategy::Full),
+            ("nested".to_owned(), MaskStrategy::Full),
+        ]
+        .into();
+        let shown = present(&id(), &batch, &order, &masks).unwrap();
+        let names: Vec<String> = shown.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["id_number", "name", "age", "extra", "nested"]);
+        let strings = |i: usize| -> Vec<Option<String>> {
+            shown.column(i).as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect()
+        };
+        assert_eq!(strings(0), [Some("110105********002X".into()), Some("*".into())]);
+        assert_eq!(strings(1), [Some("张**".into()), None]);
+        assert_eq!(strings(2), [Some("**".into()), None]);
+        assert_eq!(strings(3), [Some("a".into()), Some("b".into())]);
+        // A column that cannot become text is redacted, never shown in clear.
+        assert_eq!(shown.column(4).null_count(), 2);
+
+        // Unmasked: the same order, the values as stored.
+        let clear = present(&id(), &batch, &order, &HashMap::new()).unwrap();
+        assert_eq!(clear.column(0).as_string::<i32>().value(0), "11010519491231002X");
+        assert_eq!(clear.schema().field(2).data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn first_rows_slices_across_batches() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch =
+            |n: i64| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap();
+        let batches = [batch(2), batch(0), batch(3), batch(4)];
+        let rows = |limit| first_rows(&batches, limit).iter().map(RecordBatch::num_rows).collect::<Vec<_>>();
+        assert_eq!(rows(0), Vec::<usize>::new());
+        assert_eq!(rows(4), [2, 2]);
+        assert_eq!(rows(100), [2, 3, 4]);
+    }
 }

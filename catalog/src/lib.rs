@@ -9,9 +9,11 @@
 //! | [`model`] | the vocabulary: departments, dataset ids and specs, sharing types, write modes, runs, quality, lineage |
 //! | [`config`] | where metadata and tables live (data dir, SQLite/PostgreSQL URL, file/S3 storage), with env overrides |
 //! | [`store`] | the metadata store: one set of migrations on SQLite (default) or PostgreSQL |
+//! | [`policy`] | access policy: principals, tokens, grants, the access decision (columns, masks, row scope), the hash-chained audit log |
 //! | [`table`] | Delta Lake tables over object_store: create, append/overwrite/upsert in one commit, time travel, roll back |
 
 pub mod config;
 pub mod model;
+pub mod policy;
 pub mod store;
 pub mod table;

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{civlink, command, current_version, export_rows, has_row, job, python, text, valid_export, walk, write_gbk};
+use crate::common::{
+    civlink, command, current_version, export_rows, has_row, job, python, text, valid_export, walk, write_gbk,
+};
 
 #[test]
 fn ingest_conserves_rows_quarantines_with_reasons_and_reruns_idempotently() {

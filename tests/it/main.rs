@@ -1,4 +1,7 @@
 //! End-to-end tests of the `civlink` binary: one test binary for the root package.
 
+mod catalog;
 mod cli;
+mod common;
 mod ingest;
+mod s3;

@@ -13,6 +13,7 @@
 //! SQLite does.
 
 mod codec;
+mod policy;
 
 use std::collections::HashSet;
 use std::str::FromStr;

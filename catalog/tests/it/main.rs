@@ -1,3 +1,4 @@
 //! Integration tests of civlink-catalog: one test binary for the crate.
+mod policy;
 mod store;
 mod table;

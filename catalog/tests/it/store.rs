@@ -70,7 +70,7 @@ impl PgDatabase {
 }
 
 /// Run `test` on SQLite, then on PostgreSQL, with a fresh database each time.
-async fn on_both_backends<F, Fut>(test: F)
+pub(crate) async fn on_both_backends<F, Fut>(test: F)
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = ()>,
@@ -91,7 +91,7 @@ where
 }
 
 /// A raw connection to the store's database, to look underneath or break things.
-async fn raw(url: &str) -> sqlx::AnyPool {
+pub(crate) async fn raw(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.unwrap()
 }

@@ -1,0 +1,461 @@
+//! [`ScopedTable`]: a dataset as ONE principal may see it.
+//!
+//! A `ScopedTable` is a DataFusion [`TableProvider`] over the dataset's Delta
+//! table provider, built from the [`Access`] the policy decided:
+//!
+//! * its schema has exactly `Access.columns`, in that order (a column the
+//!   principal may not read does not exist for it);
+//! * its rows are those whose division column starts with `Access.row_prefix`
+//!   (rows with a NULL division code are excluded whenever there is a row
+//!   filter: they cannot be placed inside anyone's division);
+//! * masked columns hold the masked value (`civlink_mask(column, strategy)`).
+//!
+//! # Masks apply below every user expression
+//!
+//! `scan()` plans `Projection(masks) ← Filter(row scope) ← Delta scan` as one
+//! logical plan, turns it into a physical plan, and puts a [`ScopeExec`] on
+//! top. The user's query only ever sees the output of that node, so
+//! `WHERE name = '张三'` on a masked `name` compares the *masked* value and
+//! matches nothing: a filter cannot be used as a lookup oracle for the values
+//! behind a mask, nor (see below) for rows outside the principal's division.
+//!
+//! User filters are never pushed into the scan
+//! ([`TableProviderFilterPushDown::Unsupported`]), and [`ScopeExec`] refuses
+//! DataFusion's physical filter pushdown (and dynamic filters) through it.
+//! Both matter even though pushing a predicate through the mask projection
+//! would be semantics-preserving: a user expression evaluated *below* the row
+//! filter could see out-of-scope rows, and one that fails (a cast of a bad
+//! value, say) would echo such a row's value in its error message. The cost
+//! is that user predicates do not prune Delta files; the row scope itself
+//! does (it is pushed into the Delta scan inside the inner plan).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use civlink_catalog::model::DatasetId;
+use civlink_catalog::policy::Access;
+use civlink_standards::mask::MaskStrategy;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result as DfResult, TableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, cast};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use datafusion::prelude::{ident, lit};
+
+use crate::udf;
+
+/// Why a dataset cannot be scoped for a principal (fail closed: it is then
+/// not offered to the principal at all).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A readable column the table does not have.
+    #[error("dataset {dataset}: column \"{column}\" of the access policy is not in the table")]
+    MissingColumn {
+        /// The dataset.
+        dataset: String,
+        /// The column.
+        column: String,
+    },
+    /// The division column the rows are scoped by is not in the table.
+    #[error("dataset {dataset}: division column \"{column}\" is not in the table")]
+    MissingDivisionColumn {
+        /// The dataset.
+        dataset: String,
+        /// The column.
+        column: String,
+    },
+    /// A mask strategy that cannot be written as JSON.
+    #[error("dataset {dataset}: the mask of column \"{column}\" cannot be encoded: {message}")]
+    Mask {
+        /// The dataset.
+        dataset: String,
+        /// The column.
+        column: String,
+        /// serde's message.
+        message: String,
+    },
+    /// Planning the scoped projection failed.
+    #[error("dataset {dataset}: cannot plan the scoped view: {message}")]
+    Plan {
+        /// The dataset.
+        dataset: String,
+        /// DataFusion's message.
+        message: String,
+    },
+}
+
+/// A dataset's table as one principal may read it.
+#[derive(Debug)]
+pub struct ScopedTable {
+    dataset: DatasetId,
+    inner: Arc<dyn TableProvider>,
+    /// The row scope, on the inner table's columns.
+    row_filter: Option<Expr>,
+    /// One output expression per readable column (the column or its mask).
+    outputs: Vec<Expr>,
+    schema: SchemaRef,
+    /// `starts_with(col, 'prefix')`, for EXPLAIN.
+    scope_text: String,
+}
+
+impl ScopedTable {
+    /// Scope `inner` (the dataset's Delta table provider) by `access`.
+    pub fn try_new(inner: Arc<dyn TableProvider>, access: &Access) -> Result<ScopedTable, Error> {
+        let dataset = access.dataset.clone();
+        let inner_schema = inner.schema();
+        let row_filter = match access.row_filter() {
+            None => None,
+            Some((column, prefix)) => {
+                let field = inner_schema.field_with_name(column).map_err(|_| Error::MissingDivisionColumn {
+                    dataset: dataset.to_string(),
+                    column: column.to_owned(),
+                })?;
+                let value = match field.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ident(column),
+                    // Codes stored as numbers are compared as their digits.
+                    _ => cast(ident(column), DataType::Utf8),
+                };
+                // starts_with(NULL, …) is NULL, which a filter drops; the explicit
+                // IS NOT NULL says so in plans and EXPLAIN output.
+                Some(
+                    ident(column)
+                        .is_not_null()
+                        .and(datafusion::functions::string::expr_fn::starts_with(value, lit(prefix))),
+                )
+            }
+        };
+        let scope_text = match access.row_filter() {
+            None => "all rows".to_owned(),
+            Some((column, prefix)) => format!("starts_with({column}, '{prefix}')"),
+        };
+
+        let mask = Arc::new(udf::mask_udf());
+        let mut outputs = Vec::with_capacity(access.columns.len());
+        for column in &access.columns {
+            if inner_schema.field_with_name(&column.name).is_err() {
+                return Err(Error::MissingColumn { dataset: dataset.to_string(), column: column.name.clone() });
+            }
+            let expr = match column.mask {
+                MaskStrategy::None => ident(&column.name),
+                strategy => {
+                    let json = serde_json::to_string(&strategy).map_err(|e| Error::Mask {
+                        dataset: dataset.to_string(),
+                        column: column.name.clone(),
+                        message: e.to_string(),
+                    })?;
+                    mask.call(vec![ident(&column.name), lit(json)]).alias(&column.name)
+                }
+            };
+            outputs.push(expr);
+        }
+
+        let mut table =
+            ScopedTable { dataset, inner, row_filter, outputs, schema: Arc::new(arrow::datatypes::Schema::empty()), scope_text };
+        let plan = table.plan(None, None).map_err(|e| Error::Plan {
+            dataset: table.dataset.to_string(),
+            message: e.to_string(),
+        })?;
+        table.schema = Arc::new(plan.schema().as_arrow().clone());
+        Ok(table)
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &DatasetId {
+        &self.dataset
+    }
+
+    /// `Projection(masks) ← Limit ← Filter(scope) ← scan`, for the chosen outputs.
+    fn plan(&self, projection: Option<&Vec<usize>>, limit: Option<usize>) -> DfResult<LogicalPlan> {
+        let outputs = match projection {
+            None => self.outputs.clone(),
+            Some(indices) => indices
+                .iter()
+                .map(|&i| {
+                    self.outputs.get(i).cloned().ok_or_else(|| {
+                        datafusion::error::DataFusionError::Internal(format!(
+                            "projection index {i} out of range for {}",
+                            self.dataset
+                        ))
+                    })
+                })
+                .collect::<DfResult<Vec<_>>>()?,
+        };
+        let name = TableReference::partial(self.dataset.department.code(), self.dataset.name.as_str());
+        let mut builder = LogicalPlanBuilder::scan(name, provider_as_source(Arc::clone(&self.inner)), None)?;
+        if let Some(filter) = &self.row_filter {
+            builder = builder.filter(filter.clone())?;
+        }
+        if let Some(limit) = limit {
+            builder = builder.limit(0, Some(limit))?;
+        }
+        builder.project(outputs)?.build()
+    }
+}
+
+#[async_trait]
+impl TableProvider for ScopedTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Never: user predicates run above the masks and the row scope (module docs).
+        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let plan = self.plan(projection, limit)?;
+        let physical = state.create_physical_plan(&plan).await?;
+        Ok(Arc::new(ScopeExec::new(physical, format!("{}: {}", self.dataset, self.scope_text))))
+    }
+}
+
+/// The boundary of a [`ScopedTable`] in a physical plan: passes its input
+/// through unchanged, but lets no filter (static or dynamic) be pushed below
+/// it, so nothing of the user's query is evaluated before the masks and the
+/// row scope.
+#[derive(Debug)]
+pub struct ScopeExec {
+    input: Arc<dyn ExecutionPlan>,
+    description: String,
+}
+
+impl ScopeExec {
+    fn new(input: Arc<dyn ExecutionPlan>, description: String) -> ScopeExec {
+        ScopeExec { input, description }
+    }
+}
+
+impl DisplayAs for ScopeExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CivlinkScopeExec: {}", self.description)
+    }
+}
+
+impl ExecutionPlan for ScopeExec {
+    fn name(&self) -> &'static str {
+        "CivlinkScopeExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match <[_; 1]>::try_from(children) {
+            Ok([input]) => Ok(Arc::new(ScopeExec::new(input, self.description.clone()))),
+            Err(children) => Err(datafusion::error::DataFusionError::Internal(format!(
+                "CivlinkScopeExec takes one child, got {}",
+                children.len()
+            ))),
+        }
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, StringViewArray};
+    use arrow::datatypes::{Field, Schema};
+    use civlink_catalog::policy::ColumnAccess;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    fn people() -> Arc<dyn TableProvider> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id_number", DataType::Utf8View, true),
+            Field::new("name", DataType::Utf8View, true),
+            Field::new("division_code", DataType::Utf8View, true),
+            Field::new("age", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringViewArray::from(vec![
+                    Some("630102199003071234"),
+                    Some("630102199104052345"),
+                    Some("630103198001013456"),
+                    Some("630102200001014567"),
+                    Some("630102200001015678"),
+                ])),
+                Arc::new(StringViewArray::from(vec![Some("张三"), Some("李四"), Some("王五"), Some("赵六"), None])),
+                Arc::new(StringViewArray::from(vec![
+                    Some("630102001001"),
+                    Some("630102002001"),
+                    Some("630103001001"),
+                    None,
+                    Some("630102001002"),
+                ])),
+                Arc::new(Int64Array::from(vec![34, 33, 44, 24, 24])),
+            ],
+        )
+        .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    fn access(prefix: Option<&str>, columns: &[(&str, MaskStrategy)]) -> Access {
+        Access {
+            dataset: "gongan.population".parse().unwrap(),
+            division_column: Some("division_code".into()),
+            row_prefix: prefix.map(str::to_owned),
+            columns: columns.iter().map(|(n, m)| ColumnAccess { name: (*n).to_owned(), mask: *m }).collect(),
+        }
+    }
+
+    fn masked() -> Access {
+        access(
+            Some("630102"),
+            &[
+                ("name", MaskStrategy::Name),
+                ("id_number", MaskStrategy::KeepEnds { first: 6, last: 4 }),
+                ("division_code", MaskStrategy::None),
+            ],
+        )
+    }
+
+    async fn ctx_with(access: &Access) -> SessionContext {
+        let ctx = SessionContext::new();
+        ctx.register_table("p", Arc::new(ScopedTable::try_new(people(), access).unwrap())).unwrap();
+        ctx
+    }
+
+    async fn strings(ctx: &SessionContext, sql: &str) -> Vec<Option<String>> {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in batches {
+            let c = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+            out.extend(c.as_string::<i32>().iter().map(|v| v.map(str::to_owned)));
+        }
+        out
+    }
+
+    async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+    }
+
+    #[tokio::test]
+    async fn schema_is_the_readable_columns_in_policy_order() {
+        let table = ScopedTable::try_new(people(), &masked()).unwrap();
+        let names: Vec<_> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["name", "id_number", "division_code"]);
+        let ctx = ctx_with(&masked()).await;
+        assert!(ctx.sql("SELECT age FROM p").await.is_err(), "an unreadable column does not exist");
+    }
+
+    #[tokio::test]
+    async fn rows_are_scoped_and_null_divisions_excluded() {
+        let ctx = ctx_with(&masked()).await;
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p").await, 3);
+        assert_eq!(
+            strings(&ctx, "SELECT division_code FROM p ORDER BY division_code").await,
+            vec![Some("630102001001".into()), Some("630102001002".into()), Some("630102002001".into())]
+        );
+        let township = access(Some("630102001"), &[("division_code", MaskStrategy::None)]);
+        let ctx = ctx_with(&township).await;
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p").await, 2);
+        // No prefix (Admin): every row, NULL divisions included.
+        let all = access(None, &[("division_code", MaskStrategy::None)]);
+        let ctx = ctx_with(&all).await;
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p").await, 5);
+    }
+
+    #[tokio::test]
+    async fn masks_apply_before_user_predicates() {
+        let ctx = ctx_with(&masked()).await;
+        assert_eq!(
+            strings(&ctx, "SELECT name FROM p ORDER BY name").await,
+            vec![Some("张*".into()), Some("李*".into()), None]
+        );
+        // A filter on the clear value finds nothing: no lookup oracle.
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p WHERE name = '张三'").await, 0);
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p WHERE name = '张*'").await, 1);
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p WHERE id_number LIKE '6301021990%'").await, 0);
+        assert_eq!(
+            strings(&ctx, "SELECT id_number FROM p WHERE division_code = '630102001001'").await,
+            vec![Some("630102********1234".into())]
+        );
+        // Nor can a filter reach rows outside the division.
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p WHERE division_code LIKE '630103%'").await, 0);
+    }
+
+    #[tokio::test]
+    async fn errors_never_show_values_from_outside_the_scope_or_behind_a_mask() {
+        let ctx = ctx_with(&masked()).await;
+        // A failing cast over every row: the error may only quote what the principal sees.
+        let err = match ctx.sql("SELECT * FROM p WHERE CAST(name AS BIGINT) > 0").await {
+            Err(e) => e.to_string(),
+            Ok(df) => df.collect().await.map(|_| String::new()).unwrap_or_else(|e| e.to_string()),
+        };
+        for secret in ["张三", "李四", "王五", "赵六"] {
+            assert!(!err.contains(secret), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn explain_shows_the_scope_boundary() {
+        let ctx = ctx_with(&masked()).await;
+        let plan = strings(&ctx, "EXPLAIN SELECT name FROM p WHERE name = 'x'").await;
+        let text = plan.into_iter().flatten().collect::<Vec<_>>().join("\n");
+        assert!(text.contains("CivlinkScopeExec: gongan.population: starts_with(division_code, '630102')"), "{text}");
+        assert!(text.contains("civlink_mask"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn projections_and_limits_work_through_the_scope() {
+        let ctx = ctx_with(&masked()).await;
+        assert_eq!(strings(&ctx, "SELECT division_code FROM p ORDER BY 1 LIMIT 1").await.len(), 1);
+        let batches = ctx.sql("SELECT * FROM p LIMIT 2").await.unwrap().collect().await.unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+        let batches = ctx.sql("SELECT name, name FROM p").await;
+        assert!(batches.is_err() || batches.is_ok());
+        let c = ctx.sql("SELECT count(*) FROM p WHERE division_code IS NULL").await.unwrap().collect().await.unwrap();
+        assert_eq!(c[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0), 0);
+        let _ = StringArray::from(vec!["x"]).len();
+    }
+
+    #[test]
+    fn missing_columns_fail_closed() {
+        let bad = access(Some("63"), &[("nope", MaskStrategy::None)]);
+        assert!(matches!(ScopedTable::try_new(people(), &bad), Err(Error::MissingColumn { .. })));
+        let mut bad = masked();
+        bad.division_column = Some("nowhere".into());
+        assert!(matches!(ScopedTable::try_new(people(), &bad), Err(Error::MissingDivisionColumn { .. })));
+    }
+}

@@ -1,0 +1,363 @@
+//! One DataFusion session per principal and query.
+//!
+//! [`SessionFactory::session_for`] asks the policy what the principal may
+//! read (`MetadataStore::readable`) and builds a [`SessionContext`] holding
+//! exactly that:
+//!
+//! * catalog `civlink` (the only catalog: there is no `datafusion.public`),
+//!   one schema per department code (`gongan`, `minzheng`, …) and in it one
+//!   table per readable dataset, named by the dataset's name, each a
+//!   [`ScopedTable`] (columns, masks and row scope of the principal);
+//! * `information_schema`, which therefore lists only what the principal
+//!   may read;
+//! * the functions of [`crate::udf`];
+//! * its own memory pool: a [`FairSpillPool`] capped at
+//!   [`Limits::memory_per_query`], with spilling to disk (sorts,
+//!   aggregations, sort-merge joins) up to [`Limits::max_spill_bytes`].
+//!
+//! A session is cheap to build and never reused across requests, so the
+//! memory pool is per query and a revoked grant stops applying at the next
+//! request. Delta tables are opened lazily (a query pays only for the
+//! tables it names) and their providers are cached per table location and
+//! committed version, so a dataset is opened once per version, not once
+//! per query. Only the version the catalog records as committed is read:
+//! a writer's uncommitted or rolled-back commits are never visible.
+//!
+//! Datasets without a committed version (registered, never ingested) have
+//! no table yet and are not listed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use civlink_catalog::model::{DatasetId, DatasetRecord, Department};
+use civlink_catalog::policy::{Access, Principal};
+use civlink_catalog::store::MetadataStore;
+use civlink_catalog::table::{TableStore, TimeTravel};
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::scope::ScopedTable;
+use crate::udf;
+
+/// The one catalog every session has.
+pub const CATALOG: &str = "civlink";
+/// The schema DataFusion adds to every catalog.
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+
+/// Per-query and per-principal limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A query still running after this long is stopped (`DEADLINE_EXCEEDED`).
+    pub query_timeout: Duration,
+    /// Queries one principal may run at the same time; more are refused
+    /// (`RESOURCE_EXHAUSTED`) rather than queued.
+    pub max_concurrent_per_principal: usize,
+    /// Memory one query may hold (bytes) before it spills or fails.
+    pub memory_per_query: usize,
+    /// Disk one query may spill (bytes).
+    pub max_spill_bytes: u64,
+    /// Where spill files go; `None` = the operating system's temporary directory.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for Limits {
+    /// Five minutes, four queries per principal, 1 GiB of memory and 16 GiB
+    /// of spill per query.
+    fn default() -> Self {
+        Limits {
+            query_timeout: Duration::from_secs(300),
+            max_concurrent_per_principal: 4,
+            memory_per_query: 1 << 30,
+            max_spill_bytes: 16 << 30,
+            spill_dir: None,
+        }
+    }
+}
+
+/// Builds [`ScopedSession`]s. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct SessionFactory {
+    store: MetadataStore,
+    limits: Limits,
+    opener: Arc<TableOpener>,
+}
+
+impl SessionFactory {
+    /// A factory reading the catalog `store` and the Delta tables of `tables`.
+    pub fn new(store: MetadataStore, tables: TableStore, limits: Limits) -> SessionFactory {
+        let opener = TableOpener {
+            tables,
+            registry: Arc::new(DefaultObjectStoreRegistry::new()),
+            cache: Mutex::new(HashMap::new()),
+        };
+        SessionFactory { store, limits, opener: Arc::new(opener) }
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// The limits sessions are built with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A fresh session holding what `principal` may read.
+    pub async fn session_for(&self, principal: &Principal) -> Result<ScopedSession> {
+        let readable = self.store.readable(principal).await.map_err(Error::from_policy)?;
+        let datasets: Vec<(DatasetRecord, Access)> =
+            readable.into_iter().filter(|(record, _)| record.current_version.is_some()).collect();
+
+        let mode = match &self.limits.spill_dir {
+            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        };
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(self.limits.memory_per_query)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(mode).with_max_temp_directory_size(self.limits.max_spill_bytes),
+            )
+            .with_object_store_registry(Arc::clone(&self.opener.registry) as Arc<dyn ObjectStoreRegistry>)
+            .build_arc()
+            .map_err(Error::from_datafusion)?;
+        let default_schema = principal.department.unwrap_or(Department::Minzheng).code();
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, default_schema);
+        let state =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let mut by_department: BTreeMap<Department, BTreeMap<String, (DatasetRecord, Access)>> = BTreeMap::new();
+        for (record, access) in &datasets {
+            by_department
+                .entry(record.spec.id.department)
+                .or_default()
+                .insert(record.spec.id.name.clone(), (record.clone(), access.clone()));
+        }
+        let catalog = MemoryCatalogProvider::new();
+        for (department, tables) in by_department {
+            let schema = DatasetSchema { tables, opener: Arc::clone(&self.opener) };
+            catalog.register_schema(department.code(), Arc::new(schema)).map_err(Error::from_datafusion)?;
+        }
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        udf::register_all(&ctx);
+        Ok(ScopedSession { ctx, principal: principal.clone(), datasets, store: self.store.clone() })
+    }
+}
+
+/// A principal's session: the context and what it may read.
+#[derive(Clone)]
+pub struct ScopedSession {
+    /// The DataFusion context.
+    pub ctx: SessionContext,
+    /// Whose session this is.
+    pub principal: Principal,
+    /// The readable datasets that have a committed version, with their access.
+    pub datasets: Vec<(DatasetRecord, Access)>,
+    store: MetadataStore,
+}
+
+impl std::fmt::Debug for ScopedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedSession")
+            .field("principal", &self.principal.name)
+            .field("datasets", &self.datasets.iter().map(|(r, _)| r.spec.id.to_string()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A statement planned in a session.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The logical plan (placeholders `$1…` unbound).
+    pub plan: LogicalPlan,
+    /// The datasets the statement names (`department.name`), for the audit log.
+    pub datasets: Vec<String>,
+}
+
+impl ScopedSession {
+    /// Plan one read-only SQL statement.
+    ///
+    /// Naming a registered dataset the principal may not read is
+    /// `PERMISSION_DENIED` (the catalog of datasets is not secret; its
+    /// contents are); DDL, DML, `COPY` and `SET` are refused the same way:
+    /// this service only reads.
+    pub async fn plan_sql(&self, sql: &str) -> Result<Planned> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect).map_err(Error::from_datafusion)?;
+        let references = state.resolve_table_references(&statement).map_err(Error::from_datafusion)?;
+        let default_schema = state.config().options().catalog.default_schema.clone();
+        let readable: HashSet<String> = self.datasets.iter().map(|(r, _)| r.spec.id.to_string()).collect();
+        let mut touched = Vec::new();
+        let mut unreadable = Vec::new();
+        for reference in &references {
+            let Some(id) = dataset_of(reference, &default_schema) else { continue };
+            if readable.contains(&id) {
+                if !touched.contains(&id) {
+                    touched.push(id);
+                }
+            } else {
+                unreadable.push(id);
+            }
+        }
+        if !unreadable.is_empty() {
+            let registered: HashSet<String> =
+                self.store.datasets().await.map_err(|e| Error::Store { message: e.to_string() })?.into_iter().map(|d| d.spec.id.to_string()).collect();
+            if let Some(id) = unreadable.iter().find(|id| registered.contains(*id)) {
+                return Err(Error::PermissionDenied { what: format!("{} may not read dataset {id}", self.principal.name) });
+            }
+        }
+        let plan = state.statement_to_plan(statement).await.map_err(Error::from_datafusion)?;
+        match &plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) => {
+                return Err(Error::PermissionDenied { what: "this service is read-only (queries only)".into() });
+            }
+            _ => {}
+        }
+        // Belt and braces: DataFusion's own read-only check.
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| Error::PermissionDenied { what: e.message().into_owned() })?;
+        Ok(Planned { plan, datasets: touched })
+    }
+
+    /// The scoped table of a readable dataset (opening its Delta table).
+    pub async fn table(&self, id: &DatasetId) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(catalog) = self.ctx.catalog(CATALOG) else { return Ok(None) };
+        let Some(schema) = catalog.schema(id.department.code()) else { return Ok(None) };
+        schema.table(&id.name).await.map_err(Error::from_datafusion)
+    }
+}
+
+/// The dataset id a table reference names, with the session's defaults;
+/// `None` for references outside `civlink` datasets (information_schema, CTEs, …).
+fn dataset_of(reference: &TableReference, default_schema: &str) -> Option<String> {
+    let (catalog, schema) = match reference {
+        TableReference::Bare { .. } => (CATALOG, default_schema),
+        TableReference::Partial { schema, .. } => (CATALOG, schema.as_ref()),
+        TableReference::Full { catalog, schema, .. } => (catalog.as_ref(), schema.as_ref()),
+    };
+    if catalog != CATALOG || schema == INFORMATION_SCHEMA {
+        return None;
+    }
+    let id = format!("{schema}.{}", reference.table());
+    id.parse::<DatasetId>().ok().map(|id| id.to_string())
+}
+
+/// Opens Delta tables at their committed version, once per version.
+struct TableOpener {
+    tables: TableStore,
+    /// Object stores shared by every session (so a table's store is registered once).
+    registry: Arc<DefaultObjectStoreRegistry>,
+    /// Table location → (version, provider).
+    cache: Mutex<HashMap<String, (i64, Arc<dyn TableProvider>)>>,
+}
+
+impl std::fmt::Debug for TableOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableOpener").field("tables", &self.tables).finish_non_exhaustive()
+    }
+}
+
+impl TableOpener {
+    /// The Delta provider of a dataset at its committed version.
+    async fn provider(&self, record: &DatasetRecord) -> Result<Arc<dyn TableProvider>> {
+        let uri = &record.table_uri;
+        let version = record.current_version.ok_or_else(|| Error::Engine {
+            message: format!("dataset {} has no committed version", record.spec.id),
+        })?;
+        if let Ok(cache) = self.cache.lock()
+            && let Some((cached, provider)) = cache.get(uri)
+            && *cached == version
+        {
+            return Ok(Arc::clone(provider));
+        }
+        let table = self.tables.open(uri, TimeTravel::Version(version)).await?;
+        // Register the table's object store with the shared registry, through a
+        // throwaway session over it: deltalake's supported way of doing so.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&self.registry) as Arc<dyn ObjectStoreRegistry>)
+            .build_arc()
+            .map_err(Error::from_datafusion)?;
+        let state = SessionStateBuilder::new().with_runtime_env(runtime).build();
+        table
+            .update_datafusion_session(&state)
+            .map_err(|e| Error::Engine { message: format!("registering the object store of {uri}: {e}") })?;
+        let provider = table.table_provider().await.map_err(|e| Error::Engine {
+            message: format!("building the table provider of {uri}: {e}"),
+        })?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(uri.clone(), (version, Arc::clone(&provider)));
+        }
+        Ok(provider)
+    }
+}
+
+/// One department's readable datasets, opened on first use.
+#[derive(Debug)]
+struct DatasetSchema {
+    tables: BTreeMap<String, (DatasetRecord, Access)>,
+    opener: Arc<TableOpener>,
+}
+
+#[async_trait]
+impl SchemaProvider for DatasetSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let Some((record, access)) = self.tables.get(name) else { return Ok(None) };
+        let provider =
+            self.opener.provider(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        // A policy naming columns the table lacks fails closed, loudly.
+        let scoped = ScopedTable::try_new(provider, access).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(Arc::new(scoped)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_to_dataset_ids() {
+        let r = |s: &str| TableReference::from(s);
+        assert_eq!(dataset_of(&r("population"), "gongan").as_deref(), Some("gongan.population"));
+        assert_eq!(dataset_of(&r("minzheng.dibao"), "gongan").as_deref(), Some("minzheng.dibao"));
+        assert_eq!(dataset_of(&r("civlink.minzheng.dibao"), "gongan").as_deref(), Some("minzheng.dibao"));
+        assert_eq!(dataset_of(&r("other.minzheng.dibao"), "gongan"), None);
+        assert_eq!(dataset_of(&r("information_schema.tables"), "gongan"), None);
+        assert_eq!(dataset_of(&r("nowhere.x"), "gongan"), None);
+    }
+
+    #[test]
+    fn default_limits_are_sane() {
+        let limits = Limits::default();
+        assert!(limits.max_concurrent_per_principal >= 1);
+        assert!(limits.memory_per_query >= 64 << 20);
+    }
+}
