@@ -56,6 +56,12 @@ pub enum Error {
     /// Table storage failed.
     #[error("tables: {0}")]
     Table(#[source] civlink_catalog::table::Error),
+    /// The access policy (principals, tokens, grants, audit log) failed.
+    #[error("policy: {0}")]
+    Policy(#[source] civlink_catalog::policy::Error),
+    /// `token create` refused its arguments.
+    #[error(transparent)]
+    Token(#[from] crate::token_cmd::TokenError),
     /// `catalog read` refused a version or time, or could not mask.
     #[error(transparent)]
     CatalogRead(#[from] crate::catalog_cmd::ReadError),

@@ -6,19 +6,23 @@
 //! |---|---|---|
 //! | `civlink demo` | [`demo`] | civlink-standards, civlink-connectors |
 //! | `civlink ingest JOB.toml` | [`ingest_cmd`] | civlink-connectors, civlink-catalog |
-//! | `civlink catalog list / show / quarantine / history` | [`catalog_cmd`] | civlink-catalog |
+//! | `civlink catalog list / show / quarantine / history / read` | [`catalog_cmd`] | civlink-catalog |
 //! | `civlink standards check / validate` | [`standards_cmd`] | civlink-standards, civlink-connectors |
+//! | `civlink token create / list / revoke` | [`token_cmd`] | civlink-catalog, civlink-standards |
+//! | `civlink audit verify / log` | [`audit_cmd`] | civlink-catalog |
 //!
 //! Exit codes: 0 success; 1 the data or standard was checked and found wanting
 //! (invalid rows, incompatible versions); 2 the command could not run (bad
 //! arguments, unreadable files, malformed standards).
 
+mod audit_cmd;
 mod catalog_cmd;
 mod config;
 mod demo;
 mod error;
 mod ingest_cmd;
 mod standards_cmd;
+mod token_cmd;
 
 use std::process::ExitCode;
 
@@ -52,6 +56,12 @@ enum Command {
     /// Data standards: check a standard (and its compatibility), validate data against one.
     #[command(subcommand)]
     Standards(standards_cmd::StandardsCommand),
+    /// API tokens: issue (printed once), list, revoke.
+    #[command(subcommand)]
+    Token(token_cmd::TokenCommand),
+    /// The tamper-evident audit log: verify the hash chain, show entries.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +82,12 @@ fn main() -> ExitCode {
         }
         Command::Catalog(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { catalog_cmd::run(command, &catalog).await })
+        }
+        Command::Token(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { token_cmd::run(command, &catalog).await })
+        }
+        Command::Audit(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })
         }
     };
     match outcome {

@@ -499,7 +499,8 @@ pub(crate) fn new_token() -> (String, String) {
 pub(crate) fn token_id(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     (hex(id, TOKEN_ID_LEN) && hex(secret, TOKEN_SECRET_LEN)).then_some(id)
 }
 
@@ -772,10 +773,8 @@ pub(crate) fn check_chain(rows: &[Result<ChainRow, (String, String)>]) -> Vec<Au
                 Some((_, hash, _)) => row.prev_hash == hash,
             };
         // Another entry (not this one, not the one before it) whose hash this one chains from.
-        let elsewhere = hash_at
-            .get(row.prev_hash.as_str())
-            .copied()
-            .filter(|s| *s != row.seq && Some(*s) != previous.map(|p| p.0));
+        let elsewhere =
+            hash_at.get(row.prev_hash.as_str()).copied().filter(|s| *s != row.seq && Some(*s) != previous.map(|p| p.0));
         if !flagged {
             if link_ok {
                 if !self_ok {
@@ -1013,12 +1012,9 @@ mod tests {
             "-" => vec![],
             "P" => vec![grant(me, Some(&["division_code", "name", "amount"]), false, Some(24))],
             // A principal without a department gets a grant for another department: it must not apply.
-            "D" => vec![grant(
-                GrantSubject::Department(p.department.unwrap_or(Department::Weijian)),
-                None,
-                false,
-                None,
-            )],
+            "D" => {
+                vec![grant(GrantSubject::Department(p.department.unwrap_or(Department::Weijian)), None, false, None)]
+            }
             "X" => vec![grant(me, None, true, Some(-1))],
             "U" => vec![grant(me, None, true, None)],
             other => panic!("unknown case {other}"),
@@ -1084,14 +1080,9 @@ mod tests {
         ];
         assert_eq!(table.len(), 3 * 5 * 5);
         let standard = standard();
-        let prefixes: HashMap<&str, Option<&str>> = [
-            ("A", Some("630102")),
-            ("O", Some("6301")),
-            ("S", Some("63")),
-            ("T", Some("630102001")),
-            ("M", None),
-        ]
-        .into();
+        let prefixes: HashMap<&str, Option<&str>> =
+            [("A", Some("630102")), ("O", Some("6301")), ("S", Some("63")), ("T", Some("630102001")), ("M", None)]
+                .into();
         let mut failures = Vec::new();
         for (sharing, who, case, expected) in table {
             let p = &principals().into_iter().find(|(k, _)| k == who).unwrap().1;
@@ -1112,8 +1103,8 @@ mod tests {
     #[test]
     fn masks_come_from_the_standard() {
         let p = &principals()[0].1;
-        let access = decide(p, &dataset(SharingType::Unconditional, Some("division_code")), &standard(), &[], now())
-            .unwrap();
+        let access =
+            decide(p, &dataset(SharingType::Unconditional, Some("division_code")), &standard(), &[], now()).unwrap();
         assert_eq!(access.column("name").unwrap().mask, MaskStrategy::Name);
         assert_eq!(access.column("id_number").unwrap().mask, MaskStrategy::KeepEnds { first: 6, last: 4 });
         assert_eq!(access.column("amount").unwrap().mask, MaskStrategy::None);

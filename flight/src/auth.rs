@@ -76,7 +76,8 @@ pub fn credentials(metadata: &MetadataMap) -> Result<Credentials, Error> {
 /// Parse an `authorization` header value.
 pub fn parse(value: &str) -> Result<Credentials, Error> {
     let value = value.trim();
-    let (scheme, rest) = value.split_once(' ').ok_or(Error::MalformedCredentials { reason: "expected \"<scheme> <credentials>\"" })?;
+    let (scheme, rest) =
+        value.split_once(' ').ok_or(Error::MalformedCredentials { reason: "expected \"<scheme> <credentials>\"" })?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         if rest.is_empty() {
@@ -84,9 +85,13 @@ pub fn parse(value: &str) -> Result<Credentials, Error> {
         }
         Ok(Credentials::Bearer { token: rest.to_owned() })
     } else if scheme.eq_ignore_ascii_case("basic") {
-        let bytes = base64_decode(rest).ok_or(Error::MalformedCredentials { reason: "Basic credentials are not base64" })?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::MalformedCredentials { reason: "Basic credentials are not UTF-8" })?;
-        let (user, token) = text.split_once(':').ok_or(Error::MalformedCredentials { reason: "Basic credentials are not user:token" })?;
+        let bytes =
+            base64_decode(rest).ok_or(Error::MalformedCredentials { reason: "Basic credentials are not base64" })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::MalformedCredentials { reason: "Basic credentials are not UTF-8" })?;
+        let (user, token) = text
+            .split_once(':')
+            .ok_or(Error::MalformedCredentials { reason: "Basic credentials are not user:token" })?;
         if token.is_empty() {
             return Err(Error::MalformedCredentials { reason: "empty token" });
         }

@@ -201,6 +201,12 @@ impl From<DataFusionError> for Error {
     }
 }
 
+impl From<arrow_flight::error::FlightError> for Error {
+    fn from(error: arrow_flight::error::FlightError) -> Error {
+        Error::Arrow { message: error.to_string() }
+    }
+}
+
 impl From<arrow::error::ArrowError> for Error {
     fn from(error: arrow::error::ArrowError) -> Error {
         Error::Arrow { message: error.to_string() }

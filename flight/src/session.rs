@@ -217,10 +217,18 @@ impl ScopedSession {
             }
         }
         if !unreadable.is_empty() {
-            let registered: HashSet<String> =
-                self.store.datasets().await.map_err(|e| Error::Store { message: e.to_string() })?.into_iter().map(|d| d.spec.id.to_string()).collect();
+            let registered: HashSet<String> = self
+                .store
+                .datasets()
+                .await
+                .map_err(|e| Error::Store { message: e.to_string() })?
+                .into_iter()
+                .map(|d| d.spec.id.to_string())
+                .collect();
             if let Some(id) = unreadable.iter().find(|id| registered.contains(*id)) {
-                return Err(Error::PermissionDenied { what: format!("{} may not read dataset {id}", self.principal.name) });
+                return Err(Error::PermissionDenied {
+                    what: format!("{} may not read dataset {id}", self.principal.name),
+                });
             }
         }
         let plan = state.statement_to_plan(statement).await.map_err(Error::from_datafusion)?;
@@ -263,13 +271,16 @@ fn dataset_of(reference: &TableReference, default_schema: &str) -> Option<String
     id.parse::<DatasetId>().ok().map(|id| id.to_string())
 }
 
+/// A table's provider at one committed version.
+type CachedProvider = (i64, Arc<dyn TableProvider>);
+
 /// Opens Delta tables at their committed version, once per version.
 struct TableOpener {
     tables: TableStore,
     /// Object stores shared by every session (so a table's store is registered once).
     registry: Arc<DefaultObjectStoreRegistry>,
     /// Table location → (version, provider).
-    cache: Mutex<HashMap<String, (i64, Arc<dyn TableProvider>)>>,
+    cache: Mutex<HashMap<String, CachedProvider>>,
 }
 
 impl std::fmt::Debug for TableOpener {
@@ -282,9 +293,9 @@ impl TableOpener {
     /// The Delta provider of a dataset at its committed version.
     async fn provider(&self, record: &DatasetRecord) -> Result<Arc<dyn TableProvider>> {
         let uri = &record.table_uri;
-        let version = record.current_version.ok_or_else(|| Error::Engine {
-            message: format!("dataset {} has no committed version", record.spec.id),
-        })?;
+        let version = record
+            .current_version
+            .ok_or_else(|| Error::Engine { message: format!("dataset {} has no committed version", record.spec.id) })?;
         if let Ok(cache) = self.cache.lock()
             && let Some((cached, provider)) = cache.get(uri)
             && *cached == version
@@ -302,9 +313,10 @@ impl TableOpener {
         table
             .update_datafusion_session(&state)
             .map_err(|e| Error::Engine { message: format!("registering the object store of {uri}: {e}") })?;
-        let provider = table.table_provider().await.map_err(|e| Error::Engine {
-            message: format!("building the table provider of {uri}: {e}"),
-        })?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| Error::Engine { message: format!("building the table provider of {uri}: {e}") })?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(uri.clone(), (version, Arc::clone(&provider)));
         }
@@ -327,8 +339,7 @@ impl SchemaProvider for DatasetSchema {
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         let Some((record, access)) = self.tables.get(name) else { return Ok(None) };
-        let provider =
-            self.opener.provider(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = self.opener.provider(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         // A policy naming columns the table lacks fails closed, loudly.
         let scoped = ScopedTable::try_new(provider, access).map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(Arc::new(scoped)))

@@ -98,7 +98,11 @@ fn invoke(args: ScalarFunctionArgs, f: impl FnOnce(&[ArrayRef]) -> Result<ArrayR
     let rows = if all_scalar { 1 } else { args.number_rows };
     let arrays = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<Vec<_>>>()?;
     let out = f(&arrays)?;
-    if all_scalar { Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)) } else { Ok(ColumnarValue::Array(out)) }
+    if all_scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(out))
+    }
 }
 
 /// Days since the Unix epoch, as Arrow's `Date32` stores dates.
@@ -200,7 +204,8 @@ impl ScalarUDFImpl for CodeFunction {
                     let mut out = Date32Builder::with_capacity(values.len());
                     for v in values {
                         out.append_option(
-                            v.and_then(|v| CitizenId::parse_on(v, today).ok()).and_then(|id| to_date32(id.birth_date())),
+                            v.and_then(|v| CitizenId::parse_on(v, today).ok())
+                                .and_then(|id| to_date32(id.birth_date())),
                         );
                     }
                     Arc::new(out.finish())
@@ -209,7 +214,9 @@ impl ScalarUDFImpl for CodeFunction {
                     let today = today_in_china();
                     let mut out = StringBuilder::with_capacity(values.len(), values.len());
                     for v in values {
-                        out.append_option(v.and_then(|v| CitizenId::parse_on(v, today).ok()).map(|id| id.sex().gb2261_code()));
+                        out.append_option(
+                            v.and_then(|v| CitizenId::parse_on(v, today).ok()).map(|id| id.sex().gb2261_code()),
+                        );
                     }
                     Arc::new(out.finish())
                 }
@@ -243,7 +250,9 @@ impl ScalarUDFImpl for DivisionParent {
         match arg_types {
             // The level as text ('county', '县') or as its depth 1-5, which the
             // coercion turns into text so that `Level::from_str` reads both.
-            [code, level] => Ok(vec![coerce_string(self.name(), code, true)?, coerce_string(self.name(), level, true)?]),
+            [code, level] => {
+                Ok(vec![coerce_string(self.name(), code, true)?, coerce_string(self.name(), level, true)?])
+            }
             _ => plan_err!("division_parent takes two arguments (code, level), got {}", arg_types.len()),
         }
     }
@@ -527,10 +536,7 @@ mod tests {
     #[tokio::test]
     async fn id_functions_over_views_and_literals() {
         let ctx = ctx().await;
-        assert_eq!(
-            strings_of(&ctx, "SELECT id_sex(id) FROM t").await,
-            s(&[Some("1"), Some("2"), None, None, None])
-        );
+        assert_eq!(strings_of(&ctx, "SELECT id_sex(id) FROM t").await, s(&[Some("1"), Some("2"), None, None, None]));
         assert_eq!(
             strings_of(&ctx, "SELECT CAST(id_birth_date(id) AS VARCHAR) FROM t").await,
             s(&[Some("1990-03-07"), Some("2000-02-29"), None, None, None])
@@ -605,7 +611,10 @@ mod tests {
         let masked = strings_of(&ctx, &format!("SELECT civlink_mask(id, '{keep}') FROM t")).await;
         assert_eq!(masked[0].as_deref(), Some(format!("630102********{}", &id[14..]).as_str()));
         assert_eq!(masked[2], None);
-        assert_eq!(strings_of(&ctx, r#"SELECT civlink_mask('张三丰', '{"strategy":"name"}')"#).await, s(&[Some("张**")]));
+        assert_eq!(
+            strings_of(&ctx, r#"SELECT civlink_mask('张三丰', '{"strategy":"name"}')"#).await,
+            s(&[Some("张**")])
+        );
         assert_eq!(strings_of(&ctx, r#"SELECT civlink_mask('青海', '{"strategy":"full"}')"#).await, s(&[Some("**")]));
         assert_eq!(strings_of(&ctx, r#"SELECT civlink_mask('x', '{"strategy":"redact"}')"#).await, s(&[None]));
         assert_eq!(strings_of(&ctx, r#"SELECT civlink_mask('x', '{"strategy":"none"}')"#).await, s(&[Some("x")]));
@@ -613,7 +622,10 @@ mod tests {
         assert_eq!(strings_of(&ctx, "SELECT civlink_mask('x', 'nonsense')").await, s(&[None]));
         assert_eq!(strings_of(&ctx, "SELECT civlink_mask('x', NULL)").await, s(&[None]));
         // Numbers are masked as text.
-        assert_eq!(strings_of(&ctx, r#"SELECT civlink_mask(n, '{"strategy":"full"}') FROM t"#).await[0], Some("*".into()));
+        assert_eq!(
+            strings_of(&ctx, r#"SELECT civlink_mask(n, '{"strategy":"full"}') FROM t"#).await[0],
+            Some("*".into())
+        );
         // A per-row strategy column works too.
         let per_row = strings_of(
             &ctx,

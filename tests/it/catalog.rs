@@ -148,9 +148,9 @@ fn catalog_read_time_travels_refuses_uncommitted_versions_and_masks() {
     let orphan = Command::new(python())
         .arg("-c")
         .arg(
-            "import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
+            "import os, sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
              deltalake.write_deltalake(sys.argv[1], t.to_pyarrow_table().slice(0, 1), mode='append'); \
-             print(deltalake.DeltaTable(sys.argv[1]).version())",
+             print(deltalake.DeltaTable(sys.argv[1]).version()); sys.stdout.flush(); os._exit(0)",
         )
         .arg(&table)
         .output()

@@ -174,3 +174,29 @@ pub fn current_version(show: &str) -> i64 {
         .and_then(|v| v.trim_end_matches(')').parse().ok())
         .unwrap_or_else(|| panic!("no table version in {show}"))
 }
+
+/// Read a local Delta table with the Python `deltalake` package (not civlink's code path):
+/// its row count and version, at `version` or the latest.
+pub fn python_delta_rows(table: &Path, version: Option<i64>) -> (u64, i64) {
+    // os._exit after flushing: delta-rs can abort the interpreter at shutdown
+    // ("terminate called without an active exception", delta-rs #2184) after a correct answer.
+    let script = "import os, sys, deltalake\n\
+                  v = None if sys.argv[2] == '-' else int(sys.argv[2])\n\
+                  t = deltalake.DeltaTable(sys.argv[1], version=v)\n\
+                  print(t.to_pyarrow_table().num_rows, t.version())\n\
+                  sys.stdout.flush(); os._exit(0)";
+    let output = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(table)
+        .arg(version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()))
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "python deltalake failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let mut words = stdout.split_whitespace().map(|w| w.parse::<i64>().unwrap_or(-1));
+    let rows = words.next().unwrap_or(-1);
+    let read_version = words.next().unwrap_or(-1);
+    assert!(rows >= 0 && read_version >= 0, "unexpected output: {stdout}");
+    (rows as u64, read_version)
+}

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    civlink, command, current_version, export_rows, has_row, job, python, text, valid_export, walk, write_gbk,
+    civlink, command, current_version, export_rows, has_row, job, python_delta_rows, text, valid_export, walk, write_gbk,
 };
 
 #[test]
@@ -58,15 +58,8 @@ fn ingest_conserves_rows_quarantines_with_reasons_and_reruns_idempotently() {
 
     // A Delta reader that is not civlink's code path reads the table.
     let table = data.join("tables/minzheng/test_people");
-    let check = Command::new(python())
-        .arg("-c")
-        .arg("import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); print(t.to_pyarrow_table().num_rows, t.version())")
-        .arg(&table)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{}", text(&check));
-    let printed = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(printed.split_whitespace().next(), Some(valid.to_string().as_str()), "{printed}");
+    let (rows, _) = python_delta_rows(&table, None);
+    assert_eq!(rows, valid);
 }
 
 #[test]
@@ -126,14 +119,8 @@ fn a_run_killed_mid_write_leaves_nothing_visible_and_the_rerun_is_exact() {
     // Nothing of the killed run is visible: the catalog still shows the first run's version and counts.
     let show = text(&civlink(&data, &["catalog", "show", "minzheng.test_people"]));
     assert!(show.contains(&format!("written {valid} +")), "{show}");
-    let reader = Command::new(python())
-        .arg("-c")
-        .arg("import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1], version=int(sys.argv[2])); print(t.to_pyarrow_table().num_rows)")
-        .arg(&table)
-        .arg(current_version(&show).to_string())
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&reader.stdout).trim(), valid.to_string(), "{}", text(&reader));
+    let (rows, _) = python_delta_rows(&table, Some(current_version(&show)));
+    assert_eq!(rows, valid);
 
     // The re-run completes with the exact expected counts.
     let rerun = civlink(&data, &["ingest", big.to_str().unwrap()]);
@@ -143,16 +130,10 @@ fn a_run_killed_mid_write_leaves_nothing_visible_and_the_rerun_is_exact() {
     assert!(has_row(&out, &["written", &rows.to_string()]), "{out}");
     assert!(has_row(&out, &["quarantined", "0"]), "{out}");
     let show = text(&civlink(&data, &["catalog", "show", "minzheng.test_people"]));
-    let after = Command::new(python())
-        .arg("-c")
-        .arg("import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1], version=int(sys.argv[2])); print(t.to_pyarrow_table().num_rows)")
-        .arg(&table)
-        .arg(current_version(&show).to_string())
-        .output()
-        .unwrap();
+    let (rows_after, _) = python_delta_rows(&table, Some(current_version(&show)));
     // The upsert keeps the first run's rows whose keys the big export does not have
     // (the valid small-export IDs are not in it) and adds every big-export row.
-    assert_eq!(String::from_utf8_lossy(&after.stdout).trim(), (rows as u64 + valid).to_string(), "{}", text(&after));
+    assert_eq!(rows_after, rows as u64 + valid);
 }
 
 fn count_files(dir: &Path) -> usize {

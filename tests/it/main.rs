@@ -4,4 +4,5 @@ mod catalog;
 mod cli;
 mod common;
 mod ingest;
+mod policy;
 mod s3;

@@ -92,16 +92,15 @@ impl MetadataStore {
             return Err(Error::UnknownPrincipal { name: principal.to_owned() });
         }
         let (id, secret) = new_token();
-        let inserted = sqlx::query(
-            "INSERT INTO tokens (id, principal, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(principal)
-        .bind(token_hash(&secret))
-        .bind(timestamp(now))
-        .bind(expires_at.map(timestamp))
-        .execute(&self.pool)
-        .await;
+        let inserted =
+            sqlx::query("INSERT INTO tokens (id, principal, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&id)
+                .bind(principal)
+                .bind(token_hash(&secret))
+                .bind(timestamp(now))
+                .bind(expires_at.map(timestamp))
+                .execute(&self.pool)
+                .await;
         match inserted {
             Ok(_) => Ok(IssuedToken { id, secret, expires_at }),
             Err(e) if is_foreign_key_violation(&e) => Err(Error::UnknownPrincipal { name: principal.to_owned() }),
@@ -133,10 +132,10 @@ impl MetadataStore {
             return Err(Error::TokenRevoked { id: id.to_owned() });
         }
         let expires_at: Option<String> = get(&row, "expires_at", || what("expires_at"))?;
-        if let Some(expires) = expires_at {
-            if parse_timestamp(|| what("expires_at"), &expires)? <= Utc::now() {
-                return Err(Error::TokenExpired { id: id.to_owned() });
-            }
+        if let Some(expires) = expires_at
+            && parse_timestamp(|| what("expires_at"), &expires)? <= Utc::now()
+        {
+            return Err(Error::TokenExpired { id: id.to_owned() });
         }
         let name: String = get(&row, "principal", || what("principal"))?;
         self.principal(&name).await?.ok_or(Error::UnknownPrincipal { name })
@@ -293,13 +292,12 @@ impl MetadataStore {
     /// The parsed standard a dataset is bound to.
     async fn bound_standard(&self, record: &DatasetRecord) -> Result<Standard> {
         let spec = &record.spec;
-        let document = self.standard(&spec.standard_id, &spec.standard_version).await?.ok_or_else(|| {
-            Error::MissingStandard {
+        let document =
+            self.standard(&spec.standard_id, &spec.standard_version).await?.ok_or_else(|| Error::MissingStandard {
                 dataset: spec.id.to_string(),
                 id: spec.standard_id.clone(),
                 version: spec.standard_version.clone(),
-            }
-        })?;
+            })?;
         Standard::from_json_str(&document).map_err(|e| Error::BadStandard {
             dataset: spec.id.to_string(),
             id: spec.standard_id.clone(),
@@ -401,9 +399,11 @@ impl MetadataStore {
                     .fetch_all(&self.pool)
                     .await
             }
-            None => sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC"))
-                .fetch_all(&self.pool)
-                .await,
+            None => {
+                sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC"))
+                    .fetch_all(&self.pool)
+                    .await
+            }
         }
         .map_err(db_err("read the audit log"))?;
         let mut records = rows

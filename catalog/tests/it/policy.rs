@@ -295,7 +295,7 @@ fn entry(i: u64) -> AuditEntry {
     AuditEntry {
         at: Utc::now() + Duration::nanoseconds(i as i64),
         principal: format!("analyst-{i}"),
-        purpose: (i % 2 == 0).then(|| "低保资格核查".to_owned()),
+        purpose: i.is_multiple_of(2).then(|| "低保资格核查".to_owned()),
         action: if i == 1 { action::HANDSHAKE.into() } else { action::QUERY.into() },
         sql_text: (i > 1).then(|| format!("SELECT name FROM gongan.population WHERE name = '张{i}' -- \"x\"")),
         datasets: if i > 1 { vec!["gongan.population".into()] } else { vec![] },

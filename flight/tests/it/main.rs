@@ -1,1 +1,4 @@
-fn main() {}
+//! civlink-flight's integration tests: one binary.
+
+mod fixture;
+mod flight_sql;

@@ -1,0 +1,318 @@
+//! Flight SQL end to end: a real server on a free port, arrow-flight's client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
+use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Ticket};
+use civlink_flight::Limits;
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::Code;
+
+use crate::fixture::{CLOSED, Fixture, PEOPLE, fetch, id, people, query, scalar_i64, status_of, strings, try_fetch};
+
+#[tokio::test]
+async fn handshake_then_scoped_queries() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client().await;
+    client.handshake("county", &fx.county).await.unwrap();
+    assert_eq!(client.token(), Some(&fx.county), "the bearer is the token itself");
+
+    // County 630102: four rows (the NULL-division row and the other county are out).
+    let count = format!("SELECT count(*) FROM {PEOPLE}");
+    assert_eq!(scalar_i64(&query(&mut client, &count).await), 4);
+    let mut township = fx.client_with(&fx.township).await;
+    assert_eq!(scalar_i64(&query(&mut township, &count).await), 2);
+    let mut province = fx.client_with(&fx.province).await;
+    assert_eq!(scalar_i64(&query(&mut province, &count).await), 5);
+    let mut admin = fx.client_with(&fx.admin).await;
+    assert_eq!(scalar_i64(&query(&mut admin, &count).await), 6, "Admin is not row-scoped");
+
+    // Unqualified names resolve in the principal's department schema only.
+    let err = client.execute("SELECT * FROM population".into(), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::InvalidArgument);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn masked_columns_come_back_masked_and_cannot_be_probed() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client_with(&fx.county).await;
+    let batches = query(
+        &mut client,
+        &format!("SELECT name, id_number, division_code FROM {PEOPLE} WHERE division_code = '630102001001'"),
+    )
+    .await;
+    let (zhang_id, _, _) = &people()[0];
+    assert_eq!(strings(&batches, 0), vec![Some("张*".to_owned())]);
+    assert_eq!(strings(&batches, 1), vec![Some(format!("630102********{}", &zhang_id[14..]))]);
+    assert_eq!(strings(&batches, 2), vec![Some("630102001001".to_owned())]);
+
+    // Predicates see the masked value: the clear one finds nothing.
+    let probe = format!("SELECT count(*) FROM {PEOPLE} WHERE name = '张三'");
+    assert_eq!(scalar_i64(&query(&mut client, &probe).await), 0);
+    let probe = format!("SELECT count(*) FROM {PEOPLE} WHERE id_number = '{zhang_id}'");
+    assert_eq!(scalar_i64(&query(&mut client, &probe).await), 0);
+
+    // The UDFs work on what the principal sees (a masked ID is no valid ID: NULL).
+    let batches = query(
+        &mut client,
+        &format!(
+            "SELECT division_level(division_code), division_name(division_parent(division_code, 'county')), \
+             id_sex('{zhang_id}') FROM {PEOPLE} WHERE division_code = '630102001001'"
+        ),
+    )
+    .await;
+    assert_eq!(strings(&batches, 0), vec![Some("village".to_owned())]);
+    assert_eq!(strings(&batches, 1), vec![Some("城东区".to_owned())]);
+    assert_eq!(strings(&batches, 2), vec![Some("1".to_owned())]);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn prepared_statement_with_a_parameter() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client_with(&fx.county).await;
+    let mut prepared =
+        client.prepare(format!("SELECT count(*) AS n FROM {PEOPLE} WHERE division_code LIKE $1"), None).await.unwrap();
+    let parameters = prepared.parameter_schema().unwrap().clone();
+    assert_eq!(parameters.fields().len(), 1);
+    assert_eq!(parameters.field(0).name(), "$1");
+    assert_eq!(prepared.dataset_schema().unwrap().field(0).name(), "n");
+
+    let bind = |value: &str| {
+        let schema = Arc::new(Schema::new(vec![Field::new("$1", DataType::Utf8, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![value]))]).unwrap()
+    };
+    prepared.set_parameters(bind("630102001%")).unwrap();
+    let info = prepared.execute().await.unwrap();
+    assert_eq!(scalar_i64(&fetch(&mut client, info).await), 2);
+    prepared.set_parameters(bind("630102%")).unwrap();
+    let info = prepared.execute().await.unwrap();
+    assert_eq!(scalar_i64(&fetch(&mut client, info).await), 4);
+    // Still scoped: another county's prefix finds nothing.
+    prepared.set_parameters(bind("630103%")).unwrap();
+    let info = prepared.execute().await.unwrap();
+    assert_eq!(scalar_i64(&fetch(&mut client, info).await), 0);
+    prepared.close().await.unwrap();
+
+    // Executing without binding the parameter is the client's mistake.
+    let mut unbound = client.prepare(format!("SELECT count(*) FROM {PEOPLE} WHERE name = $1"), None).await.unwrap();
+    let err = unbound.execute().await.unwrap_err();
+    assert_eq!(status_of(&err), Code::InvalidArgument);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn metadata_lists_only_what_the_principal_may_read() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client_with(&fx.county).await;
+
+    let info = client
+        .get_tables(CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: true,
+        })
+        .await
+        .unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1, "the closed dataset is not listed");
+    let batch = &batches[0];
+    assert_eq!(batch.column(0).as_string::<i32>().value(0), "civlink");
+    assert_eq!(batch.column(1).as_string::<i32>().value(0), "gongan");
+    assert_eq!(batch.column(2).as_string::<i32>().value(0), "population");
+    assert_eq!(batch.column(3).as_string::<i32>().value(0), "TABLE");
+    let ipc = batch.column(4).as_binary::<i32>().value(0).to_vec();
+    let schema = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert!(names.contains(&"name") && names.contains(&"division_code"), "{names:?}");
+    assert!(schema.fields().iter().all(|f| f.data_type() != &DataType::Utf8View));
+
+    let info = client.get_catalogs().await.unwrap();
+    assert_eq!(strings(&fetch(&mut client, info).await, 0), vec![Some("civlink".to_owned())]);
+    let info =
+        client.get_db_schemas(CommandGetDbSchemas { catalog: None, db_schema_filter_pattern: None }).await.unwrap();
+    assert_eq!(strings(&fetch(&mut client, info).await, 1), vec![Some("gongan".to_owned())]);
+    let info = client.get_table_types().await.unwrap();
+    assert_eq!(strings(&fetch(&mut client, info).await, 0), vec![Some("TABLE".to_owned())]);
+    let info = client
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: Some("gongan".into()),
+            table: "population".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(strings(&fetch(&mut client, info).await, 3), vec![Some("id_number".to_owned())]);
+    let info = client.get_sql_info(vec![SqlInfo::FlightSqlServerName, SqlInfo::FlightSqlServerReadOnly]).await.unwrap();
+    assert_eq!(fetch(&mut client, info).await.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+    let info = client.get_xdbc_type_info(Default::default()).await.unwrap();
+    assert!(fetch(&mut client, info).await.iter().map(RecordBatch::num_rows).sum::<usize>() >= 5);
+
+    // information_schema agrees.
+    let batches =
+        query(&mut client, "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = 'civlink' AND table_schema <> 'information_schema'").await;
+    assert_eq!(strings(&batches, 1), vec![Some("population".to_owned())]);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_and_forbidden() {
+    let fx = Fixture::start().await;
+    let sql = format!("SELECT count(*) FROM {PEOPLE}");
+
+    let mut anonymous = fx.client().await;
+    let err = anonymous.execute(sql.clone(), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::Unauthenticated);
+    let mut wrong = fx.client_with("clk_0000000000000000_nope").await;
+    assert_eq!(status_of(&wrong.execute(sql.clone(), None).await.unwrap_err()), Code::Unauthenticated);
+    let mut bad_user = fx.client().await;
+    assert!(bad_user.handshake("someone-else", &fx.county).await.is_err());
+    let mut bad_password = fx.client().await;
+    assert!(bad_password.handshake("county", "clk_bogus").await.is_err());
+
+    // A ticket is useless without credentials, too.
+    let mut client = fx.client_with(&fx.county).await;
+    let info = client.execute(sql.clone(), None).await.unwrap();
+    let ticket: Ticket = info.endpoint[0].ticket.clone().unwrap();
+    let err = anonymous.do_get(ticket).await.err().unwrap();
+    assert_eq!(status_of(&err), Code::Unauthenticated);
+
+    // Revocation applies at the next call.
+    let tokens = fx.store.tokens().await.unwrap();
+    let township = tokens.iter().find(|t| t.principal == "township").unwrap();
+    let mut revoked = fx.client_with(&fx.township).await;
+    assert_eq!(scalar_i64(&query(&mut revoked, &sql).await), 2);
+    fx.store.revoke_token(&township.id).await.unwrap();
+    assert_eq!(status_of(&revoked.execute(sql.clone(), None).await.unwrap_err()), Code::Unauthenticated);
+
+    // A registered dataset one may not read, and any write, are denied.
+    let err = client.execute(format!("SELECT * FROM {CLOSED}"), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::PermissionDenied);
+    let err = client.execute("CREATE TABLE minzheng.x AS SELECT 1".into(), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::PermissionDenied);
+    let err = client.execute_update(format!("DELETE FROM {PEOPLE}"), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::PermissionDenied);
+    // Reading files directly is not a thing either.
+    let err = client.execute("SELECT * FROM '/etc/passwd'".into(), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::InvalidArgument);
+    // An unknown dataset is just not found.
+    let err = client.execute("SELECT * FROM gongan.nothing_here".into(), None).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::InvalidArgument);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn every_handshake_and_query_is_audited() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client().await;
+    client.set_header("x-civlink-purpose", "低保资格复核");
+    client.handshake("county", &fx.county).await.unwrap();
+    let sql = format!("SELECT name FROM {PEOPLE}");
+    let batches = query(&mut client, &sql).await;
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 4);
+    let mut failed = fx.client().await;
+    assert!(failed.handshake("mallory", "clk_bogus").await.is_err());
+
+    // The query's entry is written as its stream ends: give it a moment.
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        entries = fx.store.audit_entries(None).await.unwrap();
+        if entries.iter().any(|e| e.entry.action == "query") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let handshake = entries.iter().find(|e| e.entry.action == "handshake" && e.entry.principal == "county").unwrap();
+    assert_eq!(handshake.entry.outcome, "ok");
+    assert_eq!(handshake.entry.purpose.as_deref(), Some("低保资格复核"));
+    let q = entries.iter().find(|e| e.entry.action == "query" && e.entry.principal == "county").unwrap();
+    assert_eq!(q.entry.sql_text.as_deref(), Some(sql.as_str()));
+    assert_eq!(q.entry.datasets, vec![PEOPLE.to_owned()]);
+    assert_eq!(q.entry.rows, Some(4));
+    assert_eq!(q.entry.outcome, "ok");
+    assert!(q.entry.duration_ms.is_some());
+    let refused = entries.iter().find(|e| e.entry.principal == "mallory").unwrap();
+    assert_eq!(refused.entry.action, "handshake");
+    assert!(refused.entry.outcome.starts_with("unauthenticated"), "{}", refused.entry.outcome);
+    assert!(fx.store.verify_audit().await.unwrap().intact());
+    fx.stop().await;
+}
+
+/// A query that runs for minutes (in a debug build) unless stopped.
+const SLOW: &str = "SELECT count(*) FROM generate_series(1, 100000000000)";
+
+#[tokio::test]
+async fn limits_time_out_and_cap_concurrency() {
+    let limits = Limits { query_timeout: Duration::from_secs(1), max_concurrent_per_principal: 1, ..Limits::default() };
+    let fx = Fixture::with_limits(limits).await;
+    let mut client = fx.client_with(&fx.county).await;
+
+    let started = std::time::Instant::now();
+    let info = client.execute(SLOW.into(), None).await.unwrap();
+    let err = try_fetch(&mut client, info).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // One query at a time: a second one is refused while the first streams.
+    let info = client.execute(SLOW.into(), None).await.unwrap();
+    let first = client.do_get(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    let mut other = fx.client_with(&fx.county).await;
+    let info = other.execute(format!("SELECT count(*) FROM {PEOPLE}"), None).await.unwrap();
+    let err = try_fetch(&mut other, info).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::ResourceExhausted);
+    // Another principal is not affected.
+    let mut township = fx.client_with(&fx.township).await;
+    assert_eq!(scalar_i64(&query(&mut township, &format!("SELECT count(*) FROM {PEOPLE}")).await), 2);
+    drop(first);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_flight_info_stops_a_running_query() {
+    let fx = Fixture::start().await;
+    let mut client = fx.client_with(&fx.county).await;
+    let info = client.execute(SLOW.into(), None).await.unwrap();
+    let mut stream = client.do_get(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+
+    // Another principal cannot cancel it.
+    let mut township = fx.client_with(&fx.township).await;
+    let action = Action::new("CancelFlightInfo", CancelFlightInfoRequest::new(info.clone()).encode_to_vec());
+    let err = township.do_action(action.clone()).await.err().unwrap();
+    assert_eq!(status_of(&err), Code::NotFound);
+
+    // Give the server a moment to register the running query, then cancel it.
+    let mut result = None;
+    for _ in 0..50 {
+        match client.do_action(action.clone()).await {
+            Ok(results) => {
+                let results: Vec<_> = results.try_collect().await.unwrap();
+                result = Some(CancelFlightInfoResult::decode(results[0].body.clone()).unwrap());
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(result.unwrap().status, CancelStatus::Cancelled as i32);
+    let err = loop {
+        match stream.next().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("a cancelled query ends with an error"),
+        }
+    };
+    assert_eq!(status_of(&err), Code::Cancelled);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn ids_in_the_fixture_are_valid() {
+    assert_eq!(id("63010219900307123").len(), 18);
+    assert!(civlink_standards::idcard::CitizenId::parse(&people()[5].0).is_ok());
+}

@@ -1,0 +1,187 @@
+//! `civlink token` and `civlink audit` end to end: tokens are printed once and
+//! never stored, listed without secrets, revoked; the audit log verifies
+//! intact, and names the entries after the SQLite file is tampered with
+//! directly.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{civlink, has_row, text};
+
+/// `token create` and the printed token (`clk_<id>_<secret>`) with its id.
+fn create(data: &Path, args: &[&str]) -> (String, String, String) {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    let output = civlink(data, &all);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    let token = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("clk_"))
+        .unwrap_or_else(|| panic!("no token in {out}"))
+        .to_owned();
+    let id = token.split('_').nth(1).unwrap().to_owned();
+    (token, id, out)
+}
+
+/// Run SQL on the catalog's SQLite file, underneath civlink.
+fn tamper(data: &Path, sql: &str) {
+    let db = data.join("catalog.db");
+    let output = Command::new("python3")
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("run python3");
+    assert!(output.status.success(), "{sql}: {}", text(&output));
+}
+
+/// Every byte civlink left in the data directory's SQLite files.
+fn catalog_bytes(data: &Path) -> Vec<u8> {
+    ["catalog.db", "catalog.db-wal", "catalog.db-shm"]
+        .iter()
+        .filter_map(|f| std::fs::read(data.join(f)).ok())
+        .flatten()
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn tokens_are_shown_once_listed_without_secrets_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (alice, alice_id, out) = create(
+        &data,
+        &[
+            "--user",
+            "alice",
+            "--role",
+            "analyst",
+            "--division",
+            "630102000000",
+            "--department",
+            "minzheng",
+            "--expires",
+            "30d",
+        ],
+    );
+    assert!(out.contains("county 630102 城东区"), "{out}");
+    assert!(out.contains("民政"), "{out}");
+    assert!(out.contains("cannot be shown again"), "{out}");
+    assert!(out.contains("expires "), "{out}");
+    assert_eq!(alice.len(), "clk_".len() + 16 + 1 + 64, "{alice}");
+    let (svc, svc_id, out) =
+        create(&data, &["--user", "svc-gongan", "--role", "department_service", "--division", "630000"]);
+    assert!(out.contains("province 63 青海省"), "{out}");
+    assert!(out.contains("never expires"), "{out}");
+
+    // The secrets are stored nowhere: not in the catalog, not in the listing.
+    let bytes = catalog_bytes(&data);
+    assert!(!bytes.is_empty());
+    for token in [&alice, &svc] {
+        let secret = &token[token.len() - 64..];
+        assert!(!contains(&bytes, secret), "the secret of {token} is in the catalog file");
+    }
+    let list = civlink(&data, &["token", "list"]);
+    let out = text(&list);
+    assert_eq!(list.status.code(), Some(0), "{out}");
+    assert!(has_row(&out, &[&alice_id, "alice", "analyst", "630102000000"]), "{out}");
+    assert!(has_row(&out, &[&svc_id, "svc-gongan", "department_service", "630000000000"]), "{out}");
+    assert!(out.lines().filter(|l| l.trim_end().ends_with("active")).count() == 2, "{out}");
+    assert!(!out.contains(&alice[alice.len() - 64..]) && !out.contains(&svc[svc.len() - 64..]), "{out}");
+
+    // Revocation, idempotent; an unknown id is an error.
+    let revoke = civlink(&data, &["token", "revoke", &alice_id]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
+    assert!(text(&revoke).contains("revoked"));
+    let again = civlink(&data, &["token", "revoke", &alice_id]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("already revoked"));
+    let unknown = civlink(&data, &["token", "revoke", "0123456789abcdef"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(text(&unknown).contains("unknown token 0123456789abcdef"), "{}", text(&unknown));
+    let out = text(&civlink(&data, &["token", "list"]));
+    assert!(out.lines().any(|l| l.starts_with(&alice_id) && l.trim_end().ends_with("revoked")), "{out}");
+
+    // Refused arguments: nothing is created.
+    for (args, expected) in [
+        (vec!["--user", "x", "--role", "analyst", "--division", "999999999999"], "not in the division table"),
+        (vec!["--user", "x", "--role", "analyst", "--division", "63010200000x"], "--division"),
+        (vec!["--user", "x", "--role", "root", "--division", "630102000000"], "not a role"),
+        (vec!["--user", "x", "--role", "analyst", "--division", "630102000000", "--expires", "30s"], "lifetime"),
+        (vec!["--user", "x", "--role", "analyst", "--division", "630102000000", "--department", "police"], "police"),
+        (vec!["--user", "", "--role", "analyst", "--division", "630102000000"], "empty"),
+    ] {
+        let mut all = vec!["token", "create"];
+        all.extend_from_slice(&args);
+        let output = civlink(&data, &all);
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {out}");
+        assert!(out.contains(expected), "{args:?}: {out}");
+    }
+    let out = text(&civlink(&data, &["token", "list"]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    // Every issue and revocation is audited, without secrets.
+    let verify = civlink(&data, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    assert!(text(&verify).contains("audit log intact: 3 entries"), "{}", text(&verify));
+    let log = civlink(&data, &["audit", "log"]);
+    let out = text(&log);
+    assert_eq!(log.status.code(), Some(0), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("token_create")).count(), 2, "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("token_revoke")).count(), 1, "{out}");
+    assert!(!out.contains(&alice[alice.len() - 64..]), "{out}");
+    let limited = text(&civlink(&data, &["audit", "log", "--limit", "1"]));
+    assert_eq!(limited.lines().count(), 2, "{limited}");
+    assert!(limited.contains("token_revoke"), "{limited}");
+}
+
+#[test]
+fn audit_verify_names_entries_tampered_with_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let empty = civlink(&data, &["audit", "verify"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+    assert!(text(&empty).contains("0 entries"));
+    let empty_log = civlink(&data, &["audit", "log"]);
+    assert!(text(&empty_log).contains("the audit log is empty"), "{}", text(&empty_log));
+    for user in ["a", "b", "c", "d", "e"] {
+        create(&data, &["--user", user, "--role", "analyst", "--division", "630102000000"]);
+    }
+    let verify = civlink(&data, &["audit", "verify"]);
+    let out = text(&verify);
+    assert_eq!(verify.status.code(), Some(0), "{out}");
+    assert!(out.contains("audit log intact: 5 entries; head: entry 5 hash "), "{out}");
+
+    // Edited.
+    tamper(&data, "UPDATE audit_log SET outcome = 'ok: nothing happened' WHERE seq = 2");
+    let verify = civlink(&data, &["audit", "verify"]);
+    let out = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{out}");
+    assert!(out.contains("audit log TAMPERED: 1 problem(s) in 5 entries"), "{out}");
+    assert!(has_row(&out, &["entry", "2", "edited"]), "{out}");
+
+    // Deleted, on top.
+    tamper(&data, "DELETE FROM audit_log WHERE seq = 4");
+    let out = text(&civlink(&data, &["audit", "verify"]));
+    assert!(has_row(&out, &["entry", "2", "edited"]), "{out}");
+    assert!(has_row(&out, &["entry", "4", "deleted", "entry", "4", "is", "missing"]), "{out}");
+
+    // Inserted: a forged entry in the hole.
+    tamper(
+        &data,
+        "INSERT INTO audit_log (seq, at, principal, action, datasets, outcome, prev_hash, hash) VALUES \
+         (4, '2026-01-01T00:00:00.000000000Z', 'mallory', 'query', '[]', 'ok', 'forged', 'forged')",
+    );
+    let verify = civlink(&data, &["audit", "verify"]);
+    let out = text(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{out}");
+    assert!(out.contains("2 problem(s) in 5 entries"), "{out}");
+    assert!(has_row(&out, &["entry", "2", "edited"]), "{out}");
+    assert!(has_row(&out, &["entry", "4", "inserted"]), "{out}");
+}
