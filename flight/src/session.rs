@@ -134,10 +134,16 @@ impl SessionFactory {
             .build_arc()
             .map_err(Error::from_datafusion)?;
         let default_schema = principal.department.unwrap_or(Department::Minzheng).code();
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG, default_schema);
+        // A sort sets aside this much to merge its spill files; DataFusion's 10 MiB
+        // default would not fit a small per-query cap, and the sort would fail
+        // instead of spilling.
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes =
+            execution.sort_spill_reservation_bytes.min(self.limits.memory_per_query / 8);
         let state =
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);

@@ -270,7 +270,27 @@ async fn limits_time_out_and_cap_concurrency() {
     // Another principal is not affected.
     let mut township = fx.client_with(&fx.township).await;
     assert_eq!(scalar_i64(&query(&mut township, &format!("SELECT count(*) FROM {PEOPLE}")).await), 2);
+
+    // The client dropping its stream stops the query and frees the slot.
     drop(first);
+    let count = format!("SELECT count(*) FROM {PEOPLE}");
+    let mut freed = false;
+    for _ in 0..100 {
+        let info = other.execute(count.clone(), None).await.unwrap();
+        if let Ok(batches) = try_fetch(&mut other, info).await {
+            assert_eq!(scalar_i64(&batches), 4);
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "the dropped query still holds its slot");
+    let entries = fx.store.audit_entries(None).await.unwrap();
+    let outcomes: Vec<_> =
+        entries.iter().filter(|e| e.entry.action == "query").map(|e| e.entry.outcome.as_str()).collect();
+    assert!(outcomes.iter().any(|o| o.starts_with("limit: the query exceeded its time limit")), "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.starts_with("limit: too many concurrent queries")), "{outcomes:?}");
+    assert!(outcomes.contains(&"cancelled: the client closed the stream"), "{outcomes:?}");
     fx.stop().await;
 }
 
@@ -315,4 +335,19 @@ async fn cancel_flight_info_stops_a_running_query() {
 async fn ids_in_the_fixture_are_valid() {
     assert_eq!(id("63010219900307123").len(), 18);
     assert!(civlink_standards::idcard::CitizenId::parse(&people()[5].0).is_ok());
+}
+
+#[tokio::test]
+async fn the_memory_cap_spills_or_fails_cleanly() {
+    let limits = Limits { memory_per_query: 2 << 20, ..Limits::default() };
+    let fx = Fixture::with_limits(limits).await;
+    let mut client = fx.client_with(&fx.county).await;
+    // A sort bigger than the cap spills to disk and completes.
+    let batches = query(&mut client, "SELECT value FROM generate_series(1, 400000) ORDER BY value DESC").await;
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 400_000);
+    // An aggregate state that cannot spill fails with RESOURCE_EXHAUSTED, not a crash.
+    let info = client.execute("SELECT array_agg(value) FROM generate_series(1, 2000000)".into(), None).await.unwrap();
+    let err = try_fetch(&mut client, info).await.unwrap_err();
+    assert_eq!(status_of(&err), Code::ResourceExhausted, "{err}");
+    fx.stop().await;
 }
