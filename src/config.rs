@@ -11,6 +11,11 @@
 //! access_key_id = "…"
 //! secret_access_key = "…"
 //! allow_http = true
+//! [serve]
+//! flight_addr = "127.0.0.1:50051"     # or CIVLINK_FLIGHT_ADDR, or --addr
+//! query_timeout_secs = 300
+//! max_concurrent_per_principal = 4
+//! memory_per_query_mib = 1024
 //! ```
 //!
 //! Precedence, highest first: command-line flag, environment variable, file,
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 use civlink_catalog::config::{CatalogConfig, MetadataSection, StorageSection};
 use serde::Deserialize;
 
+use crate::serve_cmd::ServeSection;
 use crate::{Error, Result};
 
 /// The file's shape.
@@ -36,18 +42,30 @@ pub struct ConfigFile {
     /// Table storage.
     #[serde(default)]
     pub storage: StorageSection,
+    /// `civlink serve`: addresses, limits, TLS.
+    #[serde(default)]
+    pub serve: ServeSection,
+}
+
+fn read_file(config: Option<&Path>) -> Result<ConfigFile> {
+    match config {
+        None => Ok(ConfigFile::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+            toml::from_str(&text)
+                .map_err(|e| Error::Config { problems: vec![format!("{}: {}", path.display(), e.message())] })
+        }
+    }
+}
+
+/// The `[serve]` section of the file (defaults when there is no file).
+pub fn load_serve(config: Option<&Path>) -> Result<ServeSection> {
+    Ok(read_file(config)?.serve)
 }
 
 /// Resolve the catalog configuration from an optional file, an optional `--data-dir` flag and the environment.
 pub fn load(config: Option<&Path>, data_dir_flag: Option<&Path>) -> Result<CatalogConfig> {
-    let file = match config {
-        None => ConfigFile::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-            toml::from_str(&text)
-                .map_err(|e| Error::Config { problems: vec![format!("{}: {}", path.display(), e.message())] })?
-        }
-    };
+    let file = read_file(config)?;
     let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("CIVLINK_")).collect();
     if let Some(flag) = data_dir_flag {
         // The flag outranks the environment.

@@ -81,6 +81,12 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The Flight SQL server failed to start or stopped with an error.
+    #[error("serve: {message}")]
+    Serve {
+        /// Why.
+        message: String,
+    },
     /// The async runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -7,6 +7,9 @@
 //! | `civlink demo` | [`demo`] | civlink-standards, civlink-connectors |
 //! | `civlink ingest JOB.toml` | [`ingest_cmd`] | civlink-connectors, civlink-catalog |
 //! | `civlink catalog list / show / quarantine / history / read` | [`catalog_cmd`] | civlink-catalog |
+//! | `civlink token create / list / revoke` | [`token_cmd`] | civlink-catalog (policy) |
+//! | `civlink audit verify / log` | [`audit_cmd`] | civlink-catalog (policy) |
+//! | `civlink serve` | [`serve_cmd`] | civlink-flight |
 //! | `civlink standards check / validate` | [`standards_cmd`] | civlink-standards, civlink-connectors |
 //! | `civlink token create / list / revoke` | [`token_cmd`] | civlink-catalog, civlink-standards |
 //! | `civlink audit verify / log` | [`audit_cmd`] | civlink-catalog |
@@ -21,6 +24,7 @@ mod config;
 mod demo;
 mod error;
 mod ingest_cmd;
+mod serve_cmd;
 mod standards_cmd;
 mod token_cmd;
 
@@ -62,6 +66,8 @@ enum Command {
     /// The tamper-evident audit log: verify the hash chain, show entries.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Serve Flight SQL (default 127.0.0.1:50051) until SIGTERM.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +94,18 @@ fn main() -> ExitCode {
         }
         Command::Audit(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })
+        }
+        Command::Serve(args) => {
+            match config::load_serve(cli.config.as_deref()).and_then(|s| s.flight_config(args.addr)) {
+                Ok(flight) => {
+                    with_catalog(
+                        &cli.config,
+                        &cli.data_dir,
+                        |catalog| async move { serve_cmd::run(flight, catalog).await },
+                    )
+                }
+                Err(e) => Err(e),
+            }
         }
     };
     match outcome {

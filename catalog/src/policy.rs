@@ -1023,16 +1023,33 @@ mod tests {
 
     /// Columns as `name` (clear) or `name~` (masked), space separated in the
     /// standard's property order; `-` = no access.
+    /// The readable columns (`~` = masked), sorted by name so the tables below
+    /// read the same whatever the standard's order; the order itself is checked
+    /// by `columns_follow_the_standard_order`.
     fn render(access: &Option<Access>) -> String {
         match access {
             None => "-".into(),
-            Some(a) => a
-                .columns
-                .iter()
-                .map(|c| if c.mask.is_none() { c.name.clone() } else { format!("{}~", c.name) })
-                .collect::<Vec<_>>()
-                .join(" "),
+            Some(a) => {
+                let mut names: Vec<String> = a
+                    .columns
+                    .iter()
+                    .map(|c| if c.mask.is_none() { c.name.clone() } else { format!("{}~", c.name) })
+                    .collect();
+                names.sort();
+                names.join(" ")
+            }
         }
+    }
+
+    #[test]
+    fn columns_follow_the_standard_order() {
+        let standard = standard();
+        let admin = principals().into_iter().find(|(k, _)| *k == "M").unwrap().1;
+        let access =
+            decide(&admin, &dataset(SharingType::Unconditional, Some("division_code")), &standard, &[], now()).unwrap();
+        let order: Vec<&str> = access.columns.iter().map(|c| c.name.as_str()).collect();
+        let document: Vec<&str> = standard.properties.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(order, document);
     }
 
     const MASKED: &str = "amount division_code id_number~ name~";

@@ -160,6 +160,8 @@ print(time.time() - started)
     assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
     let duck_secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("duckdb seconds");
     let duck_rate = rows as f64 / duck_secs;
-    println!("ingest/duckdb   rows={rows} secs={duck_secs:.2} rows_per_sec={duck_rate:.0} (read_csv → parquet, 2 threads)");
+    println!(
+        "ingest/duckdb   rows={rows} secs={duck_secs:.2} rows_per_sec={duck_rate:.0} (read_csv → parquet, 2 threads)"
+    );
     println!("ingest/ratio    civlink/duckdb = {:.2}x", civlink_rate / duck_rate);
 }

@@ -374,7 +374,8 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
         .store
         .upsert_dataset(&spec, &catalog.tables.table_uri(&spec.id), &catalog.tables.quarantine_uri(&spec.id))
         .await?;
-    let validator = Validator::compile(standard)?;
+    // Keys are checked over the whole run below (duplicates, not invalid rows), so not per batch.
+    let validator = Validator::compile(standard)?.without_batch_key_check();
 
     let files = list_files(&job.spec.source.location, &job.base_dir, catalog.s3).await?;
     let fingerprint = fingerprint(&job.text, &standard_text, &files);

@@ -181,7 +181,8 @@ async fn grants_by_principal_and_by_department_decide_access() {
         };
         store.grant(&to_minzheng).await.unwrap();
         let access = store.access(&bob, &population()).await.unwrap().unwrap();
-        let columns: Vec<(&str, MaskStrategy)> = access.columns.iter().map(|c| (c.name.as_str(), c.mask)).collect();
+        let mut columns: Vec<(&str, MaskStrategy)> = access.columns.iter().map(|c| (c.name.as_str(), c.mask)).collect();
+        columns.sort_by_key(|c| c.0);
         assert_eq!(
             columns,
             [("division_code", MaskStrategy::None), ("name", MaskStrategy::Name), ("sex", MaskStrategy::None)]

@@ -188,6 +188,19 @@ fn parse_boolean(text: &str) -> Option<bool> {
 
 /// Dates as departments write them: 2024-01-31, 2024/01/31, 20240131, 2024年1月31日.
 pub fn parse_date(text: &str) -> Option<i32> {
+    // The common ISO form without chrono's format machinery, which costs more
+    // than the rest of reading a row.
+    if let [y0, y1, y2, y3, sep1, m0, m1, sep2, d0, d1] = *text.as_bytes()
+        && sep1 == sep2
+        && (sep1 == b'-' || sep1 == b'/')
+    {
+        let digits = [y0, y1, y2, y3, m0, m1, d0, d1];
+        if digits.iter().all(u8::is_ascii_digit) {
+            let n = |ds: &[u8]| ds.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+            let date = NaiveDate::from_ymd_opt(n(&digits[..4]) as i32, n(&digits[4..6]), n(&digits[6..]))?;
+            return i32::try_from(date.signed_duration_since(EPOCH?).num_days()).ok();
+        }
+    }
     const FORMATS: [&str; 4] = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"];
     let date = FORMATS.iter().find_map(|f| NaiveDate::parse_from_str(text, f).ok())?;
     i32::try_from(date.signed_duration_since(EPOCH?).num_days()).ok()

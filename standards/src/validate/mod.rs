@@ -378,6 +378,8 @@ pub struct Validator {
     fallback: Option<jsonschema::Validator>,
     report: CompileReport,
     today: NaiveDate,
+    /// Check primary-key uniqueness within each batch (callers that check over a whole run turn it off).
+    batch_key_check: bool,
 }
 
 const PROPERTY_ANNOTATIONS: [&str; 8] =
@@ -474,6 +476,7 @@ impl Validator {
             fallback,
             report,
             today: idcard::today_in_china(),
+            batch_key_check: true,
         })
     }
 
@@ -490,6 +493,13 @@ impl Validator {
     /// Which route each keyword takes.
     pub fn report(&self) -> &CompileReport {
         &self.report
+    }
+
+    /// Turn the within-batch primary-key check off: for callers, such as the
+    /// ingestion pipeline, that decide uniqueness over a whole run themselves.
+    pub fn without_batch_key_check(mut self) -> Validator {
+        self.batch_key_check = false;
+        self
     }
 
     /// Whether some keyword needs the row-by-row jsonschema fallback.
@@ -536,7 +546,9 @@ impl Validator {
         )
         .map_err(|e| Error::Batch { message: e.to_string() })?;
 
-        self.check_primary_key(&typed, &mut violations);
+        if self.batch_key_check {
+            self.check_primary_key(&typed, &mut violations);
+        }
 
         if let Some(fallback) = &self.fallback {
             for row in 0..rows {
