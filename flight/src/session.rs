@@ -242,6 +242,28 @@ impl ScopedSession {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) => {
                 return Err(Error::PermissionDenied { what: "this service is read-only (queries only)".into() });
             }
+            // EXPLAIN ANALYZE runs the query and prints every operator's metrics,
+            // including those of the Delta scan *below* the scope boundary
+            // (`CivlinkScopeExec`): its `output_rows`, `pushdown_rows_pruned` and
+            // page-index counts give a village analyst the number of rows in the
+            // whole province (and how many lie outside its division). Metrics
+            // cannot be cut at the boundary, so the statement is refused.
+            LogicalPlan::Analyze(_) => {
+                return Err(Error::PermissionDenied {
+                    what: "EXPLAIN ANALYZE is not allowed: its metrics describe rows outside your scope".into(),
+                });
+            }
+            // EXPLAIN VERBOSE prints the physical plan with statistics, and those
+            // of the Delta scan below the scope boundary are the whole table's:
+            // its row count and each column's min/max, i.e. values from outside
+            // the principal's division and, for masked columns, in clear.
+            // (Plain EXPLAIN shows no statistics, and `SET` cannot turn
+            // `datafusion.explain.show_statistics` on: statements are refused.)
+            LogicalPlan::Explain(explain) if explain.verbose => {
+                return Err(Error::PermissionDenied {
+                    what: "EXPLAIN VERBOSE is not allowed: its statistics describe rows outside your scope".into(),
+                });
+            }
             _ => {}
         }
         // Belt and braces: DataFusion's own read-only check.

@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod ingest;
 mod policy;
+mod python_clients;
 mod s3;

@@ -1,4 +1,5 @@
 //! civlink-flight's integration tests: one binary.
 
+mod adversarial;
 mod fixture;
 mod flight_sql;
