@@ -204,6 +204,7 @@ impl ScopedSession {
     /// contents are); DDL, DML, `COPY` and `SET` are refused the same way:
     /// this service only reads.
     pub async fn plan_sql(&self, sql: &str) -> Result<Planned> {
+        let sql = &*positional_placeholders(sql);
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect).map_err(Error::from_datafusion)?;
@@ -378,8 +379,75 @@ impl SchemaProvider for DatasetSchema {
     }
 }
 
+/// JDBC/ODBC clients write parameters as `?`; DataFusion numbers them `$1`, `$2`, ….
+/// Rewrite each `?` outside string literals, quoted identifiers and comments, in order.
+pub fn positional_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('?') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut next = 1;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                // A quoted literal or identifier; a doubled quote stays inside it.
+                out.push(c);
+                while let Some(d) = chars.next() {
+                    out.push(d);
+                    if d == c {
+                        if chars.peek() == Some(&c) {
+                            out.push(c);
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                out.push(c);
+                let mut previous = ' ';
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if previous == '*' && d == '/' {
+                        break;
+                    }
+                    previous = d;
+                }
+            }
+            '?' => {
+                out.push_str(&format!("${next}"));
+                next += 1;
+            }
+            _ => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn question_marks_become_numbered_placeholders_outside_quotes_and_comments() {
+        use super::positional_placeholders as p;
+        assert_eq!(p("SELECT * FROM t WHERE a = ? AND b = ?"), "SELECT * FROM t WHERE a = $1 AND b = $2");
+        assert_eq!(
+            p("SELECT '?', \"x?\" FROM t WHERE a = ? -- what?\n AND b = ?"),
+            "SELECT '?', \"x?\" FROM t WHERE a = $1 -- what?\n AND b = $2"
+        );
+        assert_eq!(p("SELECT 'it''s ?' /* ? */, ?"), "SELECT 'it''s ?' /* ? */, $1");
+        assert_eq!(p("SELECT $1"), "SELECT $1");
+    }
     use super::*;
 
     #[test]

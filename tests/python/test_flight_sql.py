@@ -129,6 +129,9 @@ def check_prepared(conn, principal):
         cur.execute(sql, parameters=("2",))
         (other,) = cur.fetchone()
     assert count + other == principal["rows"], f"sex 1 ({count}) + sex 2 ({other}) != {principal['rows']}"
+    # JDBC/ODBC-style `?` placeholders work too (the server numbers them).
+    question = scalar(conn, f"SELECT count(*) FROM {QUALIFIED} WHERE sex = ?", parameters=("1",))
+    assert question == count, f"'?' placeholder gave {question}, '$1' gave {count}"
 
 
 def check_masked(conn):

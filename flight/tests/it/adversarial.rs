@@ -671,6 +671,9 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
     let factory = SessionFactory::new(cat.store.clone(), cat.tables.clone(), Limits::default());
     let seed = std::env::var("CIVLINK_ADVERSARIAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_2024);
     let mut compared = 0;
+    // Queries both sides answered (not just both refused): the corpus must mostly run.
+    let mut answered = 0;
+    let mut nonempty = 0;
     for principal in principals(seed, &cat.data) {
         let session = factory.session_for(&principal).await.unwrap();
         let who = format!("seed {seed:#x}, principal {principal:?}");
@@ -698,7 +701,11 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
                 (_, Err(_), Err(_)) => {}
                 (_, Ok(rows), Err(e)) => panic!("{who}: {sql} fails over the copy ({e}) but gave {rows:?}"),
                 (_, Err(e), Ok(_)) => panic!("{who}: {sql} works over the copy but failed: {e}"),
-                (Set, Ok(got), Ok(want)) => assert_eq!(got.sorted(), want.sorted(), "{who}: {sql}"),
+                (Set, Ok(got), Ok(want)) => {
+                    answered += 1;
+                    nonempty += usize::from(!want.rows.is_empty());
+                    assert_eq!(got.sorted(), want.sorted(), "{who}: {sql}");
+                }
                 (Ordered, Ok(got), Ok(want)) => assert_eq!(got, want, "{who}: {sql}"),
                 (RowCount, Ok(got), Ok(want)) => {
                     assert_eq!(got.rows.len(), want.rows.len(), "{who}: {sql}");
@@ -728,7 +735,10 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
             run_scoped(&session, "SELECT DISTINCT table_catalog FROM information_schema.tables").await.unwrap();
         assert_eq!(catalogs.rows, vec![vec![Some(CATALOG.to_owned())]], "{who}");
     }
+    eprintln!("compared {compared}, answered {answered}, non-empty {nonempty}");
     assert!(compared >= 30 * 11);
+    assert!(answered * 10 >= compared * 6, "{answered} of {compared} answered");
+    assert!(nonempty * 2 >= answered, "{nonempty} of {answered} non-empty");
 }
 
 /// Masks in the copies are exactly what `civlink_standards::mask` does: a
