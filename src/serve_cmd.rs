@@ -24,9 +24,11 @@ pub struct ServeSection {
     pub memory_per_query_mib: Option<usize>,
     /// Where spill files go (default: the system temporary directory).
     pub spill_dir: Option<PathBuf>,
-    /// TLS certificate chain (PEM); with `tls_key`, serves Flight SQL over TLS.
+    /// TLS certificate chain (PEM, server certificate first); with `tls_key`,
+    /// serves Flight SQL only over TLS (clients use `grpc+tls://`). A missing
+    /// or unusable file stops `civlink serve` at startup, naming the file.
     pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
+    /// TLS private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1), matching `tls_cert`.
     pub tls_key: Option<PathBuf>,
 }
 

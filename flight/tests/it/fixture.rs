@@ -16,7 +16,7 @@ use civlink_catalog::model::{
 use civlink_catalog::policy::{Principal, Role};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
-use civlink_flight::{FlightConfig, Limits};
+use civlink_flight::{FlightConfig, Limits, TlsConfig};
 use civlink_standards::division::DivisionCode;
 use civlink_standards::standard::{Sensitivity, Standard};
 use futures::TryStreamExt;
@@ -69,6 +69,15 @@ impl Fixture {
     }
 
     pub async fn with_limits(limits: Limits) -> Fixture {
+        Fixture::build(limits, None).await
+    }
+
+    /// A server speaking only TLS with this certificate and key.
+    pub async fn with_tls(tls: TlsConfig) -> Fixture {
+        Fixture::build(Limits::default(), Some(tls)).await
+    }
+
+    async fn build(limits: Limits, tls: Option<TlsConfig>) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let config = CatalogConfig::local(dir.path()).unwrap();
         let store = MetadataStore::connect(&config.metadata_url).await.unwrap();
@@ -180,7 +189,7 @@ impl Fixture {
         let admin = token("admin", None, Role::Admin, "630000000000").await;
         let province = token("province", Some(Department::Minzheng), Role::Analyst, "630000000000").await;
 
-        let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls: None, limits };
+        let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls, limits };
         let server = civlink_flight::bind(config, store.clone(), tables).await.unwrap();
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();

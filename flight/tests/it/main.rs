@@ -3,3 +3,4 @@
 mod adversarial;
 mod fixture;
 mod flight_sql;
+mod tls;
