@@ -21,20 +21,7 @@ use civlink_connectors::job::Job;
 use civlink_connectors::pipeline::{self, Catalog, Silent};
 use civlink_standards::division::{DivisionTable, Level};
 use civlink_standards::idcard;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use civlink_standards::rng::Rng;
 
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "马", "才让", "卓玛", "韩", "赵", "杨", "索南"];
 const GIVEN: [&str; 10] = ["秀英", "建国", "德吉", "明", "海", "玉兰", "措", "强", "芳", "永福"];
@@ -48,7 +35,7 @@ fn generate(path: &Path, rows: u64) -> std::io::Result<()> {
         DivisionTable::builtin().at_level(Level::County).iter().map(|e| e.code.as_str()[..6].to_owned()).collect();
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     writeln!(out, "{HEADER}")?;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     let epoch = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).unwrap_or_default();
     for serial in 0..rows {
         // County, birth date and order code all come from the serial: every ID is unique.

@@ -202,7 +202,9 @@ impl ScopedSession {
     /// Naming a registered dataset the principal may not read is
     /// `PERMISSION_DENIED` (the catalog of datasets is not secret; its
     /// contents are); DDL, DML, `COPY` and `SET` are refused the same way:
-    /// this service only reads.
+    /// this service only reads. `EXPLAIN ANALYZE` and `EXPLAIN VERBOSE` are
+    /// refused too: their metrics and statistics describe the whole table
+    /// below the scope boundary (plain `EXPLAIN` is allowed).
     pub async fn plan_sql(&self, sql: &str) -> Result<Planned> {
         let sql = &*positional_placeholders(sql);
         let state = self.ctx.state();

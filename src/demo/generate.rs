@@ -11,34 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, Duration, NaiveDate};
 use civlink_standards::division::{DivisionTable, Level};
 use civlink_standards::idcard;
-
-/// A deterministic xorshift64* generator: same seed, same data, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed (0 is remapped: xorshift needs a non-zero state).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// One element of a non-empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use civlink_standards::rng::Rng;
 
 /// A malformed row planted on purpose, and the rule that must reject it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +87,7 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
     let mut household: u64 = 0;
     while row < people {
         household += 1;
-        let village = rng.pick(&villages);
+        let Some(village) = rng.pick(&villages) else { break };
         let village_code = village.code.as_str().to_owned();
         let household_number = format!("{}{:03}", &village_code[..9], household % 1000);
         let address =
@@ -147,11 +120,11 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
             let name = if ethnic == "04" || ethnic == "30" {
                 format!(
                     "{}{}",
-                    rng.pick(&TIBETAN_NAMES),
-                    if rng.below(2) == 0 { *rng.pick(&TIBETAN_NAMES) } else { "" }
+                    one_of(&mut rng, &TIBETAN_NAMES),
+                    if rng.below(2) == 0 { one_of(&mut rng, &TIBETAN_NAMES) } else { "" }
                 )
             } else {
-                format!("{}{}", rng.pick(&HAN_SURNAMES), rng.pick(&HAN_GIVEN))
+                format!("{}{}", one_of(&mut rng, &HAN_SURNAMES), one_of(&mut rng, &HAN_GIVEN))
             };
             let deceased = age > 70 && rng.below(20) == 0;
             let (status, status_date) = if deceased {
@@ -187,9 +160,14 @@ pub fn population(out: &Path, people: u64, seed: u64) -> std::io::Result<Generat
     Ok(Generated { path, rows: row, planted })
 }
 
+/// One of a list of names ("" for an empty list).
+fn one_of(rng: &mut Rng, names: &[&'static str]) -> &'static str {
+    rng.pick(names).copied().unwrap_or_default()
+}
+
 fn weighted(rng: &mut Rng) -> &'static str {
     let total: usize = ETHNIC_WEIGHTS.iter().map(|(_, w)| w).sum();
-    let mut draw = rng.below(total);
+    let mut draw = rng.below(total as u64) as usize;
     for (code, weight) in ETHNIC_WEIGHTS {
         if draw < weight {
             return code;

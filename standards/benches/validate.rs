@@ -15,25 +15,11 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use civlink_standards::division::{DivisionTable, Level};
 use civlink_standards::idcard;
+use civlink_standards::rng::Rng;
 use civlink_standards::standard::Standard;
 use civlink_standards::validate::{Validator, json};
 
 const BATCH: usize = 8192;
-
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "马", "才让", "卓玛", "韩", "赵", "杨", "索南"];
 const GIVEN: [&str; 10] = ["秀英", "建国", "德吉", "明", "海", "玉兰", "措", "强", "芳", "永福"];
@@ -120,7 +106,7 @@ fn main() {
 
     let villages: Vec<String> =
         DivisionTable::builtin().at_level(Level::Village).iter().map(|e| e.code.as_str().to_owned()).collect();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     let mut batches = Vec::new();
     let mut made = 0;
     while made < rows {

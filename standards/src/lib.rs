@@ -12,6 +12,7 @@
 //! | [`mask`] | masking strategies for sensitive columns (`x-civlink-mask`) |
 //! | [`validate`] | the columnar validator: a standard compiled into checks over Arrow batches, with a `jsonschema` fallback |
 //! | [`shipped`] | the data standards civlink ships (`data/standards/`), embedded |
+//! | [`rng`] | a deterministic generator for synthetic data (demo, benchmarks, tests) |
 //! | [`compat`] | compatibility between versions of a standard (NONE, BACKWARD, FORWARD, FULL and the transitive modes) |
 
 pub mod code_table;
@@ -19,6 +20,7 @@ pub mod compat;
 pub mod division;
 pub mod idcard;
 pub mod mask;
+pub mod rng;
 pub mod shipped;
 pub mod standard;
 pub mod validate;
