@@ -16,11 +16,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use chrono::Utc;
 use civlink_catalog::config::CatalogConfig;
-use civlink_catalog::model::{
-    DatasetSpec, Department, QualityReport, RunCounts, RunRecord, RunStatus, SharingType, UpdateCycle, WriteMode,
-};
+use civlink_catalog::model::{DatasetSpec, Department, SharingType, UpdateCycle};
 use civlink_catalog::policy::{Access, Principal, Role};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
@@ -33,7 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::oneshot;
 
-use crate::fixture::{fetch, id};
+use crate::fixture::{self, fetch, id};
 
 const POPULATION: &str = "gongan.population";
 const ARCHIVE: &str = "gongan.population_archive";
@@ -235,50 +232,6 @@ fn data() -> Data {
     Data { population, benefits, villages }
 }
 
-/// Write `batch` as the committed version of the dataset `spec`, like a run does.
-async fn ingest(store: &MetadataStore, tables: &TableStore, spec: &DatasetSpec, batch: &RecordBatch) {
-    let dataset =
-        store.upsert_dataset(spec, &tables.table_uri(&spec.id), &tables.quarantine_uri(&spec.id)).await.unwrap();
-    let mut writer = tables
-        .begin_write(&dataset.table_uri, batch.schema(), WriteMode::Append, &spec.primary_key, None)
-        .await
-        .unwrap();
-    writer.write(batch).await.unwrap();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let version = writer.commit(&run_id).await.unwrap();
-    let n = batch.num_rows() as u64;
-    let counts = RunCounts { read: n, written: n, quarantined: 0, duplicate: 0 };
-    let mut run = RunRecord {
-        run_id: run_id.clone(),
-        dataset: spec.id.clone(),
-        job: "adversarial".into(),
-        mode: WriteMode::Append,
-        status: RunStatus::Running,
-        started_at: Utc::now(),
-        finished_at: None,
-        counts: RunCounts::default(),
-        data_version: None,
-        quarantine_version: None,
-        fingerprint: "adversarial".into(),
-        error: None,
-    };
-    store.start_run(&run).await.unwrap();
-    run.status = RunStatus::Committed;
-    run.finished_at = Some(Utc::now());
-    run.counts = counts;
-    run.data_version = Some(version);
-    let quality = QualityReport {
-        run_id,
-        counts,
-        completeness: vec![],
-        rules: vec![],
-        primary_key_uniqueness: 1.0,
-        source_modified: None,
-        ingested_at: Utc::now(),
-    };
-    store.commit_run(&run, &quality, &[]).await.unwrap();
-}
-
 struct Catalog {
     dir: tempfile::TempDir,
     store: MetadataStore,
@@ -311,16 +264,21 @@ async fn catalog() -> Catalog {
         primary_key: vec![pk.into()],
     };
     let data = data();
-    ingest(
+    fixture::commit_dataset(
         &store,
         &tables,
         &spec(POPULATION, &people_standard, SharingType::Unconditional, "id_number"),
         &data.population,
     )
     .await;
-    ingest(&store, &tables, &spec(ARCHIVE, &people_standard, SharingType::NotShared, "id_number"), &data.population)
-        .await;
-    ingest(
+    fixture::commit_dataset(
+        &store,
+        &tables,
+        &spec(ARCHIVE, &people_standard, SharingType::NotShared, "id_number"),
+        &data.population,
+    )
+    .await;
+    fixture::commit_dataset(
         &store,
         &tables,
         &spec(BENEFITS, &benefits_standard, SharingType::Conditional, "benefit_id"),

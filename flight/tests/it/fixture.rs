@@ -101,10 +101,6 @@ impl Fixture {
             primary_key: vec!["id_number".into()],
         };
         let people_spec = spec(PEOPLE, SharingType::Unconditional);
-        let dataset = store
-            .upsert_dataset(&people_spec, &tables.table_uri(&people_spec.id), &tables.quarantine_uri(&people_spec.id))
-            .await
-            .unwrap();
         let closed = spec(CLOSED, SharingType::NotShared);
         store.upsert_dataset(&closed, &tables.table_uri(&closed.id), &tables.quarantine_uri(&closed.id)).await.unwrap();
 
@@ -134,43 +130,7 @@ impl Fixture {
             })
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-        let mut writer = tables
-            .begin_write(&dataset.table_uri, schema, WriteMode::Append, &people_spec.primary_key, None)
-            .await
-            .unwrap();
-        writer.write(&batch).await.unwrap();
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let version = writer.commit(&run_id).await.unwrap();
-        let counts = RunCounts { read: rows.len() as u64, written: rows.len() as u64, quarantined: 0, duplicate: 0 };
-        let mut run = RunRecord {
-            run_id: run_id.clone(),
-            dataset: people_spec.id.clone(),
-            job: "test".into(),
-            mode: WriteMode::Append,
-            status: RunStatus::Running,
-            started_at: Utc::now(),
-            finished_at: None,
-            counts: RunCounts::default(),
-            data_version: None,
-            quarantine_version: None,
-            fingerprint: "test".into(),
-            error: None,
-        };
-        store.start_run(&run).await.unwrap();
-        run.status = RunStatus::Committed;
-        run.finished_at = Some(Utc::now());
-        run.counts = counts;
-        run.data_version = Some(version);
-        let quality = QualityReport {
-            run_id,
-            counts,
-            completeness: vec![],
-            rules: vec![],
-            primary_key_uniqueness: 1.0,
-            source_modified: None,
-            ingested_at: Utc::now(),
-        };
-        store.commit_run(&run, &quality, &[]).await.unwrap();
+        commit_dataset(&store, &tables, &people_spec, &batch).await;
 
         let token = async |name: &str, department, role, division: &str| {
             store
@@ -271,4 +231,48 @@ pub fn status_of(error: &arrow_flight::error::FlightError) -> tonic::Code {
         arrow_flight::error::FlightError::Tonic(status) => status.code(),
         other => panic!("not a gRPC status: {other:?}"),
     }
+}
+
+/// Write `batch` as the committed version of the dataset `spec`, like a run does.
+pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &DatasetSpec, batch: &RecordBatch) {
+    let dataset =
+        store.upsert_dataset(spec, &tables.table_uri(&spec.id), &tables.quarantine_uri(&spec.id)).await.unwrap();
+    let mut writer = tables
+        .begin_write(&dataset.table_uri, batch.schema(), WriteMode::Append, &spec.primary_key, None)
+        .await
+        .unwrap();
+    writer.write(batch).await.unwrap();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let version = writer.commit(&run_id).await.unwrap();
+    let n = batch.num_rows() as u64;
+    let counts = RunCounts { read: n, written: n, quarantined: 0, duplicate: 0 };
+    let mut run = RunRecord {
+        run_id: run_id.clone(),
+        dataset: spec.id.clone(),
+        job: "test".into(),
+        mode: WriteMode::Append,
+        status: RunStatus::Running,
+        started_at: Utc::now(),
+        finished_at: None,
+        counts: RunCounts::default(),
+        data_version: None,
+        quarantine_version: None,
+        fingerprint: "test".into(),
+        error: None,
+    };
+    store.start_run(&run).await.unwrap();
+    run.status = RunStatus::Committed;
+    run.finished_at = Some(Utc::now());
+    run.counts = counts;
+    run.data_version = Some(version);
+    let quality = QualityReport {
+        run_id,
+        counts,
+        completeness: vec![],
+        rules: vec![],
+        primary_key_uniqueness: 1.0,
+        source_modified: None,
+        ingested_at: Utc::now(),
+    };
+    store.commit_run(&run, &quality, &[]).await.unwrap();
 }
