@@ -1,0 +1,1 @@
+//! Synthetic department exports (placeholder; being written).
