@@ -1,1 +1,40 @@
-//! REST API (placeholder; being written).
+//! # civlink-api
+//!
+//! civlink's REST API: departmental systems pull shared data through it,
+//! and the standards team publishes standards through it. Every path is
+//! under `/api/v1`, speaks JSON, and (except `health`) takes the same
+//! tokens as Flight SQL (`Authorization: Bearer <token>`, or Basic
+//! `user:token`). The access policy is Flight's, applied the same way: the
+//! catalog's [`civlink_catalog::policy::decide`] through the metadata store,
+//! and Flight's scoped DataFusion tables for rows.
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /api/v1/health` | `{"status":"ok"}`, no authentication |
+//! | `GET /api/v1/datasets` | datasets the principal may read, with its access |
+//! | `GET /api/v1/datasets/{department}/{name}` | one of them (404 when not readable, as when unknown) |
+//! | `GET /api/v1/datasets/{department}/{name}/rows` | rows as JSON, scoped, masked, paged, filtered |
+//! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
+//! | `GET /api/v1/standards/{id}` | its versions |
+//! | `GET /api/v1/standards/{id}/{version}` | its document |
+//!
+//! Errors are RFC 9457 problem documents (`application/problem+json`).
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
+//! | [`datasets`] | the dataset endpoints: listing, description, rows |
+//! | [`standards`] | publishing and reading standards |
+//! | [`auth`] | credentials and purpose from headers |
+//! | [`state`] | shared state: session factory, per-principal query slots, the audit log |
+//! | [`error`] | the crate's errors and the one mapping to problem documents |
+
+pub mod auth;
+pub mod datasets;
+pub mod error;
+pub mod server;
+pub mod standards;
+pub mod state;
+
+pub use error::{Error, Problem, Result, problem};
+pub use server::{ApiConfig, ApiServer, DEFAULT_ADDR, bind, router};

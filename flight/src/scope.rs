@@ -8,7 +8,11 @@
 //! * its rows are those whose division column starts with `Access.row_prefix`
 //!   (rows with a NULL division code are excluded whenever there is a row
 //!   filter: they cannot be placed inside anyone's division);
-//! * masked columns hold the masked value (`civlink_mask(column, strategy)`).
+//! * masked columns hold the masked value (`civlink_mask(column, strategy)`),
+//!   through a `civlink_mask` holding the deployment's [`MaskKey`], so that
+//!   `pseudonym` columns hold keyed pseudonyms (`ps_…`): equal values in any
+//!   two scoped tables get equal pseudonyms, and a join on them matches. The
+//!   keyed function exists only inside this plan (see [`crate::udf`]).
 //!
 //! # Masks apply below every user expression
 //!
@@ -36,7 +40,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use civlink_catalog::model::DatasetId;
 use civlink_catalog::policy::Access;
-use civlink_standards::mask::MaskStrategy;
+use civlink_standards::mask::{MaskKey, MaskStrategy};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result as DfResult, TableReference};
@@ -106,8 +110,9 @@ pub struct ScopedTable {
 }
 
 impl ScopedTable {
-    /// Scope `inner` (the dataset's Delta table provider) by `access`.
-    pub fn try_new(inner: Arc<dyn TableProvider>, access: &Access) -> Result<ScopedTable, Error> {
+    /// Scope `inner` (the dataset's Delta table provider) by `access`;
+    /// `pseudonym` masks are keyed with `mask_key`.
+    pub fn try_new(inner: Arc<dyn TableProvider>, access: &Access, mask_key: &MaskKey) -> Result<ScopedTable, Error> {
         let dataset = access.dataset.clone();
         let inner_schema = inner.schema();
         let row_filter = match access.row_filter() {
@@ -136,7 +141,7 @@ impl ScopedTable {
             Some((column, prefix)) => format!("starts_with({column}, '{prefix}')"),
         };
 
-        let mask = Arc::new(udf::mask_udf());
+        let mask = Arc::new(udf::keyed_mask_udf(mask_key));
         let mut outputs = Vec::with_capacity(access.columns.len());
         for column in &access.columns {
             if inner_schema.field_with_name(&column.name).is_err() {
@@ -296,7 +301,7 @@ impl ExecutionPlan for ScopeExec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{AsArray, Int64Array, RecordBatch, StringViewArray};
+    use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray, StringViewArray};
     use arrow::datatypes::{Field, Schema};
     use civlink_catalog::policy::ColumnAccess;
     use datafusion::datasource::MemTable;
@@ -334,6 +339,74 @@ mod tests {
         Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
     }
 
+    fn key() -> MaskKey {
+        MaskKey::from_bytes([42; civlink_standards::mask::MASK_KEY_LEN])
+    }
+
+    /// A second dataset sharing two in-scope ID numbers (and one out-of-scope
+    /// one) with `people`, stored as `Utf8` rather than views.
+    fn members() -> Arc<dyn TableProvider> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id_number", DataType::Utf8, true),
+            Field::new("division_code", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("630102199003071234"),
+                    Some("630102199104052345"),
+                    Some("630102209912319999"),
+                    Some("630103198001013456"),
+                    None,
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("630102001001"),
+                    Some("630102002001"),
+                    Some("630102001003"),
+                    Some("630103001001"),
+                    Some("630102001001"),
+                ])),
+                Arc::new(Int64Array::from(vec![500, 600, 700, 800, 900])),
+            ],
+        )
+        .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    fn pseudonymised(prefix: &str) -> (Access, Access) {
+        let column = |name: &str, mask| ColumnAccess { name: name.to_owned(), mask };
+        let people = Access {
+            dataset: "gongan.population".parse().unwrap(),
+            division_column: Some("division_code".into()),
+            row_prefix: Some(prefix.to_owned()),
+            columns: vec![
+                column("id_number", MaskStrategy::Pseudonym),
+                column("name", MaskStrategy::Name),
+                column("division_code", MaskStrategy::None),
+            ],
+        };
+        let members = Access {
+            dataset: "minzheng.dibao_members".parse().unwrap(),
+            division_column: Some("division_code".into()),
+            row_prefix: Some(prefix.to_owned()),
+            columns: vec![column("id_number", MaskStrategy::Pseudonym), column("amount", MaskStrategy::None)],
+        };
+        (people, members)
+    }
+
+    /// Both datasets scoped and pseudonymised with `key`, in a session that
+    /// also has the (keyless) functions users can call.
+    fn pseudonym_ctx(prefix: &str, key: &MaskKey) -> SessionContext {
+        let (p, m) = pseudonymised(prefix);
+        let ctx = SessionContext::new();
+        udf::register_all(&ctx);
+        ctx.register_table("p", Arc::new(ScopedTable::try_new(people(), &p, key).unwrap())).unwrap();
+        ctx.register_table("m", Arc::new(ScopedTable::try_new(members(), &m, key).unwrap())).unwrap();
+        ctx
+    }
+
     fn access(prefix: Option<&str>, columns: &[(&str, MaskStrategy)]) -> Access {
         Access {
             dataset: "gongan.population".parse().unwrap(),
@@ -356,7 +429,7 @@ mod tests {
 
     async fn ctx_with(access: &Access) -> SessionContext {
         let ctx = SessionContext::new();
-        ctx.register_table("p", Arc::new(ScopedTable::try_new(people(), access).unwrap())).unwrap();
+        ctx.register_table("p", Arc::new(ScopedTable::try_new(people(), access, &key()).unwrap())).unwrap();
         ctx
     }
 
@@ -377,7 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn schema_is_the_readable_columns_in_policy_order() {
-        let table = ScopedTable::try_new(people(), &masked()).unwrap();
+        let table = ScopedTable::try_new(people(), &masked(), &key()).unwrap();
         let names: Vec<_> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, ["name", "id_number", "division_code"]);
         let ctx = ctx_with(&masked()).await;
@@ -459,12 +532,64 @@ mod tests {
         assert_eq!(count(&ctx, joined).await, 2);
     }
 
+    #[tokio::test]
+    async fn pseudonym_columns_hold_keyed_tokens() {
+        let ctx = pseudonym_ctx("630102", &key());
+        let shown = strings(&ctx, "SELECT id_number FROM p ORDER BY division_code").await;
+        let clear = ["630102199003071234", "630102200001015678", "630102199104052345"];
+        let expected: Vec<Option<String>> = clear.iter().map(|id| Some(key().pseudonym(id))).collect();
+        assert_eq!(shown, expected);
+        for value in shown.iter().flatten() {
+            assert!(value.starts_with("ps_") && value.len() == 27, "{value}");
+            assert!(value[3..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{value}");
+        }
+        // The result type is text, whatever the stored string type.
+        let table = ScopedTable::try_new(members(), &pseudonymised("630102").1, &key()).unwrap();
+        assert_eq!(table.schema().field_with_name("id_number").unwrap().data_type(), &DataType::Utf8);
+        // NULL stays NULL (and the NULL-id row of `m` is in scope).
+        assert_eq!(count(&ctx, "SELECT count(*) FROM m WHERE id_number IS NULL").await, 1);
+    }
+
+    #[tokio::test]
+    async fn pseudonyms_join_across_datasets() {
+        let ctx = pseudonym_ctx("630102", &key());
+        // Two ID numbers are in both datasets within 630102; the third shared
+        // one (630103…) is outside the scope on both sides.
+        let joined = "SELECT p.division_code, m.amount FROM p JOIN m ON p.id_number = m.id_number ORDER BY m.amount";
+        assert_eq!(strings(&ctx, joined).await, vec![Some("630102001001".into()), Some("630102002001".into())]);
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p JOIN m ON p.id_number = m.id_number").await, 2);
+        // Province-wide, the out-of-scope one joins as well.
+        let province = pseudonym_ctx("63", &key());
+        assert_eq!(count(&province, "SELECT count(*) FROM p JOIN m ON p.id_number = m.id_number").await, 3);
+        // Another deployment's key gives other pseudonyms: nothing carries over.
+        let other = pseudonym_ctx("630102", &MaskKey::from_bytes([7; civlink_standards::mask::MASK_KEY_LEN]));
+        let ours = strings(&ctx, "SELECT id_number FROM p ORDER BY division_code").await;
+        let theirs = strings(&other, "SELECT id_number FROM p ORDER BY division_code").await;
+        assert!(ours.iter().zip(&theirs).all(|(a, b)| a != b), "{ours:?} {theirs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_clear_id_number_finds_nothing_behind_a_pseudonym() {
+        let ctx = pseudonym_ctx("630102", &key());
+        let id = "630102199003071234";
+        assert_eq!(count(&ctx, &format!("SELECT count(*) FROM p WHERE id_number = '{id}'")).await, 0);
+        assert_eq!(count(&ctx, &format!("SELECT count(*) FROM m WHERE id_number = '{id}'")).await, 0);
+        assert_eq!(count(&ctx, "SELECT count(*) FROM p WHERE id_number LIKE '630102%'").await, 0);
+        // Nor does the session's civlink_mask recompute the pseudonym: it has no key.
+        let oracle =
+            format!(r#"SELECT count(*) FROM p WHERE id_number = civlink_mask('{id}', '{{"strategy":"pseudonym"}}')"#);
+        assert_eq!(count(&ctx, &oracle).await, 0);
+        // The shown pseudonym itself is, of course, a usable filter value.
+        let shown = key().pseudonym(id);
+        assert_eq!(count(&ctx, &format!("SELECT count(*) FROM p WHERE id_number = '{shown}'")).await, 1);
+    }
+
     #[test]
     fn missing_columns_fail_closed() {
         let bad = access(Some("63"), &[("nope", MaskStrategy::None)]);
-        assert!(matches!(ScopedTable::try_new(people(), &bad), Err(Error::MissingColumn { .. })));
+        assert!(matches!(ScopedTable::try_new(people(), &bad, &key()), Err(Error::MissingColumn { .. })));
         let mut bad = masked();
         bad.division_column = Some("nowhere".into());
-        assert!(matches!(ScopedTable::try_new(people(), &bad), Err(Error::MissingDivisionColumn { .. })));
+        assert!(matches!(ScopedTable::try_new(people(), &bad, &key()), Err(Error::MissingDivisionColumn { .. })));
     }
 }

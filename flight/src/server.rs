@@ -91,7 +91,10 @@ pub struct FlightServer {
 /// file.
 pub async fn bind(config: FlightConfig, store: MetadataStore, tables: TableStore) -> Result<FlightServer> {
     let server = server_builder(config.tls.as_ref()).await?;
-    let service = CivlinkFlightSql::new(SessionFactory::new(store, tables, config.limits))?;
+    // The mask key is read (or generated) once, here: every session of this
+    // server keys its pseudonyms with it.
+    let mask_key = store.mask_key().await.map_err(|e| Error::Store { message: e.to_string() })?;
+    let service = CivlinkFlightSql::new(SessionFactory::new(store, tables, config.limits).with_mask_key(mask_key))?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::Config { message: format!("cannot listen on {}: {e}", config.addr) })?;

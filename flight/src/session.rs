@@ -7,7 +7,11 @@
 //! * catalog `civlink` (the only catalog: there is no `datafusion.public`),
 //!   one schema per department code (`gongan`, `minzheng`, …) and in it one
 //!   table per readable dataset, named by the dataset's name, each a
-//!   [`ScopedTable`] (columns, masks and row scope of the principal);
+//!   [`ScopedTable`] (columns, masks and row scope of the principal), its
+//!   `pseudonym` masks keyed with the deployment's [`MaskKey`]: the one given
+//!   to [`SessionFactory::with_mask_key`], else the metadata store's
+//!   (`MetadataStore::mask_key`), read at the factory's first session and
+//!   kept for its life;
 //! * `information_schema`, which therefore lists only what the principal
 //!   may read;
 //! * the functions of [`crate::udf`];
@@ -36,6 +40,7 @@ use civlink_catalog::model::{DatasetId, DatasetRecord, Department};
 use civlink_catalog::policy::{Access, Principal};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::{TableStore, TimeTravel};
+use civlink_standards::mask::MaskKey;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
@@ -46,6 +51,7 @@ use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStor
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::scope::ScopedTable;
@@ -92,17 +98,46 @@ pub struct SessionFactory {
     store: MetadataStore,
     limits: Limits,
     opener: Arc<TableOpener>,
+    /// Keys the `pseudonym` masks of every scoped table (its `Debug` shows no
+    /// bytes); set once, by [`SessionFactory::with_mask_key`] or from the store.
+    mask_key: OnceCell<Arc<MaskKey>>,
 }
 
 impl SessionFactory {
     /// A factory reading the catalog `store` and the Delta tables of `tables`.
+    ///
+    /// `pseudonym` masks are keyed with the deployment's mask key, read from
+    /// `store` (`MetadataStore::mask_key`, which generates it on first use)
+    /// when the first session is built, unless
+    /// [`SessionFactory::with_mask_key`] supplied it.
     pub fn new(store: MetadataStore, tables: TableStore, limits: Limits) -> SessionFactory {
         let opener = TableOpener {
             tables,
             registry: Arc::new(DefaultObjectStoreRegistry::new()),
             cache: Mutex::new(HashMap::new()),
         };
-        SessionFactory { store, limits, opener: Arc::new(opener) }
+        SessionFactory { store, limits, opener: Arc::new(opener), mask_key: OnceCell::new() }
+    }
+
+    /// Key `pseudonym` masks with `key` instead of reading the store's key
+    /// lazily. The Flight server passes the store's key, read once when it
+    /// binds (so a store that cannot produce it fails at start-up); tests
+    /// may pass a fixed one.
+    pub fn with_mask_key(mut self, key: MaskKey) -> SessionFactory {
+        self.mask_key = OnceCell::new_with(Some(Arc::new(key)));
+        self
+    }
+
+    /// The mask key, read from the store on first use (concurrent first
+    /// sessions wait for one read).
+    async fn mask_key(&self) -> Result<Arc<MaskKey>> {
+        let key = self
+            .mask_key
+            .get_or_try_init(|| async {
+                self.store.mask_key().await.map(Arc::new).map_err(|e| Error::Store { message: e.to_string() })
+            })
+            .await?;
+        Ok(Arc::clone(key))
     }
 
     /// The metadata store.
@@ -117,6 +152,7 @@ impl SessionFactory {
 
     /// A fresh session holding what `principal` may read.
     pub async fn session_for(&self, principal: &Principal) -> Result<ScopedSession> {
+        let mask_key = self.mask_key().await?;
         let readable = self.store.readable(principal).await.map_err(Error::from_policy)?;
         let datasets: Vec<(DatasetRecord, Access)> =
             readable.into_iter().filter(|(record, _)| record.current_version.is_some()).collect();
@@ -157,7 +193,7 @@ impl SessionFactory {
         }
         let catalog = MemoryCatalogProvider::new();
         for (department, tables) in by_department {
-            let schema = DatasetSchema { tables, opener: Arc::clone(&self.opener) };
+            let schema = DatasetSchema { tables, opener: Arc::clone(&self.opener), mask_key: Arc::clone(&mask_key) };
             catalog.register_schema(department.code(), Arc::new(schema)).map_err(Error::from_datafusion)?;
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));
@@ -360,6 +396,7 @@ impl TableOpener {
 struct DatasetSchema {
     tables: BTreeMap<String, (DatasetRecord, Access)>,
     opener: Arc<TableOpener>,
+    mask_key: Arc<MaskKey>,
 }
 
 #[async_trait]
@@ -372,7 +409,8 @@ impl SchemaProvider for DatasetSchema {
         let Some((record, access)) = self.tables.get(name) else { return Ok(None) };
         let provider = self.opener.provider(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         // A policy naming columns the table lacks fails closed, loudly.
-        let scoped = ScopedTable::try_new(provider, access).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let scoped = ScopedTable::try_new(provider, access, &self.mask_key)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(Some(Arc::new(scoped)))
     }
 

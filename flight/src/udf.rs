@@ -20,6 +20,16 @@
 //! columns; it is registered too so that a client can reproduce a mask, and it
 //! can never unmask anything. A strategy that does not parse masks to NULL
 //! (fail closed).
+//!
+//! # The mask key stays below the scope boundary
+//!
+//! The `pseudonym` strategy needs the deployment's [`MaskKey`]. Only the
+//! scoped tables hold a keyed instance ([`keyed_mask_udf`]), placed by
+//! [`crate::scope::ScopedTable`] inside its own plan, where user SQL never
+//! reaches it. The `civlink_mask` registered in sessions ([`mask_udf`]) has no
+//! key, so `pseudonym` there stars the value like `full`: with the key, a
+//! client could compute the pseudonym of any ID number it guesses, which is
+//! exactly the lookup and brute-force oracle pseudonyms exist to prevent.
 
 use std::sync::Arc;
 
@@ -28,7 +38,7 @@ use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use civlink_standards::division::{DivisionCode, DivisionTable, Level};
 use civlink_standards::idcard::{CitizenId, today_in_china};
-use civlink_standards::mask::MaskStrategy;
+use civlink_standards::mask::{MaskKey, MaskStrategy};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
@@ -56,9 +66,17 @@ pub fn register_all(ctx: &SessionContext) {
     }
 }
 
-/// The masking function (shared by every [`crate::scope::ScopedTable`]).
+/// The keyless masking function, as registered in every session: `pseudonym`
+/// stars the value (module docs).
 pub fn mask_udf() -> ScalarUDF {
-    ScalarUDF::from(Mask::new())
+    ScalarUDF::from(Mask::new(None))
+}
+
+/// The masking function holding the deployment's mask key, which computes
+/// `pseudonym`: for [`crate::scope::ScopedTable`] only, never for a session's
+/// function registry (module docs).
+pub fn keyed_mask_udf(key: &MaskKey) -> ScalarUDF {
+    ScalarUDF::from(Mask::new(Some(key.clone())))
 }
 
 /// Whether a type is one of Arrow's three string types.
@@ -345,21 +363,28 @@ impl ScalarUDFImpl for IdAge {
     }
 }
 
-/// `civlink_mask(value, strategy_json)`.
+/// `civlink_mask(value, strategy_json)`, keyed or not.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Mask {
     signature: Signature,
+    /// The deployment's mask key (its `Debug` shows no bytes); `None` in the
+    /// function users can call.
+    key: Option<MaskKey>,
 }
 
 impl Mask {
-    fn new() -> Self {
-        Mask { signature: Signature::user_defined(Volatility::Immutable) }
+    fn new(key: Option<MaskKey>) -> Self {
+        Mask { signature: Signature::user_defined(Volatility::Immutable), key }
     }
-}
 
-/// Mask one value; a strategy that does not parse hides the value entirely.
-fn mask_value(strategy: Option<&MaskStrategy>, value: &str) -> Option<String> {
-    strategy.and_then(|s| s.apply(value))
+    /// Mask one value; a strategy that does not parse hides the value entirely.
+    fn mask_value(&self, strategy: Option<&MaskStrategy>, value: &str) -> Option<String> {
+        let strategy = strategy?;
+        match &self.key {
+            Some(key) => strategy.apply_keyed(value, key),
+            None => strategy.apply(value),
+        }
+    }
 }
 
 impl ScalarUDFImpl for Mask {
@@ -406,7 +431,7 @@ impl ScalarUDFImpl for Mask {
             match constant {
                 Some(strategy) => {
                     for v in values {
-                        out.append_option(v.and_then(|v| mask_value(strategy.as_ref(), v)));
+                        out.append_option(v.and_then(|v| self.mask_value(strategy.as_ref(), v)));
                     }
                 }
                 None => {
@@ -422,7 +447,7 @@ impl ScalarUDFImpl for Mask {
                             }
                             (None, _) => None,
                         };
-                        out.append_option(v.and_then(|v| mask_value(strategy.as_ref(), v)));
+                        out.append_option(v.and_then(|v| self.mask_value(strategy.as_ref(), v)));
                     }
                 }
             }
@@ -637,6 +662,30 @@ mod tests {
         .await;
         assert_eq!(per_row[0].as_deref(), Some("************"));
         assert_eq!(per_row[1].as_deref(), Some("630000000000"));
+    }
+
+    #[tokio::test]
+    async fn pseudonyms_need_the_keyed_function() {
+        let ctx = ctx().await;
+        let id = valid_id("63010219900307123");
+        let sql = format!(r#"SELECT civlink_mask('{id}', '{{"strategy":"pseudonym"}}')"#);
+        // The session's function has no key: stars, never a (guessable) token.
+        assert_eq!(strings_of(&ctx, &sql).await, s(&[Some("******************")]));
+
+        let key = MaskKey::from_bytes([9; civlink_standards::mask::MASK_KEY_LEN]);
+        let keyed = SessionContext::new();
+        keyed.register_udf(keyed_mask_udf(&key));
+        let expected = key.pseudonym(&id);
+        assert_eq!(strings_of(&keyed, &sql).await, s(&[Some(expected.as_str())]));
+        assert!(expected.starts_with("ps_") && expected.len() == 27, "{expected}");
+        // The other strategies are the same keyed or not.
+        assert_eq!(
+            strings_of(&keyed, r#"SELECT civlink_mask('张三丰', '{"strategy":"name"}')"#).await,
+            s(&[Some("张**")])
+        );
+        // Neither instance shows the key in its Debug output.
+        assert!(format!("{:?}", keyed_mask_udf(&key)).contains("MaskKey(<redacted>)"));
+        assert_ne!(keyed_mask_udf(&key), mask_udf());
     }
 
     #[test]

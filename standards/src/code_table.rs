@@ -20,13 +20,16 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// The shipped tables: file name (for messages) and contents.
-const BUILTIN_SOURCES: [(&str, &str); 6] = [
+const BUILTIN_SOURCES: [(&str, &str); 9] = [
     ("sex.json", include_str!("../data/code_tables/sex.json")),
     ("ethnic_group.json", include_str!("../data/code_tables/ethnic_group.json")),
     ("family_relationship.json", include_str!("../data/code_tables/family_relationship.json")),
     ("disability_category.json", include_str!("../data/code_tables/disability_category.json")),
     ("disability_grade.json", include_str!("../data/code_tables/disability_grade.json")),
     ("assistance_category.json", include_str!("../data/code_tables/assistance_category.json")),
+    ("insurance_type.json", include_str!("../data/code_tables/insurance_type.json")),
+    ("insurance_status.json", include_str!("../data/code_tables/insurance_status.json")),
+    ("monitoring_risk.json", include_str!("../data/code_tables/monitoring_risk.json")),
 ];
 
 /// Errors from loading and looking up code tables.
@@ -378,6 +381,9 @@ mod tests {
                 "disability_grade",
                 "ethnic_group",
                 "family_relationship",
+                "insurance_status",
+                "insurance_type",
+                "monitoring_risk",
                 "sex"
             ]
         );

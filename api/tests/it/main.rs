@@ -1,1 +1,7 @@
+//! civlink-api's integration tests: one binary, real HTTP against servers on free ports.
 
+mod auth;
+mod datasets;
+mod fixture;
+mod rows;
+mod standards;

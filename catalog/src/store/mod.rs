@@ -1,5 +1,6 @@
 //! The metadata store: departments, standards, datasets, runs, versions,
-//! quality reports and lineage, in SQLite (the default, a file in the data
+//! quality reports, lineage and the deployment's mask key
+//! ([`MetadataStore::mask_key`]), in SQLite (the default, a file in the data
 //! directory) or PostgreSQL (deployments).
 //!
 //! Both backends are reached through sqlx's `Any` driver and share ONE set of
@@ -14,6 +15,7 @@
 
 mod codec;
 mod policy;
+mod settings;
 
 use std::collections::HashSet;
 use std::str::FromStr;

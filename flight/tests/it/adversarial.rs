@@ -8,8 +8,9 @@
 //! Two datasets with real Qinghai division codes at all five levels:
 //! `gongan.population` (unconditional, masked `id_number`/`name`/`address`)
 //! and `minzheng.benefits` (conditional: only 民政 reads it; masked
-//! `id_number`/`bank_account`), joinable on the masked `id_number`; plus
-//! `gongan.population_archive` (not shared: only 公安 reads it).
+//! `id_number`/`bank_account`), joinable on the `id_number` pseudonyms; plus
+//! `gongan.population_archive` (not shared: only 公安 reads it). The copies
+//! are masked with the store's mask key, which the sessions must be using.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use civlink_catalog::table::TableStore;
 use civlink_flight::session::{CATALOG, ScopedSession};
 use civlink_flight::{FlightConfig, Limits, SessionFactory};
 use civlink_standards::division::{DivisionCode, DivisionTable, Level};
+use civlink_standards::mask::{MaskKey, MaskStrategy};
 use civlink_standards::standard::{Sensitivity, Standard};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::MemTable;
@@ -51,7 +53,7 @@ const BENEFITS_STANDARD: &str = r#"{
     "benefit_id": {"type": "string", "title": "发放编号", "x-civlink-sensitivity": "internal"},
     "id_number": {"type": "string", "title": "公民身份号码", "format": "gb11643",
       "x-civlink-sensitivity": "sensitive", "x-civlink-pii": true,
-      "x-civlink-mask": {"strategy": "keep_ends", "first": 6, "last": 4}},
+      "x-civlink-mask": {"strategy": "pseudonym"}},
     "bank_account": {"type": "string", "title": "银行账号", "x-civlink-sensitivity": "sensitive",
       "x-civlink-pii": true, "x-civlink-mask": {"strategy": "full"}},
     "category": {"type": "string", "title": "救助类别", "x-civlink-sensitivity": "internal"},
@@ -136,8 +138,8 @@ fn data() -> Data {
     for (i, code) in codes.iter().enumerate() {
         let county = code.as_deref().filter(|c| c.len() >= 6 && c.is_ascii()).map_or("630102", |c| &c[..6]);
         let county = if county.bytes().all(|b| b.is_ascii_digit()) { county } else { "630102" };
-        // A unique three-digit sequence: the masked ID (first 6, last 4) stays unique, so
-        // ORDER BY id_number is a total order and joins on the masked ID are exact.
+        // A unique three-digit sequence: the ID, hence its pseudonym, is unique, so
+        // ORDER BY id_number is a total order.
         let birth = format!("{}{:02}{:02}", 1950 + i % 60, 1 + i % 12, 1 + i % 28);
         let person = id(&format!("{county}{birth}{:03}", 100 + i));
         ids.push(person.clone());
@@ -290,7 +292,7 @@ async fn catalog() -> Catalog {
 
 /// The rows and columns `access` admits of `batch`, masked: what the principal
 /// should see, computed without the code under test.
-fn prefiltered(batch: &RecordBatch, access: &Access) -> RecordBatch {
+fn prefiltered(batch: &RecordBatch, access: &Access, key: &MaskKey) -> RecordBatch {
     let division = access.division_column.as_deref().and_then(|c| batch.column_by_name(c));
     let keep: Vec<usize> = (0..batch.num_rows())
         .filter(|&row| {
@@ -316,7 +318,7 @@ fn prefiltered(batch: &RecordBatch, access: &Access) -> RecordBatch {
             let source = source.as_string::<i32>();
             let masked: Vec<Option<String>> = keep
                 .iter()
-                .map(|&r| if source.is_valid(r) { column.mask.apply(source.value(r)) } else { None })
+                .map(|&r| if source.is_valid(r) { column.mask.apply_keyed(source.value(r), key) } else { None })
                 .collect();
             columns.push(strings_col(masked));
             fields.push(Field::new(&column.name, DataType::Utf8, true));
@@ -325,9 +327,15 @@ fn prefiltered(batch: &RecordBatch, access: &Access) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
+/// The mask of `id_number` in `session`'s access to `dataset`.
+fn access_mask(session: &ScopedSession, dataset: &str) -> MaskStrategy {
+    let (_, access) = session.datasets.iter().find(|(r, _)| r.spec.id.to_string() == dataset).unwrap();
+    access.column("id_number").unwrap().mask
+}
+
 /// A plain DataFusion session with the same catalog, schemas, table names
 /// and functions as `session`, over pre-filtered, pre-masked copies.
-fn reference(session: &ScopedSession, data: &Data) -> SessionContext {
+fn reference(session: &ScopedSession, data: &Data, key: &MaskKey) -> SessionContext {
     let default_schema = session.principal.department.unwrap_or(Department::Minzheng).code();
     let config = SessionConfig::new()
         .with_information_schema(true)
@@ -342,7 +350,7 @@ fn reference(session: &ScopedSession, data: &Data) -> SessionContext {
             BENEFITS => &data.benefits,
             other => panic!("unexpected dataset {other}"),
         };
-        let copy = prefiltered(batch, access);
+        let copy = prefiltered(batch, access, key);
         let table = MemTable::try_new(copy.schema(), vec![vec![copy]]).unwrap();
         let schema = match catalog.schema(id.department.code()) {
             Some(schema) => schema,
@@ -633,7 +641,9 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
     assert!(CORPUS.len() >= 30);
     let cat = catalog().await;
     let table_dir = cat.dir.path().display().to_string();
+    // No key given: the factory reads the store's, the one the copies are masked with.
     let factory = SessionFactory::new(cat.store.clone(), cat.tables.clone(), Limits::default());
+    let key = cat.store.mask_key().await.unwrap();
     let seed = std::env::var("CIVLINK_ADVERSARIAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_2024);
     let mut compared = 0;
     // Queries both sides answered (not just both refused): the corpus must mostly run.
@@ -654,7 +664,7 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
         let admin = principal.role == Role::Admin;
         assert_eq!(readable.contains(BENEFITS), admin || principal.department == Some(Department::Minzheng), "{who}");
         assert_eq!(readable.contains(ARCHIVE), admin || principal.department == Some(Department::Gongan), "{who}");
-        let reference = reference(&session, &cat.data);
+        let reference = reference(&session, &cat.data, &key);
 
         for (check, sql) in CORPUS {
             let sql = expand(sql, &cat.data, &table_dir);
@@ -711,22 +721,58 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
 #[tokio::test]
 async fn the_reference_is_really_filtered_and_masked() {
     let cat = catalog().await;
+    let key = cat.store.mask_key().await.unwrap();
     let factory = SessionFactory::new(cat.store.clone(), cat.tables.clone(), Limits::default());
     let village = cat.data.villages[0];
     let principal =
         Principal { name: "v".into(), department: Some(Department::Minzheng), role: Role::Analyst, division: village };
     let session = factory.session_for(&principal).await.unwrap();
-    let reference = reference(&session, &cat.data);
+    let reference = reference(&session, &cat.data, &key);
     let rows =
         run_reference(&reference, &format!("SELECT division_code, name, id_number FROM {POPULATION}")).await.unwrap();
     assert_eq!(rows.rows.len(), 3, "three people live in each village");
+    let ids = cat.data.population.column_by_name("id_number").unwrap().as_string::<i32>();
+    let pseudonyms: BTreeSet<String> = ids.iter().flatten().map(|id| key.pseudonym(id)).collect();
     for row in &rows.rows {
         assert_eq!(row[0].as_deref(), Some(village.as_str()));
         assert!(row[1].as_deref().unwrap().ends_with('*'));
-        assert!(row[2].as_deref().unwrap().contains("********"));
+        let id = row[2].as_deref().unwrap();
+        assert!(id.starts_with("ps_") && pseudonyms.contains(id), "{id}");
     }
     let scoped = run_scoped(&session, &format!("SELECT division_code, name, id_number FROM {POPULATION}")).await;
     assert_eq!(scoped.unwrap().sorted(), rows.sorted());
+
+    // The pseudonyms join the two datasets: every benefit of a villager is found,
+    // in the scoped session and in the copy alike.
+    let join =
+        format!("SELECT p.id_number, b.benefit_id FROM {POPULATION} p JOIN {BENEFITS} b ON p.id_number = b.id_number");
+    let want = run_reference(&reference, &join).await.unwrap();
+    let b_ids = cat.data.benefits.column_by_name("id_number").unwrap().as_string::<i32>();
+    let b_codes = cat.data.benefits.column_by_name("division_code").unwrap().as_string::<i32>();
+    let villagers: BTreeSet<String> = (0..cat.data.population.num_rows())
+        .filter(|&r| {
+            let codes = cat.data.population.column_by_name("division_code").unwrap().as_string::<i32>();
+            codes.is_valid(r) && codes.value(r) == village.as_str()
+        })
+        .map(|r| ids.value(r).to_owned())
+        .collect();
+    let expected = (0..cat.data.benefits.num_rows())
+        .filter(|&r| villagers.contains(b_ids.value(r)) && b_codes.is_valid(r) && b_codes.value(r) == village.as_str())
+        .count();
+    assert!(expected > 0, "the corpus pays some villagers in their own village");
+    assert_eq!(want.rows.len(), expected);
+    assert_eq!(run_scoped(&session, &join).await.unwrap().sorted(), want.sorted());
+    // A clear ID number finds nothing, nor does the session's (keyless) civlink_mask.
+    let clear = villagers.iter().next().unwrap();
+    let probe = format!("SELECT count(*) FROM {POPULATION} WHERE id_number = '{clear}'");
+    assert_eq!(run_scoped(&session, &probe).await.unwrap().rows, vec![vec![Some("0".to_owned())]]);
+    let oracle = format!(
+        r#"SELECT count(*) FROM {POPULATION} WHERE id_number = civlink_mask('{clear}', '{{"strategy":"pseudonym"}}')"#
+    );
+    assert_eq!(run_scoped(&session, &oracle).await.unwrap().rows, vec![vec![Some("0".to_owned())]]);
+    let shown = format!("SELECT count(*) FROM {POPULATION} WHERE id_number = '{}'", key.pseudonym(clear));
+    assert_eq!(run_scoped(&session, &shown).await.unwrap().rows, vec![vec![Some("1".to_owned())]]);
+    assert!(matches!(access_mask(&session, POPULATION), MaskStrategy::Pseudonym));
 }
 
 /// The same scoping on the wire: a real Flight SQL server, three corpus queries.
@@ -743,9 +789,12 @@ async fn corpus_queries_over_flight_sql_match_the_reference() {
     cat.store.create_principal(&principal).await.unwrap();
     let token = cat.store.create_token(&principal.name, None).await.unwrap().secret;
 
-    let factory = SessionFactory::new(cat.store.clone(), cat.tables.clone(), Limits::default());
+    // A factory with the key given up front, as the server builds its own.
+    let key = cat.store.mask_key().await.unwrap();
+    let factory =
+        SessionFactory::new(cat.store.clone(), cat.tables.clone(), Limits::default()).with_mask_key(key.clone());
     let session = factory.session_for(&principal).await.unwrap();
-    let reference = reference(&session, &cat.data);
+    let reference = reference(&session, &cat.data, &key);
 
     let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls: None, limits: Limits::default() };
     let server = civlink_flight::bind(config, cat.store.clone(), cat.tables.clone()).await.unwrap();

@@ -1,0 +1,479 @@
+//! The crate's errors, and the ONE place they become HTTP responses.
+//!
+//! [`problem`] matches every variant explicitly and decides what a client is
+//! told, as an RFC 9457 problem document (`application/problem+json` with
+//! `type`, `title`, `status` and `detail`):
+//!
+//! * authentication failures → 401 with `WWW-Authenticate: Bearer`, saying
+//!   which (missing, malformed, invalid, expired, revoked) but never echoing
+//!   what was presented;
+//! * what the principal may not do → 403;
+//! * datasets it may not read, and those that do not exist → the same 404;
+//! * the client's own mistakes (a bad `limit`, an unknown column, a body
+//!   that is not a standard) → 400 / 413 / 422, describing only its request;
+//! * limits → 429 (too many queries at once) and 503 (time or memory);
+//! * everything else (the metadata store, Delta storage, the engine) → 500
+//!   with a generic detail and a reference id; the real message goes to the
+//!   log under that id, never to the client. Engine errors are always
+//!   treated as internal here: the REST layer builds every plan itself from
+//!   validated parameters, so an engine error is never the client's fault,
+//!   and its text could carry SQL or values.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use civlink_standards::compat::Mode;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The media type of problem documents (RFC 9457 §3).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// The challenge sent with every 401 (RFC 6750 §3).
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"civlink\"";
+/// The challenge sent when a token was presented but is not usable.
+pub const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"civlink\", error=\"invalid_token\"";
+/// Prefix of every problem `type` URI.
+const TYPE_PREFIX: &str = "urn:civlink:problem:";
+
+/// One problem with a submitted standard: where in the document, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StandardProblem {
+    /// RFC 6901 pointer into the submitted document ("" = the whole document).
+    pub pointer: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// Why a REST request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No `Authorization` header.
+    #[error("missing credentials: send \"Authorization: Bearer <token>\" (or Basic user:token)")]
+    MissingCredentials,
+    /// An `Authorization` header that cannot be read.
+    #[error("malformed Authorization header: {reason}")]
+    MalformedCredentials {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Not a valid civlink token, or not a known one.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The token has expired.
+    #[error("the token has expired")]
+    TokenExpired,
+    /// The token was revoked.
+    #[error("the token has been revoked")]
+    TokenRevoked,
+    /// The Basic user name is not the token's principal.
+    #[error("the user name does not match the token")]
+    UserMismatch,
+    /// The principal may not do this.
+    #[error("forbidden: {what}")]
+    Forbidden {
+        /// What was refused.
+        what: String,
+    },
+    /// Nothing here, or nothing the principal may see (the same answer).
+    #[error("{what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A malformed parameter (limit, offset, columns, a filter value).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// A column the dataset does not have for this principal (unknown and
+    /// unreadable columns are the same to it).
+    #[error("unknown column \"{column}\"")]
+    UnknownColumn {
+        /// The name given.
+        column: String,
+    },
+    /// A request body that cannot be read as required (not UTF-8, not JSON).
+    #[error("unusable request body: {message}")]
+    BadBody {
+        /// What is wrong.
+        message: String,
+    },
+    /// A request body over the size limit.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// A submitted standard that is not a valid civlink standard.
+    #[error("invalid standard ({} problem(s))", problems.len())]
+    InvalidStandard {
+        /// Every problem found.
+        problems: Vec<StandardProblem>,
+    },
+    /// A valid standard that breaks compatibility with earlier versions.
+    #[error("standard {id} version {version} is not {mode} compatible with the registered versions")]
+    IncompatibleStandard {
+        /// Standard id.
+        id: String,
+        /// Standard version.
+        version: String,
+        /// The mode checked.
+        mode: Mode,
+        /// Every incompatibility.
+        problems: Vec<StandardProblem>,
+    },
+    /// The id and version are registered with a different document.
+    #[error(
+        "standard {id} version {version} is already registered with a different document; publish it as a new version"
+    )]
+    StandardConflict {
+        /// Standard id.
+        id: String,
+        /// Standard version.
+        version: String,
+    },
+    /// The principal already runs as many queries as it may.
+    #[error("too many concurrent queries (limit {limit} per principal)")]
+    TooManyQueries {
+        /// The limit.
+        limit: usize,
+    },
+    /// The query ran past its time limit.
+    #[error("the query exceeded its time limit of {seconds} s")]
+    Timeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// The query needed more memory than its cap (after spilling).
+    #[error("the query exceeded its memory limit")]
+    MemoryExhausted {
+        /// The engine's message (logged, not sent).
+        detail: String,
+    },
+    /// The metadata store or the policy failed.
+    #[error("metadata store: {message}")]
+    Store {
+        /// What failed.
+        message: String,
+    },
+    /// The query engine or table storage failed.
+    #[error("query engine: {message}")]
+    Engine {
+        /// What failed.
+        message: String,
+    },
+    /// The server configuration is unusable (address).
+    #[error("configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// The HTTP transport failed.
+    #[error("transport: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An authentication or policy failure from the metadata store.
+    pub fn from_policy(error: civlink_catalog::policy::Error) -> Error {
+        use civlink_catalog::policy::Error as P;
+        match error {
+            P::BadToken | P::UnknownToken { .. } | P::UnknownPrincipal { .. } => Error::InvalidToken,
+            P::TokenExpired { .. } => Error::TokenExpired,
+            P::TokenRevoked { .. } => Error::TokenRevoked,
+            other @ (P::Store(_) | P::Invalid { .. } | P::MissingStandard { .. } | P::BadStandard { .. }) => {
+                Error::Store { message: other.to_string() }
+            }
+        }
+    }
+
+    /// The audit outcome for this error: short, without internals.
+    pub fn outcome(&self) -> String {
+        match self {
+            Error::MissingCredentials
+            | Error::MalformedCredentials { .. }
+            | Error::InvalidToken
+            | Error::TokenExpired
+            | Error::TokenRevoked
+            | Error::UserMismatch => format!("unauthenticated: {self}"),
+            Error::Forbidden { .. } => format!("denied: {self}"),
+            Error::NotFound { .. } => "error: not found".to_owned(),
+            Error::MethodNotAllowed
+            | Error::BadRequest { .. }
+            | Error::UnknownColumn { .. }
+            | Error::BadBody { .. }
+            | Error::PayloadTooLarge { .. }
+            | Error::InvalidStandard { .. }
+            | Error::IncompatibleStandard { .. }
+            | Error::StandardConflict { .. } => format!("error: {self}"),
+            Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => {
+                format!("limit: {self}")
+            }
+            Error::Store { .. } | Error::Engine { .. } | Error::Config { .. } | Error::Transport { .. } => {
+                "error: internal".to_owned()
+            }
+        }
+    }
+}
+
+impl From<civlink_flight::Error> for Error {
+    /// Flight's errors as the REST layer reports them. Every plan here is
+    /// built by this crate, so the engine's "client mistakes" are ours.
+    fn from(error: civlink_flight::Error) -> Error {
+        use civlink_flight::Error as F;
+        match error {
+            F::MissingCredentials => Error::MissingCredentials,
+            F::MalformedCredentials { reason } => Error::MalformedCredentials { reason },
+            F::InvalidToken => Error::InvalidToken,
+            F::TokenExpired => Error::TokenExpired,
+            F::TokenRevoked => Error::TokenRevoked,
+            F::UserMismatch => Error::UserMismatch,
+            F::PermissionDenied { what } => Error::Forbidden { what },
+            F::TooManyQueries { limit } => Error::TooManyQueries { limit },
+            F::MemoryExhausted { detail } => Error::MemoryExhausted { detail },
+            F::Timeout { seconds } => Error::Timeout { seconds },
+            F::Store { message } => Error::Store { message },
+            other @ (F::InvalidRequest { .. }
+            | F::Query { .. }
+            | F::Unsupported { .. }
+            | F::Cancelled
+            | F::UnknownQuery
+            | F::Table(_)
+            | F::Engine { .. }
+            | F::Arrow { .. }
+            | F::Config { .. }
+            | F::Transport { .. }) => Error::Engine { message: other.to_string() },
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(error: datafusion::error::DataFusionError) -> Error {
+        civlink_flight::Error::from_datafusion(error).into()
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(error: arrow::error::ArrowError) -> Error {
+        Error::Engine { message: format!("arrow: {error}") }
+    }
+}
+
+impl From<civlink_catalog::store::Error> for Error {
+    fn from(error: civlink_catalog::store::Error) -> Error {
+        Error::Store { message: error.to_string() }
+    }
+}
+
+/// What a client is told about an error: an RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The `type` URI (`urn:civlink:problem:<slug>`).
+    pub kind: String,
+    /// The `title`: the same for every problem of this type.
+    pub title: &'static str,
+    /// The `detail`: this occurrence, without internals.
+    pub detail: String,
+    /// Extension members (`errors`, `reference`, …).
+    pub extensions: Map<String, Value>,
+    /// The `WWW-Authenticate` challenge, for 401s.
+    pub challenge: Option<&'static str>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, slug: &str, title: &'static str, detail: String) -> Problem {
+        Problem { status, kind: format!("{TYPE_PREFIX}{slug}"), title, detail, extensions: Map::new(), challenge: None }
+    }
+
+    fn unauthenticated(error: &Error, challenge: &'static str) -> Problem {
+        let mut problem =
+            Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", error.to_string());
+        problem.challenge = Some(challenge);
+        problem
+    }
+
+    fn with(mut self, key: &str, value: Value) -> Problem {
+        self.extensions.insert(key.to_owned(), value);
+        self
+    }
+
+    /// The problem document as JSON.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), Value::String(self.kind.clone()));
+        body.insert("title".into(), Value::String(self.title.to_owned()));
+        body.insert("status".into(), Value::from(self.status.as_u16()));
+        body.insert("detail".into(), Value::String(self.detail.clone()));
+        for (key, value) in &self.extensions {
+            body.insert(key.clone(), value.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(challenge) = self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// The problem document a client sees for `error`. Internal failures are
+/// logged here with a fresh reference id, which is all the client gets of them.
+pub fn problem(error: &Error) -> Problem {
+    let internal = || {
+        let reference = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(reference = %reference, error = %error, "internal error serving a REST request");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            format!("internal error (reference {reference})"),
+        )
+        .with("reference", Value::String(reference))
+    };
+    let problems = |list: &[StandardProblem]| serde_json::to_value(list).unwrap_or(Value::Array(Vec::new()));
+    match error {
+        Error::MissingCredentials | Error::MalformedCredentials { .. } => {
+            Problem::unauthenticated(error, BEARER_CHALLENGE)
+        }
+        Error::InvalidToken | Error::TokenExpired | Error::TokenRevoked | Error::UserMismatch => {
+            Problem::unauthenticated(error, INVALID_TOKEN_CHALLENGE)
+        }
+        Error::Forbidden { .. } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", error.to_string()),
+        Error::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", error.to_string()),
+        Error::MethodNotAllowed => {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", error.to_string())
+        }
+        Error::BadRequest { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", error.to_string())
+        }
+        Error::UnknownColumn { column } => {
+            Problem::new(StatusCode::BAD_REQUEST, "unknown-column", "Unknown column", error.to_string())
+                .with("column", Value::String(column.clone()))
+        }
+        Error::BadBody { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-body", "Unusable request body", error.to_string())
+        }
+        Error::PayloadTooLarge { .. } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            error.to_string(),
+        ),
+        Error::InvalidStandard { problems: list } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-standard", "Invalid standard", error.to_string())
+                .with("errors", problems(list))
+        }
+        Error::IncompatibleStandard { mode, problems: list, .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "incompatible-standard",
+            "Incompatible standard version",
+            error.to_string(),
+        )
+        .with("mode", Value::String(mode.as_str().to_owned()))
+        .with("errors", problems(list)),
+        Error::StandardConflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "standard-conflict", "Standard version exists", error.to_string())
+        }
+        Error::TooManyQueries { .. } => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-queries",
+            "Too many concurrent queries",
+            error.to_string(),
+        ),
+        Error::Timeout { .. } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "query-timeout", "Query time limit", error.to_string())
+        }
+        Error::MemoryExhausted { detail } => {
+            tracing::warn!(detail = %detail, "REST query stopped at its memory limit");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "query-memory", "Query memory limit", error.to_string())
+        }
+        Error::Store { .. } | Error::Engine { .. } | Error::Config { .. } | Error::Transport { .. } => internal(),
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        problem(&self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authentication_failures_are_401_with_a_challenge_and_no_echo() {
+        for e in [Error::MissingCredentials, Error::InvalidToken, Error::TokenExpired, Error::TokenRevoked] {
+            let p = problem(&e);
+            assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{e}");
+            assert!(p.challenge.is_some_and(|c| c.starts_with("Bearer")));
+        }
+        let e = Error::from_policy(civlink_catalog::policy::Error::UnknownToken { id: "abc123".into() });
+        let p = problem(&e);
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+        assert!(!p.body().to_string().contains("abc123"));
+        let e = Error::from_policy(civlink_catalog::policy::Error::TokenExpired { id: "abc123".into() });
+        assert!(!problem(&e).body().to_string().contains("abc123"));
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let e = Error::Store { message: "connection to postgres://admin:hunter2@db failed".into() };
+        let body = problem(&e).body().to_string();
+        assert_eq!(problem(&e).status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("hunter2"));
+        assert!(body.contains("reference"));
+        let e: Error = civlink_flight::Error::Query { message: "SELECT secret FROM x WHERE id = '6301'".into() }.into();
+        let body = problem(&e).body().to_string();
+        assert!(!body.contains("SELECT") && !body.contains("6301"), "{body}");
+    }
+
+    #[test]
+    fn problem_documents_have_the_rfc_9457_members() {
+        let p = problem(&Error::UnknownColumn { column: "salary".into() });
+        assert_eq!(p.status, StatusCode::BAD_REQUEST);
+        let body = p.body();
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["type"], "urn:civlink:problem:unknown-column");
+        assert!(body["title"].is_string() && body["detail"].as_str().is_some_and(|d| d.contains("salary")));
+        let p = problem(&Error::InvalidStandard {
+            problems: vec![
+                StandardProblem { pointer: "/type".into(), message: "a".into() },
+                StandardProblem { pointer: "/properties".into(), message: "b".into() },
+            ],
+        });
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.body()["errors"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn limits_and_conflicts_have_their_own_statuses() {
+        assert_eq!(problem(&Error::TooManyQueries { limit: 2 }).status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(problem(&Error::Timeout { seconds: 3 }).status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            problem(&Error::StandardConflict { id: "a.b".into(), version: "1".into() }).status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(problem(&Error::Forbidden { what: "x".into() }).status, StatusCode::FORBIDDEN);
+        assert_eq!(problem(&Error::NotFound { what: "x".into() }).status, StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,343 @@
+//! The standards endpoints: publishing a data standard, and reading them.
+//!
+//! * `POST /api/v1/standards[?compatibility=MODE]` (role `standards_admin`
+//!   or `admin`): the body is a standard document (JSON Schema 2020-12 with
+//!   `x-civlink-*` keywords). It is parsed
+//!   ([`Standard::from_json_str`]), compiled ([`Validator::compile`]) and
+//!   checked for compatibility with the registered versions of the same id
+//!   ([`civlink_standards::compat::check`], mode `backward` unless the query
+//!   says otherwise; `none` skips it), then registered
+//!   ([`civlink_catalog::store::MetadataStore::register_standard`]).
+//!   Answers: 201 with the id and version (and `Location`); 200 when the
+//!   identical document is already registered under that id and version
+//!   (publishing is idempotent); 409 when a different one is; 422 with every
+//!   problem found (every meta-schema violation, or the civlink-level
+//!   problem, or every incompatibility) as `errors: [{pointer, message}]`.
+//! * `GET /api/v1/standards/{id}`: the registered versions, in registration order.
+//! * `GET /api/v1/standards/{id}/{version}`: the document, exactly as registered.
+//!
+//! Standards are not secret: any authenticated principal may read them.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use civlink_catalog::policy::Role;
+use civlink_standards::compat::{self, Mode};
+use civlink_standards::standard::{self, Standard};
+use civlink_standards::validate::{self, Validator};
+use serde_json::{Value, json};
+
+use crate::datasets::request_text;
+use crate::error::{Error, Result, StandardProblem};
+use crate::state::{AppState, Audit, action};
+
+/// The compatibility mode when the request names none.
+pub const DEFAULT_MODE: Mode = Mode::Backward;
+
+/// The largest request body accepted (a standard is a few kilobytes).
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+
+/// `POST /api/v1/standards`.
+pub async fn publish(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let request = request_text("POST", &uri);
+    let principal = state.principal(&headers, action::PUBLISH_STANDARD, &request).await?;
+    let mut audit = Audit::start(&principal, action::PUBLISH_STANDARD, &headers, &request);
+    let result = async {
+        if !matches!(principal.role, Role::StandardsAdmin | Role::Admin) {
+            return Err(Error::Forbidden {
+                what: format!(
+                    "publishing standards needs the standards_admin or admin role (you are {})",
+                    principal.role
+                ),
+            });
+        }
+        let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
+        let mode = mode(&pairs)?;
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
+            } else {
+                Error::BadBody { message: e.body_text() }
+            }
+        })?;
+        let text = std::str::from_utf8(&body).map_err(|_| Error::BadBody { message: "not UTF-8".into() })?;
+        let validator = compile(text)?;
+        let standard = validator.standard();
+        audit.dataset(format!("standard {} {}", standard.id, standard.version));
+        publish_compiled(&state, standard, text, mode).await
+    }
+    .await;
+    audit.finish(&state, &result, None).await;
+    let (status, id, version, checked) = result?;
+    let location = format!("/api/v1/standards/{}/{}", encode_segment(&id), encode_segment(&version));
+    let body = json!({
+        "id": id,
+        "version": version,
+        "created": status == StatusCode::CREATED,
+        "compatibility": { "mode": mode_of(checked), "checked_against": checked.map(|(_, n)| n).unwrap_or(0) },
+        "url": location,
+    });
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The mode of a compatibility check, for the response.
+fn mode_of(checked: Option<(Mode, usize)>) -> Option<&'static str> {
+    checked.map(|(mode, _)| mode.as_str())
+}
+
+/// The `compatibility` query parameter (the only one).
+fn mode(pairs: &[(String, String)]) -> Result<Mode> {
+    let mut mode = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "compatibility" if mode.is_none() => {
+                mode = Some(Mode::from_str(value).map_err(|e| Error::BadRequest { message: e.to_string() })?);
+            }
+            "compatibility" => {
+                return Err(Error::BadRequest { message: "compatibility is given more than once".into() });
+            }
+            other => {
+                return Err(Error::BadRequest {
+                    message: format!("unknown query parameter \"{other}\" (only compatibility=MODE)"),
+                });
+            }
+        }
+    }
+    Ok(mode.unwrap_or(DEFAULT_MODE))
+}
+
+/// Parse and compile a submitted standard, or every problem with it.
+pub fn compile(text: &str) -> Result<Validator> {
+    let standard = match Standard::from_json_str(text) {
+        Ok(standard) => standard,
+        Err(standard::Error::MetaSchema { pointer, message }) => {
+            // The parser stops at the first meta-schema violation; list them all.
+            let mut problems: Vec<StandardProblem> = serde_json::from_str::<Value>(text)
+                .map(|document| {
+                    let meta = jsonschema::draft202012::meta::validator();
+                    meta.iter_errors(&document)
+                        .map(|e| StandardProblem {
+                            pointer: e.instance_path().as_str().to_owned(),
+                            message: e.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if problems.is_empty() {
+                problems.push(StandardProblem { pointer, message: format!("not a valid JSON Schema: {message}") });
+            }
+            return Err(Error::InvalidStandard { problems });
+        }
+        Err(e) => return Err(Error::InvalidStandard { problems: vec![standard_problem(&e)] }),
+    };
+    Validator::compile(standard).map_err(|e| {
+        let problem = match &e {
+            validate::Error::Standard(inner) => standard_problem(inner),
+            validate::Error::Fallback { pointer, .. } => {
+                StandardProblem { pointer: pointer.clone(), message: e.to_string() }
+            }
+            validate::Error::Batch { .. } => StandardProblem { pointer: String::new(), message: e.to_string() },
+        };
+        Error::InvalidStandard { problems: vec![problem] }
+    })
+}
+
+/// A parse error as a problem.
+fn standard_problem(error: &standard::Error) -> StandardProblem {
+    let pointer = match error {
+        standard::Error::Json { .. } => String::new(),
+        standard::Error::MetaSchema { pointer, .. }
+        | standard::Error::Invalid { pointer, .. }
+        | standard::Error::UnknownFormat { pointer, .. }
+        | standard::Error::UnknownCodeTable { pointer, .. } => pointer.clone(),
+    };
+    StandardProblem { pointer, message: error.to_string() }
+}
+
+/// What was published: status (201 or 200), id, version, and the check made
+/// (mode and the number of versions compared; `None` when the document was
+/// already registered).
+type Published = (StatusCode, String, String, Option<(Mode, usize)>);
+
+/// Check a compiled standard against the registered versions and register it.
+async fn publish_compiled(state: &AppState, standard: &Standard, text: &str, mode: Mode) -> Result<Published> {
+    let (id, version) = (standard.id.clone(), standard.version.clone());
+    let conflict = || Error::StandardConflict { id: id.clone(), version: version.clone() };
+    match state.store().standard(&id, &version).await? {
+        Some(existing) if existing == text => return Ok((StatusCode::OK, id, version, None)),
+        Some(_) => return Err(conflict()),
+        None => {}
+    }
+    let versions = state.store().standard_versions(&id).await?;
+    let mut previous = Vec::with_capacity(versions.len());
+    for v in &versions {
+        let document = state.store().standard(&id, v).await?.ok_or_else(|| Error::Store {
+            message: format!("standard {id} version {v} is listed but has no document"),
+        })?;
+        let value = serde_json::from_str::<Value>(&document)
+            .map_err(|e| Error::Store { message: format!("registered standard {id} version {v} is not JSON: {e}") })?;
+        previous.push(value);
+    }
+    let report = compat::check(&standard.document, &previous, mode).map_err(|e| match &e {
+        compat::Error::NotAnObject { document: compat::Document::New, pointer }
+        | compat::Error::InvalidKeyword { document: compat::Document::New, pointer, .. } => Error::InvalidStandard {
+            problems: vec![StandardProblem { pointer: pointer.clone(), message: e.to_string() }],
+        },
+        _ => Error::Store { message: format!("checking compatibility of {id} {version}: {e}") },
+    })?;
+    if !report.is_compatible() {
+        let problems = report
+            .incompatibilities
+            .iter()
+            .map(|i| {
+                let against = versions.get(i.against_version).map(String::as_str).unwrap_or("?");
+                StandardProblem {
+                    pointer: i.pointer.clone(),
+                    message: format!("{} (breaks {} compatibility with version {against})", i.message, i.direction),
+                }
+            })
+            .collect();
+        return Err(Error::IncompatibleStandard { id, version, mode, problems });
+    }
+    match state.store().register_standard(&id, &version, text).await {
+        Ok(()) => Ok((StatusCode::CREATED, id, version, Some((mode, report.checked_against)))),
+        Err(civlink_catalog::store::Error::StandardConflict { .. }) => Err(conflict()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/standards/{id}`.
+pub async fn versions(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>> {
+    let request = request_text("GET", &uri);
+    let principal = state.principal(&headers, action::READ_STANDARD, &request).await?;
+    let audit = Audit::start(&principal, action::READ_STANDARD, &headers, &request);
+    let result = async {
+        let Path(id) = path.map_err(|_| Error::NotFound { what: "no such standard".into() })?;
+        let versions = state.store().standard_versions(&id).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound { what: format!("no standard {id}") });
+        }
+        Ok(json!({ "id": id, "latest": versions.last(), "versions": versions }))
+    }
+    .await;
+    audit.finish(&state, &result, None).await;
+    Ok(Json(result?))
+}
+
+/// `GET /api/v1/standards/{id}/{version}`.
+pub async fn document(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response> {
+    let request = request_text("GET", &uri);
+    let principal = state.principal(&headers, action::READ_STANDARD, &request).await?;
+    let audit = Audit::start(&principal, action::READ_STANDARD, &headers, &request);
+    let result = async {
+        let Path((id, version)) = path.map_err(|_| Error::NotFound { what: "no such standard".into() })?;
+        state
+            .store()
+            .standard(&id, &version)
+            .await?
+            .ok_or_else(|| Error::NotFound { what: format!("no standard {id} version {version}") })
+    }
+    .await;
+    audit.finish(&state, &result, None).await;
+    let mut response = Body::from(result?).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// Percent-encode a path segment (everything but RFC 3986 unreserved characters).
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+      "$schema": "https://json-schema.org/draft/2020-12/schema",
+      "x-civlink-id": "test.things", "x-civlink-version": "1.0.0", "title": "东西",
+      "type": "object", "required": ["code"],
+      "properties": {"code": {"type": "string", "title": "代码"}}
+    }"#;
+
+    #[test]
+    fn a_valid_standard_compiles() {
+        let validator = compile(GOOD).unwrap();
+        assert_eq!(validator.standard().id, "test.things");
+    }
+
+    #[test]
+    fn every_meta_schema_problem_is_listed() {
+        let text = r#"{
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
+          "x-civlink-id": "test.things", "x-civlink-version": "1.0.0", "title": "东西",
+          "type": "object", "minProperties": "one",
+          "properties": {"code": {"type": "strin", "title": "代码"}, "n": {"minimum": "zero"}}
+        }"#;
+        match compile(text) {
+            Err(Error::InvalidStandard { problems }) => {
+                assert!(problems.len() >= 3, "{problems:?}");
+                assert!(problems.iter().any(|p| p.pointer.contains("/properties/code")), "{problems:?}");
+                assert!(problems.iter().any(|p| p.pointer.contains("/properties/n")), "{problems:?}");
+            }
+            other => panic!("expected an invalid standard, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_and_civlink_problems_have_pointers() {
+        match compile("{ not json") {
+            Err(Error::InvalidStandard { problems }) => assert!(problems[0].message.contains("line 1")),
+            other => panic!("{other:?}"),
+        }
+        let no_id = GOOD.replace("\"x-civlink-id\": \"test.things\",", "");
+        match compile(&no_id) {
+            Err(Error::InvalidStandard { problems }) => assert_eq!(problems[0].pointer, "/x-civlink-id"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn modes_and_segments() {
+        assert_eq!(mode(&[]).unwrap(), Mode::Backward);
+        assert_eq!(mode(&[("compatibility".into(), "full".into())]).unwrap(), Mode::Full);
+        assert!(matches!(mode(&[("compatibility".into(), "sideways".into())]), Err(Error::BadRequest { .. })));
+        assert!(matches!(mode(&[("x".into(), "y".into())]), Err(Error::BadRequest { .. })));
+        assert_eq!(encode_segment("gongan.population"), "gongan.population");
+        assert_eq!(encode_segment("1.0/x y"), "1.0%2Fx%20y");
+    }
+}
