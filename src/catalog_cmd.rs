@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use civlink_catalog::model::{DatasetId, DatasetRecord};
 use civlink_catalog::table::TimeTravel;
-use civlink_standards::mask::MaskStrategy;
+use civlink_standards::mask::{MaskKey, MaskStrategy};
 use civlink_standards::standard::Standard;
 use clap::Subcommand;
 
@@ -444,7 +444,13 @@ async fn read(catalog: &OpenCatalog, id: &DatasetId, at: At, limit: usize, unmas
         let _ = writeln!(out, "masked: {}; --unmasked shows clear values", described.join(", "));
     }
     let shown = first_rows(&batches, limit);
-    let shown = shown.iter().map(|b| present(id, b, &order, &masks)).collect::<Result<Vec<_>>>()?;
+    // Pseudonyms are keyed with the deployment's key, so they match what Flight SQL and REST show.
+    let key = if masks.values().any(MaskStrategy::is_keyed) {
+        Some(catalog.store.mask_key().await.map_err(Error::Store)?)
+    } else {
+        None
+    };
+    let shown = shown.iter().map(|b| present(id, b, &order, &masks, key.as_ref())).collect::<Result<Vec<_>>>()?;
     if !shown.is_empty() {
         let table =
             arrow::util::pretty::pretty_format_batches(&shown).map_err(|e| Error::Output { message: e.to_string() })?;
@@ -546,6 +552,7 @@ fn present(
     batch: &RecordBatch,
     order: &[String],
     masks: &HashMap<String, MaskStrategy>,
+    key: Option<&MaskKey>,
 ) -> Result<RecordBatch> {
     let schema = batch.schema();
     let mut indices: Vec<usize> = (0..schema.fields().len()).collect();
@@ -559,7 +566,16 @@ fn present(
             continue;
         };
         let masked: StringArray = match arrow::compute::cast(column, &DataType::Utf8) {
-            Ok(text) => text.as_string::<i32>().iter().map(|v| v.and_then(|v| mask.apply(v))).collect(),
+            Ok(text) => text
+                .as_string::<i32>()
+                .iter()
+                .map(|v| {
+                    v.and_then(|v| match key {
+                        Some(key) => mask.apply_keyed(v, key),
+                        None => mask.apply(v),
+                    })
+                })
+                .collect(),
             Err(_) => StringArray::new_null(column.len()),
         };
         fields.push(Field::new(field.name(), DataType::Utf8, true));
@@ -626,7 +642,7 @@ mod tests {
             ("nested".to_owned(), MaskStrategy::Full),
         ]
         .into();
-        let shown = present(&id(), &batch, &order, &masks).unwrap();
+        let shown = present(&id(), &batch, &order, &masks, None).unwrap();
         let names: Vec<String> = shown.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, ["id_number", "name", "age", "extra", "nested"]);
         let strings = |i: usize| -> Vec<Option<String>> {
@@ -640,7 +656,7 @@ mod tests {
         assert_eq!(shown.column(4).null_count(), 2);
 
         // Unmasked: the same order, the values as stored.
-        let clear = present(&id(), &batch, &order, &HashMap::new()).unwrap();
+        let clear = present(&id(), &batch, &order, &HashMap::new(), None).unwrap();
         assert_eq!(clear.column(0).as_string::<i32>().value(0), "11010519491231002X");
         assert_eq!(clear.schema().field(2).data_type(), &DataType::Int64);
     }

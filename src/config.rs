@@ -13,6 +13,7 @@
 //! allow_http = true
 //! [serve]
 //! flight_addr = "127.0.0.1:50051"     # or CIVLINK_FLIGHT_ADDR, or --addr
+//! api_addr = "127.0.0.1:8080"         # or CIVLINK_API_ADDR, or --api-addr
 //! query_timeout_secs = 300
 //! max_concurrent_per_principal = 4
 //! memory_per_query_mib = 1024

@@ -65,6 +65,12 @@ pub enum Error {
     /// `catalog read` refused a version or time, or could not mask.
     #[error(transparent)]
     CatalogRead(#[from] crate::catalog_cmd::ReadError),
+    /// The demo could not go on.
+    #[error("demo: {message}")]
+    Demo {
+        /// What went wrong.
+        message: String,
+    },
     /// A job file is invalid.
     #[error("{path}: {message}")]
     Job {

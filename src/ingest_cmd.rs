@@ -67,12 +67,17 @@ impl Progress for Bar {
 pub async fn run(job_path: &Path, catalog: &OpenCatalog) -> Result<Outcome> {
     let job =
         Job::load(job_path).map_err(|source| Error::Job { path: job_path.to_owned(), message: source.to_string() })?;
-    let bar = Bar::new(&job.spec.name);
-    let outcome = pipeline::run(&job, &catalog.pipeline(), &bar).await;
-    bar.0.finish_and_clear();
-    let outcome = outcome.map_err(|e| Error::Ingest { job: job_path.to_owned(), message: e.to_string() })?;
+    let outcome = run_job(&job, job_path, catalog).await?;
     print!("{}", summary(&outcome));
     Ok(Outcome::Clean)
+}
+
+/// Run a loaded job with a progress bar; the bar is cleared when the run ends.
+pub async fn run_job(job: &Job, job_path: &Path, catalog: &OpenCatalog) -> Result<RunOutcome> {
+    let bar = Bar::new(&job.spec.name);
+    let outcome = pipeline::run(job, &catalog.pipeline(), &bar).await;
+    bar.0.finish_and_clear();
+    outcome.map_err(|e| Error::Ingest { job: job_path.to_owned(), message: e.to_string() })
 }
 
 /// The run summary: counts, the conservation check, validity and the top violations.

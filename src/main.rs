@@ -4,12 +4,12 @@
 //!
 //! | command | module | crates |
 //! |---|---|---|
-//! | `civlink demo` | [`demo`] | civlink-standards, civlink-connectors |
+//! | `civlink demo [generate]` | [`demo`] | every crate: civlink-synth generates, the rest ingest and serve |
 //! | `civlink ingest JOB.toml` | [`ingest_cmd`] | civlink-connectors, civlink-catalog |
 //! | `civlink catalog list / show / quarantine / history / read` | [`catalog_cmd`] | civlink-catalog |
 //! | `civlink token create / list / revoke` | [`token_cmd`] | civlink-catalog (policy) |
 //! | `civlink audit verify / log` | [`audit_cmd`] | civlink-catalog (policy) |
-//! | `civlink serve` | [`serve_cmd`] | civlink-flight |
+//! | `civlink serve` | [`serve_cmd`] | civlink-flight, civlink-api |
 //! | `civlink standards check / validate` | [`standards_cmd`] | civlink-standards, civlink-connectors |
 //! | `civlink token create / list / revoke` | [`token_cmd`] | civlink-catalog, civlink-standards |
 //! | `civlink audit verify / log` | [`audit_cmd`] | civlink-catalog |
@@ -66,7 +66,7 @@ enum Command {
     /// The tamper-evident audit log: verify the hash chain, show entries.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
-    /// Serve Flight SQL (default 127.0.0.1:50051) until SIGTERM.
+    /// Serve Flight SQL (default 127.0.0.1:50051) and REST (127.0.0.1:8080) until SIGTERM.
     Serve(serve_cmd::ServeArgs),
 }
 
@@ -77,7 +77,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(demo::DemoArgs { command: Some(demo::DemoCommand::Generate(args)), .. }) => demo::generate(args),
+        Command::Demo(demo::DemoArgs { command: None, run }) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { demo::run(run, catalog).await })
+        }
         Command::Standards(command) => standards_cmd::run(command),
         Command::Ingest(args) => {
             with_catalog(
@@ -96,14 +99,12 @@ fn main() -> ExitCode {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })
         }
         Command::Serve(args) => {
-            match config::load_serve(cli.config.as_deref()).and_then(|s| s.flight_config(args.addr)) {
-                Ok(flight) => {
-                    with_catalog(
-                        &cli.config,
-                        &cli.data_dir,
-                        |catalog| async move { serve_cmd::run(flight, catalog).await },
-                    )
-                }
+            let configs = config::load_serve(cli.config.as_deref())
+                .and_then(|s| Ok((s.flight_config(args.addr)?, s.api_config(args.api_addr)?)));
+            match configs {
+                Ok((flight, api)) => with_catalog(&cli.config, &cli.data_dir, |catalog| async move {
+                    serve_cmd::run(flight, api, catalog).await
+                }),
                 Err(e) => Err(e),
             }
         }

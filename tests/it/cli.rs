@@ -128,13 +128,3 @@ fn malformed_standard_is_a_clear_error() {
     let missing = civlink(&["standards", "check", "/nonexistent/standard.json"]);
     assert_eq!(missing.status.code(), Some(2));
 }
-
-#[test]
-fn demo_rejects_exactly_the_planted_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("demo");
-    let output = civlink(&["demo", "--out", out.to_str().unwrap(), "--people", "2000", "--seed", "7"]);
-    let text = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains("all 40 planted rows rejected"), "{text}");
-}

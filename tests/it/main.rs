@@ -3,6 +3,8 @@
 mod catalog;
 mod cli;
 mod common;
+mod demo;
+mod demo_data;
 mod ingest;
 mod policy;
 mod python_clients;

@@ -137,7 +137,7 @@ rename = {{ "身份证号" = "id_number", "姓名" = "name", "性别" = "sex", "
     assert!(township_rows < county_rows && county_rows < rows.len());
 
     let mut server = command(&data)
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

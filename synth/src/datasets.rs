@@ -1,0 +1,1143 @@
+//! The fourteen datasets: how each department exports it (file, format,
+//! headers in its own words), which malformed rows are planted in it, and the
+//! ingestion job that maps the export back onto the shipped standard.
+//!
+//! [`Exports`] owns every writer and every [`Tally`]: real rows go through
+//! [`Exports::valid`], and after each one [`Exports::junk_due`] says whether a
+//! planted malformed row is due; [`Exports::junk`] turns a valid row of a
+//! throw-away person into that malformation, writes it and records what the
+//! pipeline must do with it.
+//!
+//! Planted rows come in a fixed cycle per dataset: the whole cycle early in
+//! the file (so that small runs have every kind), then one row every
+//! [`JUNK_INTERVAL`] real rows.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::rows::{Charset, CsvWriter, JsonWriter, ParquetType, ParquetWriter, Row, XlsxWriter};
+use crate::truth::{DatasetTruth, Tally};
+use crate::world::unknown_village_code;
+use crate::{Error, Result};
+
+/// Real rows between two planted malformed rows, after the first cycle.
+pub(crate) const JUNK_INTERVAL: u64 = 400;
+/// Real rows between the planted rows of the first cycle.
+const FIRST_CYCLE_GAP: u64 = 1;
+
+/// A dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ds {
+    Population,
+    DibaoHouseholds,
+    DibaoMembers,
+    Tekun,
+    TemporaryAid,
+    SocialInsurance,
+    PensionPayments,
+    Employment,
+    DeathCertificates,
+    SeriousIllness,
+    DisabilityCertificates,
+    DisabilitySubsidies,
+    RegisteredPoor,
+    Monitoring,
+}
+
+impl Ds {
+    /// Every dataset, in the contract's order.
+    pub(crate) const ALL: [Ds; 14] = [
+        Ds::Population,
+        Ds::DibaoHouseholds,
+        Ds::DibaoMembers,
+        Ds::Tekun,
+        Ds::TemporaryAid,
+        Ds::SocialInsurance,
+        Ds::PensionPayments,
+        Ds::Employment,
+        Ds::DeathCertificates,
+        Ds::SeriousIllness,
+        Ds::DisabilityCertificates,
+        Ds::DisabilitySubsidies,
+        Ds::RegisteredPoor,
+        Ds::Monitoring,
+    ];
+
+    pub(crate) fn spec(self) -> &'static Spec {
+        &SPECS[self as usize]
+    }
+}
+
+/// How a dataset is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Csv(Charset),
+    Ndjson,
+    JsonArray,
+    /// A sheet of the department's workbook ([`WORKBOOK`]).
+    Xlsx(&'static str),
+    Parquet,
+}
+
+/// One export column: the department's header and the standard's column
+/// ("" for a column the standard does not have, dropped by the job).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub header: &'static str,
+    pub standard: &'static str,
+    pub parquet: ParquetType,
+}
+
+const fn c(header: &'static str, standard: &'static str) -> Column {
+    Column { header, standard, parquet: ParquetType::Text }
+}
+
+const fn int(header: &'static str, standard: &'static str) -> Column {
+    Column { header, standard, parquet: ParquetType::Int32 }
+}
+
+/// A planted malformation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Junk {
+    /// A wrong check character in the ID column: (`id_number`, `format`).
+    CheckChar,
+    /// A division code that does not exist: (division column, `format`).
+    Division,
+    /// An impossible date (this text in this column): (column, `format`).
+    Date(usize, &'static str),
+    /// A code outside the column's code table: (column, `x-civlink-code-table`).
+    CodeTable(usize, &'static str),
+    /// A value outside the column's enum: (column, `enum`).
+    Enum(usize, &'static str),
+    /// A line in the other character set: ("", `source`).
+    Foreign,
+    /// A line with a field missing: ("", `source`).
+    Ragged,
+    /// A valid row written twice: one duplicate.
+    Duplicate,
+}
+
+/// Everything about one dataset's export and job.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    /// `department.name`.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub owner: &'static str,
+    pub sharing: &'static str,
+    pub update_cycle: &'static str,
+    pub format: Format,
+    /// File name under `exports/<department>/` (population: the stem of `<stem>_<n>.csv`).
+    pub file: &'static str,
+    pub columns: &'static [Column],
+    /// Index of the ID-number column planted with wrong check characters.
+    pub id_column: usize,
+    /// Index of the division-code column.
+    pub division_column: usize,
+    /// The job's `[[mapping.columns]]` steps (TOML).
+    pub steps: &'static str,
+    /// The planted malformations, in cycle order.
+    pub junk: &'static [Junk],
+}
+
+impl Spec {
+    pub(crate) fn department(&self) -> &'static str {
+        self.id.split('.').next().unwrap_or(self.id)
+    }
+
+    fn name(&self) -> &'static str {
+        self.id.split('.').nth(1).unwrap_or(self.id)
+    }
+
+    pub(crate) fn headers(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|c| c.header).collect()
+    }
+
+    /// The (column, keyword) a planted malformation is quarantined for.
+    fn rule(&self, junk: Junk) -> Option<(&'static str, &'static str)> {
+        let column = |i: usize| self.columns.get(i).map_or("", |c| c.standard);
+        match junk {
+            Junk::CheckChar => Some((column(self.id_column), "format")),
+            Junk::Division => Some((column(self.division_column), "format")),
+            Junk::Date(i, _) => Some((column(i), "format")),
+            Junk::CodeTable(i, _) => Some((column(i), "x-civlink-code-table")),
+            Junk::Enum(i, _) => Some((column(i), "enum")),
+            Junk::Foreign | Junk::Ragged => Some(("", "source")),
+            Junk::Duplicate => None,
+        }
+    }
+
+    /// The job file's text.
+    pub(crate) fn job(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(t, "# {} ({}): generated by civlink-synth; maps the department's export", self.title, self.id);
+        let _ = writeln!(t, "# onto the shipped standard {}.", self.id);
+        let _ = writeln!(t, "name = \"{}-{}\"", self.department(), self.name().replace('_', "-"));
+        let _ = writeln!(t, "dataset = \"{}\"", self.id);
+        let _ = writeln!(t, "standard = \"{}\"", self.id);
+        t.push_str("# Each delivery is a full snapshot of the department's records.\nmode = \"overwrite\"\n\n");
+        t.push_str("[dataset_info]\n");
+        let _ = writeln!(t, "title = \"{}\"", self.title);
+        let _ = writeln!(t, "owner = \"{}\"", self.owner);
+        let _ = writeln!(t, "sharing = \"{}\"", self.sharing);
+        let _ = writeln!(t, "update_cycle = \"{}\"\n", self.update_cycle);
+        t.push_str("[source]\n");
+        let location = match self.format {
+            Format::Csv(_) if *self == *Ds::Population.spec() => format!("{}_*.csv", self.file),
+            Format::Xlsx(_) => WORKBOOK.to_owned(),
+            _ => self.file.to_owned(),
+        };
+        let _ = writeln!(t, "location = \"../exports/{}/{location}\"", self.department());
+        match self.format {
+            Format::Xlsx(sheet) => {
+                let _ = writeln!(t, "sheet = \"{sheet}\"");
+            }
+            Format::Csv(charset) => {
+                let _ = writeln!(t, "[source.csv]\nencoding = \"{}\"", charset.name());
+            }
+            Format::Ndjson | Format::JsonArray | Format::Parquet => {}
+        }
+        t.push_str(
+            "\n[mapping]\n# Columns the standard does not have (such as remarks) are left out.\ndrop_unmapped = true\n\n",
+        );
+        t.push_str("[mapping.rename]\n");
+        for column in self.columns.iter().filter(|c| !c.standard.is_empty()) {
+            let _ = writeln!(t, "\"{}\" = \"{}\"", column.header, column.standard);
+        }
+        t.push('\n');
+        t.push_str(self.steps.trim_start());
+        t
+    }
+}
+
+impl PartialEq for Spec {
+    fn eq(&self, other: &Spec) -> bool {
+        self.id == other.id
+    }
+}
+
+/// The 民政 workbook holding both 低保 sheets.
+pub(crate) const WORKBOOK: &str = "低保台账.xlsx";
+
+const SHARED: &str = "conditional";
+
+static SPECS: [Spec; 14] = [
+    Spec {
+        id: "gongan.population",
+        title: "户籍人口",
+        owner: "省公安厅人口管理总队",
+        sharing: SHARED,
+        update_cycle: "daily",
+        format: Format::Csv(Charset::Gbk),
+        file: "户籍人口",
+        columns: &[
+            c("公民身份号码", "id_number"),
+            c("姓名", "name"),
+            c("性别", "sex"),
+            c("民族", "ethnic_group"),
+            c("出生日期", "birth_date"),
+            c("户号", "household_number"),
+            c("与户主关系", "relationship"),
+            c("行政区划代码", "division_code"),
+            c("住址", "address"),
+            c("人员状态", "status"),
+            c("变动日期", "status_date"),
+        ],
+        id_column: 0,
+        division_column: 7,
+        steps: r#"
+[[mapping.columns]]
+name = "id_number"
+normalize = "id_number"
+
+[[mapping.columns]]
+name = "sex"
+code_table = "sex"
+
+[[mapping.columns]]
+name = "ethnic_group"
+code_table = "ethnic_group"
+
+[[mapping.columns]]
+name = "birth_date"
+cast = "date"
+date_format = "%Y%m%d"
+
+[[mapping.columns]]
+name = "relationship"
+code_table = "family_relationship"
+
+[[mapping.columns]]
+name = "status"
+values = { "正常" = "normal", "死亡" = "deceased", "迁出" = "moved_out" }
+
+[[mapping.columns]]
+name = "status_date"
+cast = "date"
+date_format = "%Y%m%d"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(4, "19850230"),
+            Junk::CodeTable(2, "不详"),
+            Junk::Enum(9, "注销"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "minzheng.dibao_households",
+        title: "最低生活保障家庭",
+        owner: "省民政厅社会救助处",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Xlsx("低保户"),
+        file: WORKBOOK,
+        columns: &[
+            c("低保证编号", "household_id"),
+            c("户主身份证号", "head_id_number"),
+            c("户主姓名", "head_name"),
+            c("行政区划代码", "division_code"),
+            c("保障类别", "category"),
+            c("分类施保类别", "household_class"),
+            int("保障人口", "household_size"),
+            c("月保障金额", "monthly_amount"),
+            c("银行账号", "bank_account"),
+            c("联系电话", "phone"),
+            c("保障起始日期", "start_date"),
+            c("保障终止日期", "end_date"),
+            c("保障状态", "status"),
+            c("备注", ""),
+        ],
+        id_column: 1,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "category"
+code_table = "assistance_category"
+
+[[mapping.columns]]
+name = "household_class"
+code_table = "assistance_category"
+
+[[mapping.columns]]
+name = "status"
+values = { "正常保障" = "active", "暂停保障" = "suspended", "停止保障" = "ended" }
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(10, "2021-02-30"),
+            Junk::Enum(12, "待审核"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "minzheng.dibao_members",
+        title: "最低生活保障家庭成员",
+        owner: "省民政厅社会救助处",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Xlsx("低保成员"),
+        file: WORKBOOK,
+        columns: &[
+            c("低保证编号", "household_id"),
+            c("身份证号", "id_number"),
+            c("姓名", "name"),
+            c("性别", "sex"),
+            c("与户主关系", "relationship"),
+            c("行政区划代码", "division_code"),
+            c("个人保障金额", "monthly_amount"),
+            c("享受起始日期", "start_date"),
+            c("享受终止日期", "end_date"),
+        ],
+        id_column: 1,
+        division_column: 5,
+        steps: r#"
+[[mapping.columns]]
+name = "sex"
+code_table = "sex"
+
+[[mapping.columns]]
+name = "relationship"
+code_table = "family_relationship"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(7, "2021-02-30"),
+            Junk::CodeTable(3, "不详"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "minzheng.tekun",
+        title: "特困人员救助供养",
+        owner: "省民政厅社会救助处",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Csv(Charset::Utf8Bom),
+        file: "特困供养人员.csv",
+        columns: &[
+            c("身份证号码", "id_number"),
+            c("姓名", "name"),
+            c("性别", "sex"),
+            c("行政区划代码", "division_code"),
+            c("供养类别", "category"),
+            c("供养方式", "support_mode"),
+            c("生活自理能力", "self_care"),
+            c("月供养金额", "monthly_amount"),
+            c("供养起始日期", "start_date"),
+            c("供养终止日期", "end_date"),
+        ],
+        id_column: 0,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "sex"
+code_table = "sex"
+
+[[mapping.columns]]
+name = "category"
+code_table = "assistance_category"
+
+[[mapping.columns]]
+name = "support_mode"
+values = { "集中供养" = "centralized", "分散供养" = "dispersed" }
+
+[[mapping.columns]]
+name = "self_care"
+values = { "完全自理" = "full", "部分自理" = "partial", "完全不能自理" = "none" }
+
+[[mapping.columns]]
+name = "monthly_amount"
+cast = "number"
+
+[[mapping.columns]]
+name = "start_date"
+cast = "date"
+date_format = "%Y年%m月%d日"
+
+[[mapping.columns]]
+name = "end_date"
+cast = "date"
+date_format = "%Y年%m月%d日"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(8, "2021年2月30日"),
+            Junk::CodeTable(2, "不详"),
+            Junk::Enum(5, "居家供养"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "minzheng.temporary_aid",
+        title: "临时救助",
+        owner: "省民政厅社会救助处",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Csv(Charset::Utf8Bom),
+        file: "临时救助.csv",
+        columns: &[
+            c("救助编号", "aid_id"),
+            c("身份证号码", "id_number"),
+            c("姓名", "name"),
+            c("行政区划代码", "division_code"),
+            c("救助类型", "aid_type"),
+            c("救助原因", "reason"),
+            c("救助金额", "amount"),
+            c("救助日期", "aid_date"),
+        ],
+        id_column: 1,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "aid_type"
+values = { "急难型" = "emergency", "支出型" = "transitional" }
+
+[[mapping.columns]]
+name = "reason"
+values = { "因病" = "illness", "因灾" = "disaster", "意外事故" = "accident", "因学" = "education", "其他" = "other" }
+
+[[mapping.columns]]
+name = "amount"
+cast = "number"
+
+[[mapping.columns]]
+name = "aid_date"
+cast = "date"
+date_format = "%Y/%m/%d"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(7, "2025/02/30"),
+            Junk::Enum(5, "其它原因"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "renshe.social_insurance",
+        title: "社会保险参保信息",
+        owner: "省人力资源和社会保障厅",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Ndjson,
+        file: "参保信息.ndjson",
+        columns: &[
+            c("idCard", "id_number"),
+            c("personName", "name"),
+            c("areaCode", "division_code"),
+            c("insuranceType", "insurance_type"),
+            c("insuredStatus", "status"),
+            c("payBase", "monthly_base"),
+            c("beginDate", "start_date"),
+            c("endDate", "end_date"),
+        ],
+        id_column: 0,
+        division_column: 2,
+        steps: r#"
+[[mapping.columns]]
+name = "insurance_type"
+code_table = "insurance_type"
+
+[[mapping.columns]]
+name = "status"
+code_table = "insurance_status"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(6, "2021-02-30"),
+            Junk::CodeTable(3, "999"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "renshe.pension_payments",
+        title: "养老金发放",
+        owner: "省人力资源和社会保障厅",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Ndjson,
+        file: "养老金发放.ndjson",
+        columns: &[
+            c("paymentNo", "payment_id"),
+            c("idCard", "id_number"),
+            c("personName", "name"),
+            c("areaCode", "division_code"),
+            c("insuranceType", "insurance_type"),
+            c("payPeriod", "period"),
+            c("payAmount", "amount"),
+            c("payDate", "paid_date"),
+            c("bankAccount", "bank_account"),
+        ],
+        id_column: 1,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "insurance_type"
+code_table = "insurance_type"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(7, "2026-02-30"),
+            // 失业保险 is a code of the table, but pensions are paid by 110/120/170 only.
+            Junk::Enum(4, "210"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "renshe.employment",
+        title: "就业登记",
+        owner: "省人力资源和社会保障厅",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Ndjson,
+        file: "就业登记.ndjson",
+        columns: &[
+            c("registrationNo", "registration_id"),
+            c("idCard", "id_number"),
+            c("personName", "name"),
+            c("areaCode", "division_code"),
+            c("employerName", "employer"),
+            c("employmentForm", "employment_type"),
+            c("startDate", "start_date"),
+            c("endDate", "end_date"),
+        ],
+        id_column: 1,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "employment_type"
+values = { "单位就业" = "employee", "个体经营" = "self_employed", "灵活就业" = "flexible", "公益性岗位" = "public_welfare" }
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(6, "2021-02-30"),
+            Junk::Enum(5, "自主创业"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "weijian.death_certificates",
+        title: "居民死亡医学证明",
+        owner: "省卫生健康委员会",
+        sharing: SHARED,
+        update_cycle: "daily",
+        format: Format::JsonArray,
+        file: "死亡医学证明.json",
+        columns: &[
+            c("certificateNo", "certificate_number"),
+            c("idNumber", "id_number"),
+            c("name", "name"),
+            c("gender", "sex"),
+            c("deathTime", "death_date"),
+            c("residenceCode", "division_code"),
+            c("underlyingCause", "cause_icd10"),
+            c("deathPlace", "place"),
+        ],
+        id_column: 1,
+        division_column: 5,
+        steps: r#"
+[[mapping.columns]]
+name = "sex"
+code_table = "sex"
+
+[[mapping.columns]]
+name = "death_date"
+cast = "date"
+
+[[mapping.columns]]
+name = "place"
+values = { "医疗卫生机构" = "hospital", "家中" = "home", "其他场所" = "other" }
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(4, "2025-02-30 08:00:00"),
+            Junk::CodeTable(3, "不详"),
+            Junk::Enum(7, "途中"),
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "weijian.serious_illness",
+        title: "大病住院费用",
+        owner: "省卫生健康委员会",
+        sharing: SHARED,
+        update_cycle: "weekly",
+        format: Format::Csv(Charset::Gb18030),
+        file: "大病住院费用.csv",
+        columns: &[
+            c("住院流水号", "record_id"),
+            c("身份证号", "id_number"),
+            c("姓名", "name"),
+            c("参保地区划", "division_code"),
+            c("医疗机构名称", "hospital"),
+            c("主要诊断编码", "diagnosis_icd10"),
+            c("入院日期", "admission_date"),
+            c("出院日期", "discharge_date"),
+            c("医疗总费用", "total_cost"),
+            c("基本医保支付", "insurance_paid"),
+            c("个人自付", "out_of_pocket"),
+        ],
+        id_column: 1,
+        division_column: 3,
+        steps: r#"
+# Hospital records carry the 6-digit county code of the insured's county.
+[[mapping.columns]]
+name = "division_code"
+normalize = "division_code"
+
+[[mapping.columns]]
+name = "admission_date"
+cast = "date"
+
+[[mapping.columns]]
+name = "discharge_date"
+cast = "date"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(6, "2025-02-30"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "canlian.disability_certificates",
+        title: "残疾人证",
+        owner: "省残疾人联合会",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Csv(Charset::Gbk),
+        file: "残疾人证.csv",
+        columns: &[
+            c("残疾人证号", "certificate_number"),
+            c("身份证号", "id_number"),
+            c("姓名", "name"),
+            c("性别", "sex"),
+            c("行政区划代码", "division_code"),
+            c("残疾类别", "category"),
+            c("残疾等级", "grade"),
+            c("发证日期", "issue_date"),
+            c("证件状态", "status"),
+        ],
+        id_column: 1,
+        division_column: 4,
+        steps: r#"
+[[mapping.columns]]
+name = "sex"
+code_table = "sex"
+
+[[mapping.columns]]
+name = "category"
+code_table = "disability_category"
+
+[[mapping.columns]]
+name = "grade"
+code_table = "disability_grade"
+
+[[mapping.columns]]
+name = "issue_date"
+cast = "date"
+date_format = "%Y.%m.%d"
+
+[[mapping.columns]]
+name = "status"
+values = { "有效" = "valid", "过期" = "expired", "注销" = "cancelled" }
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(7, "2019.02.30"),
+            Junk::CodeTable(6, "五级"),
+            Junk::Enum(8, "挂失"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "canlian.disability_subsidies",
+        title: "残疾人两项补贴",
+        owner: "省残疾人联合会",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Csv(Charset::Gbk),
+        file: "两项补贴.csv",
+        columns: &[
+            c("身份证号", "id_number"),
+            c("姓名", "name"),
+            c("行政区划代码", "division_code"),
+            c("补贴类型", "subsidy_type"),
+            c("月补贴金额", "monthly_amount"),
+            c("开始发放日期", "start_date"),
+            c("停发日期", "end_date"),
+        ],
+        id_column: 0,
+        division_column: 2,
+        steps: r#"
+[[mapping.columns]]
+name = "subsidy_type"
+values = { "困难残疾人生活补贴" = "living", "重度残疾人护理补贴" = "care" }
+
+[[mapping.columns]]
+name = "start_date"
+cast = "date"
+date_format = "%Y.%m.%d"
+
+[[mapping.columns]]
+name = "end_date"
+cast = "date"
+date_format = "%Y.%m.%d"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(5, "2020.02.30"),
+            Junk::Enum(3, "康复补贴"),
+            Junk::Foreign,
+            Junk::Ragged,
+            Junk::Duplicate,
+        ],
+    },
+    Spec {
+        id: "xiangcun.registered_poor",
+        title: "建档立卡贫困人口",
+        owner: "省乡村振兴局",
+        sharing: "unconditional",
+        update_cycle: "monthly",
+        format: Format::Parquet,
+        file: "建档立卡人口.parquet",
+        columns: &[
+            c("证件号码", "id_number"),
+            c("姓名", "name"),
+            c("户编号", "household_id"),
+            c("与户主关系", "relationship"),
+            c("行政区划代码", "division_code"),
+            c("脱贫状态", "poverty_status"),
+            int("识别年度", "registered_year"),
+            int("脱贫年度", "lifted_year"),
+        ],
+        id_column: 0,
+        division_column: 4,
+        steps: r#"
+[[mapping.columns]]
+name = "relationship"
+code_table = "family_relationship"
+
+[[mapping.columns]]
+name = "poverty_status"
+values = { "已脱贫" = "lifted", "未脱贫" = "not_lifted" }
+"#,
+        junk: &[Junk::CheckChar, Junk::Division, Junk::CodeTable(3, "朋友"), Junk::Enum(5, "返贫"), Junk::Duplicate],
+    },
+    Spec {
+        id: "xiangcun.monitoring",
+        title: "防返贫监测对象",
+        owner: "省乡村振兴局",
+        sharing: SHARED,
+        update_cycle: "monthly",
+        format: Format::Parquet,
+        file: "防返贫监测对象.parquet",
+        columns: &[
+            c("证件号码", "id_number"),
+            c("姓名", "name"),
+            c("户编号", "household_id"),
+            c("行政区划代码", "division_code"),
+            c("监测对象类别", "monitor_type"),
+            c("主要风险类型", "risk_type"),
+            c("风险是否消除", "risk_eliminated"),
+            c("识别时间", "identified_date"),
+        ],
+        id_column: 0,
+        division_column: 3,
+        steps: r#"
+[[mapping.columns]]
+name = "monitor_type"
+values = { "脱贫不稳定户" = "unstable_lifted", "边缘易致贫户" = "marginal", "突发严重困难户" = "sudden_hardship" }
+
+[[mapping.columns]]
+name = "risk_type"
+code_table = "monitoring_risk"
+
+[[mapping.columns]]
+name = "risk_eliminated"
+values = { "是" = "yes", "否" = "no" }
+
+[[mapping.columns]]
+name = "identified_date"
+cast = "date"
+date_format = "%Y%m%d"
+"#,
+        junk: &[
+            Junk::CheckChar,
+            Junk::Division,
+            Junk::Date(7, "20230230"),
+            Junk::CodeTable(5, "因懒"),
+            Junk::Enum(6, "待定"),
+            Junk::Duplicate,
+        ],
+    },
+];
+
+/// Where a dataset's rows go.
+enum Sink {
+    Csv(CsvWriter),
+    Json(JsonWriter),
+    Sheet(usize),
+    Parquet(Box<ParquetWriter>),
+    /// Finished (population between files, or after `finish`).
+    Closed,
+}
+
+/// When the next planted row of a dataset is due.
+#[derive(Debug, Default, Clone, Copy)]
+struct Schedule {
+    real: u64,
+    next: u64,
+    planted: usize,
+}
+
+/// Every writer and tally.
+pub(crate) struct Exports {
+    out: PathBuf,
+    sinks: Vec<Sink>,
+    book: Option<XlsxWriter>,
+    tallies: Vec<Tally>,
+    schedules: Vec<Schedule>,
+    files: Vec<Vec<String>>,
+    /// Population rows per file.
+    per_file: u64,
+    /// Population rows in the current file.
+    in_file: u64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+impl Exports {
+    /// Creates `exports/<department>/` and every export file; `people` sets
+    /// how the household register is split into files.
+    pub(crate) fn create(out: &Path, people: u64, as_of: NaiveDate) -> Result<Exports> {
+        for department in ["gongan", "minzheng", "renshe", "weijian", "canlian", "xiangcun"] {
+            let dir = out.join("exports").join(department);
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        // Register files of an earlier, larger run would be picked up by the job's glob.
+        let gongan = out.join("exports").join("gongan");
+        let stem = Ds::Population.spec().file;
+        for entry in std::fs::read_dir(&gongan).map_err(io(&gongan))? {
+            let entry = entry.map_err(io(&gongan))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{stem}_")) && name.ends_with(".csv") {
+                std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+        let mut exports = Exports {
+            out: out.to_path_buf(),
+            sinks: Vec::with_capacity(Ds::ALL.len()),
+            book: None,
+            tallies: Ds::ALL.iter().map(|_| Tally::default()).collect(),
+            schedules: vec![Schedule { real: 0, next: 1, planted: 0 }; Ds::ALL.len()],
+            files: vec![Vec::new(); Ds::ALL.len()],
+            per_file: people.div_ceil(2).clamp(1000, 1_000_000),
+            in_file: 0,
+        };
+        let sheets: Vec<(&str, Vec<&str>)> = Ds::ALL
+            .iter()
+            .filter_map(|ds| match ds.spec().format {
+                Format::Xlsx(sheet) => Some((sheet, ds.spec().headers())),
+                _ => None,
+            })
+            .collect();
+        let sheet_refs: Vec<(&str, &[&str])> = sheets.iter().map(|(s, h)| (*s, h.as_slice())).collect();
+        let book_path = out.join("exports").join("minzheng").join(WORKBOOK);
+        exports.book = Some(XlsxWriter::create(&book_path, &sheet_refs, as_of)?);
+        let mut sheet_index = 0;
+        for ds in Ds::ALL {
+            let spec = ds.spec();
+            let sink = match spec.format {
+                Format::Csv(_) if ds == Ds::Population => Sink::Closed,
+                Format::Csv(charset) => {
+                    let (path, relative) = exports.path(ds, spec.file);
+                    exports.files[ds as usize].push(relative);
+                    Sink::Csv(CsvWriter::create(&path, charset, &spec.headers())?)
+                }
+                Format::Ndjson | Format::JsonArray => {
+                    let (path, relative) = exports.path(ds, spec.file);
+                    exports.files[ds as usize].push(relative);
+                    Sink::Json(JsonWriter::create(&path, &spec.headers(), spec.format == Format::JsonArray)?)
+                }
+                Format::Xlsx(_) => {
+                    let (_, relative) = exports.path(ds, WORKBOOK);
+                    exports.files[ds as usize].push(relative);
+                    sheet_index += 1;
+                    Sink::Sheet(sheet_index - 1)
+                }
+                Format::Parquet => {
+                    let (path, relative) = exports.path(ds, spec.file);
+                    exports.files[ds as usize].push(relative);
+                    let columns: Vec<(&str, ParquetType)> =
+                        spec.columns.iter().map(|c| (c.header, c.parquet)).collect();
+                    Sink::Parquet(Box::new(ParquetWriter::create(&path, &columns)?))
+                }
+            };
+            exports.sinks.push(sink);
+        }
+        exports.next_population_file()?;
+        Ok(exports)
+    }
+
+    /// The absolute and output-relative path of a dataset's file.
+    fn path(&self, ds: Ds, file: &str) -> (PathBuf, String) {
+        let department = ds.spec().department();
+        (self.out.join("exports").join(department).join(file), format!("exports/{department}/{file}"))
+    }
+
+    fn next_population_file(&mut self) -> Result<()> {
+        let ds = Ds::Population;
+        if let Sink::Csv(writer) = std::mem::replace(&mut self.sinks[ds as usize], Sink::Closed) {
+            writer.finish()?;
+        }
+        let n = self.files[ds as usize].len() + 1;
+        let spec = ds.spec();
+        let (path, relative) = self.path(ds, &format!("{}_{n}.csv", spec.file));
+        self.files[ds as usize].push(relative);
+        let Format::Csv(charset) = spec.format else {
+            return Err(Error::Inconsistent { message: "the household register is not a CSV export".into() });
+        };
+        self.sinks[ds as usize] = Sink::Csv(CsvWriter::create(&path, charset, &spec.headers())?);
+        self.in_file = 0;
+        Ok(())
+    }
+
+    fn write(&mut self, ds: Ds, row: &Row) -> Result<()> {
+        let expected = ds.spec().columns.len();
+        if row.len() != expected {
+            return Err(Error::Inconsistent {
+                message: format!("{}: a row has {} cells, the export {expected} columns", ds.spec().id, row.len()),
+            });
+        }
+        match &mut self.sinks[ds as usize] {
+            Sink::Csv(w) => w.write(row),
+            Sink::Json(w) => w.write(row),
+            Sink::Parquet(w) => w.write(row),
+            Sink::Sheet(sheet) => match &mut self.book {
+                Some(book) => book.write(*sheet, row),
+                None => Err(Error::Inconsistent { message: "the workbook is closed".into() }),
+            },
+            Sink::Closed => Err(Error::Inconsistent { message: format!("{}: export closed", ds.spec().id) }),
+        }
+    }
+
+    /// Writes a real (valid) row in division `code`.
+    pub(crate) fn valid(&mut self, ds: Ds, row: &Row, code: u64) -> Result<()> {
+        if ds == Ds::Population {
+            if self.in_file >= self.per_file {
+                self.next_population_file()?;
+            }
+            self.in_file += 1;
+        }
+        self.write(ds, row)?;
+        self.tallies[ds as usize].valid(code);
+        self.schedules[ds as usize].real += 1;
+        Ok(())
+    }
+
+    /// The malformation due after the latest real row of `ds`, if any.
+    pub(crate) fn junk_due(&mut self, ds: Ds) -> Option<Junk> {
+        let junk = ds.spec().junk;
+        let s = &mut self.schedules[ds as usize];
+        if junk.is_empty() || s.real < s.next {
+            return None;
+        }
+        let kind = junk[s.planted % junk.len()];
+        s.planted += 1;
+        s.next = s.real + if s.planted < junk.len() { FIRST_CYCLE_GAP } else { JUNK_INTERVAL };
+        Some(kind)
+    }
+
+    /// Turns `row` — a valid row of a throw-away person, in division `code`
+    /// — into the malformation `junk`, writes it and tallies it.
+    pub(crate) fn junk(&mut self, ds: Ds, junk: Junk, row: &mut Row, code: u64) -> Result<()> {
+        let spec = ds.spec();
+        match junk {
+            Junk::CheckChar => {
+                let (id, _) = row.cell(spec.id_column);
+                let mut wrong = id.to_owned();
+                let last = wrong.pop().unwrap_or('0');
+                wrong.push(if last == '0' { '1' } else { '0' });
+                row.replace_text(spec.id_column, &wrong);
+            }
+            Junk::Division => {
+                let (current, _) = row.cell(spec.division_column);
+                // Hospital records carry 6-digit county codes: a county that does not exist.
+                let unknown = if current.len() == 6 { "639999".to_owned() } else { unknown_village_code(current) };
+                row.replace_text(spec.division_column, &unknown);
+            }
+            Junk::Date(i, text) | Junk::CodeTable(i, text) | Junk::Enum(i, text) => row.replace_text(i, text),
+            Junk::Foreign | Junk::Ragged | Junk::Duplicate => {}
+        }
+        match junk {
+            Junk::Duplicate => {
+                self.write(ds, row)?;
+                self.write(ds, row)?;
+                let tally = &mut self.tallies[ds as usize];
+                tally.valid(code);
+                tally.duplicate();
+                return Ok(());
+            }
+            Junk::Foreign | Junk::Ragged => {
+                let Sink::Csv(writer) = &mut self.sinks[ds as usize] else {
+                    return Err(Error::Inconsistent {
+                        message: format!("{}: source junk in a non-CSV export", spec.id),
+                    });
+                };
+                if junk == Junk::Foreign {
+                    writer.write_foreign(row)?;
+                } else {
+                    writer.write_ragged(row)?;
+                }
+            }
+            _ => self.write(ds, row)?,
+        }
+        if let Some((column, keyword)) = spec.rule(junk) {
+            self.tallies[ds as usize].invalid(column, keyword);
+        }
+        Ok(())
+    }
+
+    /// Closes every file, writes the jobs, and returns each dataset's truth.
+    pub(crate) fn finish(mut self) -> Result<Vec<DatasetTruth>> {
+        for sink in std::mem::take(&mut self.sinks) {
+            match sink {
+                Sink::Csv(w) => w.finish()?,
+                Sink::Json(w) => w.finish()?,
+                Sink::Parquet(w) => w.finish()?,
+                Sink::Sheet(_) | Sink::Closed => {}
+            }
+        }
+        if let Some(book) = self.book.take() {
+            book.finish()?;
+        }
+        let jobs = self.out.join("jobs");
+        std::fs::create_dir_all(&jobs).map_err(io(&jobs))?;
+        let mut truths = Vec::with_capacity(Ds::ALL.len());
+        for (ds, (tally, files)) in Ds::ALL.iter().zip(std::mem::take(&mut self.tallies).into_iter().zip(self.files)) {
+            let spec = ds.spec();
+            let file = format!("{}.toml", spec.id);
+            let path = jobs.join(&file);
+            std::fs::write(&path, spec.job()).map_err(io(&path))?;
+            truths.push(tally.finish(spec.id, format!("jobs/{file}"), files));
+        }
+        Ok(truths)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_are_consistent() {
+        for ds in Ds::ALL {
+            let spec = ds.spec();
+            assert_eq!(spec.id, SPECS[ds as usize].id);
+            assert!(spec.columns[spec.id_column].standard.contains("id_number"), "{}", spec.id);
+            assert_eq!(spec.columns[spec.division_column].standard, "division_code", "{}", spec.id);
+            for junk in spec.junk {
+                if let Junk::Date(i, _) | Junk::CodeTable(i, _) | Junk::Enum(i, _) = junk {
+                    assert!(!spec.columns[*i].standard.is_empty(), "{}: {junk:?}", spec.id);
+                }
+                if matches!(junk, Junk::Foreign | Junk::Ragged) {
+                    assert!(matches!(spec.format, Format::Csv(_)), "{}", spec.id);
+                }
+            }
+            assert!(spec.junk.contains(&Junk::Duplicate), "{}", spec.id);
+            let job = spec.job();
+            assert!(job.contains(&format!("dataset = \"{}\"", spec.id)));
+            let parsed: toml::Table = job.parse().unwrap_or_else(|e| panic!("{}: {e}\n{job}", spec.id));
+            assert!(parsed.contains_key("mapping"));
+        }
+        assert!(Ds::Population.spec().job().contains("户籍人口_*.csv"));
+        assert!(Ds::DibaoMembers.spec().job().contains("sheet = \"低保成员\""));
+    }
+}
