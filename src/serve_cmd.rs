@@ -28,6 +28,8 @@ pub struct ServeSection {
     pub memory_per_query_mib: Option<usize>,
     /// Where spill files go (default: the system temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// MiB of decoded tables Flight SQL keeps in memory between queries (default 2048; 0 = off).
+    pub table_cache_mib: Option<usize>,
     /// TLS certificate chain (PEM, server certificate first); with `tls_key`,
     /// serves Flight SQL only over TLS (clients use `grpc+tls://`). A missing
     /// or unusable file stops `civlink serve` at startup, naming the file.
@@ -72,6 +74,7 @@ impl ServeSection {
                     .unwrap_or(defaults.max_concurrent_per_principal),
                 memory_per_query: self.memory_per_query_mib.map(|m| m << 20).unwrap_or(defaults.memory_per_query),
                 spill_dir: self.spill_dir.clone().or(defaults.spill_dir),
+                table_cache_bytes: self.table_cache_mib.map(|m| m << 20).unwrap_or(defaults.table_cache_bytes),
                 ..defaults
             },
         })

@@ -76,11 +76,15 @@ pub struct Limits {
     pub max_spill_bytes: u64,
     /// Where spill files go; `None` = the operating system's temporary directory.
     pub spill_dir: Option<PathBuf>,
+    /// Memory (bytes) for keeping whole tables decoded in memory, shared by
+    /// every session: a table whose current version fits is read from its
+    /// Parquet files once and then scanned from memory. 0 turns the cache off.
+    pub table_cache_bytes: usize,
 }
 
 impl Default for Limits {
     /// Five minutes, four queries per principal, 1 GiB of memory and 16 GiB
-    /// of spill per query.
+    /// of spill per query; 2 GiB of decoded tables kept in memory.
     fn default() -> Self {
         Limits {
             query_timeout: Duration::from_secs(300),
@@ -88,6 +92,7 @@ impl Default for Limits {
             memory_per_query: 1 << 30,
             max_spill_bytes: 16 << 30,
             spill_dir: None,
+            table_cache_bytes: 2 << 30,
         }
     }
 }
@@ -115,6 +120,7 @@ impl SessionFactory {
             tables,
             registry: Arc::new(DefaultObjectStoreRegistry::new()),
             cache: Mutex::new(HashMap::new()),
+            cache_budget: limits.table_cache_bytes,
         };
         SessionFactory { store, limits, opener: Arc::new(opener), mask_key: OnceCell::new() }
     }
@@ -338,16 +344,18 @@ fn dataset_of(reference: &TableReference, default_schema: &str) -> Option<String
     id.parse::<DatasetId>().ok().map(|id| id.to_string())
 }
 
-/// A table's provider at one committed version.
-type CachedProvider = (i64, Arc<dyn TableProvider>);
+/// A table's provider at one committed version, and the bytes it holds in memory (0 = on storage).
+type CachedProvider = (i64, Arc<dyn TableProvider>, usize);
 
 /// Opens Delta tables at their committed version, once per version.
 struct TableOpener {
     tables: TableStore,
     /// Object stores shared by every session (so a table's store is registered once).
     registry: Arc<DefaultObjectStoreRegistry>,
-    /// Table location → (version, provider).
+    /// Table location → (version, provider, bytes in memory).
     cache: Mutex<HashMap<String, CachedProvider>>,
+    /// Bytes of decoded tables the cache may hold.
+    cache_budget: usize,
 }
 
 impl std::fmt::Debug for TableOpener {
@@ -364,7 +372,7 @@ impl TableOpener {
             .current_version
             .ok_or_else(|| Error::Engine { message: format!("dataset {} has no committed version", record.spec.id) })?;
         if let Ok(cache) = self.cache.lock()
-            && let Some((cached, provider)) = cache.get(uri)
+            && let Some((cached, provider, _)) = cache.get(uri)
             && *cached == version
         {
             return Ok(Arc::clone(provider));
@@ -384,10 +392,93 @@ impl TableOpener {
             .table_provider()
             .await
             .map_err(|e| Error::Engine { message: format!("building the table provider of {uri}: {e}") })?;
+        let (provider, bytes) = self.in_memory(uri, provider, &state).await;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(uri.clone(), (version, Arc::clone(&provider)));
+            cache.insert(uri.clone(), (version, Arc::clone(&provider), bytes));
+            // Over budget: forget other tables' decoded copies (they reload on next use).
+            let mut held: usize = cache.values().map(|(_, _, b)| b).sum();
+            if held > self.cache_budget {
+                let others: Vec<String> =
+                    cache.iter().filter(|(k, (_, _, b))| *k != uri && *b > 0).map(|(k, _)| k.clone()).collect();
+                for key in others {
+                    if held <= self.cache_budget {
+                        break;
+                    }
+                    if let Some((_, _, b)) = cache.remove(&key) {
+                        held -= b;
+                    }
+                }
+            }
         }
         Ok(provider)
+    }
+
+    /// The table decoded into memory, when it fits the cache budget: scans then
+    /// skip Parquet decoding, which dominates a full scan. Falls back to the
+    /// storage provider (with 0 bytes held) when the table is too large or
+    /// cannot be read whole; the query then reads it from storage as before.
+    async fn in_memory(
+        &self,
+        uri: &str,
+        provider: Arc<dyn TableProvider>,
+        state: &datafusion::execution::SessionState,
+    ) -> (Arc<dyn TableProvider>, usize) {
+        use datafusion::physical_plan::ExecutionPlanProperties;
+        if self.cache_budget == 0 {
+            return (provider, 0);
+        }
+        let loaded = async {
+            let plan = provider.scan(state, None, &[], None).await?;
+            let partitions = plan.output_partitioning().partition_count();
+            let task = state.task_ctx();
+            let mut batches = Vec::new();
+            let mut bytes = 0usize;
+            for partition in 0..partitions {
+                let mut stream = plan.execute(partition, Arc::clone(&task))?;
+                while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                    let batch = batch?;
+                    bytes += batch.get_array_memory_size();
+                    if bytes > self.cache_budget {
+                        return Ok::<_, DataFusionError>(None);
+                    }
+                    batches.push(batch);
+                }
+            }
+            Ok(Some((batches, bytes)))
+        };
+        match loaded.await {
+            Ok(Some((batches, bytes))) => {
+                let schema = provider.schema();
+                if batches.iter().any(|b| b.schema() != schema) {
+                    tracing::debug!(table = uri, "not cached: the scan's schema differs from the table's");
+                    return (provider, 0);
+                }
+                // Two partitions per core's worth of batches, dealt round-robin, so scans stay parallel.
+                let lanes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+                let mut partitions = vec![Vec::new(); lanes];
+                for (i, batch) in batches.into_iter().enumerate() {
+                    partitions[i % lanes].push(batch);
+                }
+                match datafusion::datasource::MemTable::try_new(schema, partitions) {
+                    Ok(table) => {
+                        tracing::info!(table = uri, bytes, "table cached in memory");
+                        (Arc::new(table), bytes)
+                    }
+                    Err(e) => {
+                        tracing::debug!(table = uri, error = %e, "not cached");
+                        (provider, 0)
+                    }
+                }
+            }
+            Ok(None) => {
+                tracing::debug!(table = uri, budget = self.cache_budget, "not cached: larger than the cache");
+                (provider, 0)
+            }
+            Err(e) => {
+                tracing::warn!(table = uri, error = %e, "not cached: reading the table failed");
+                (provider, 0)
+            }
+        }
     }
 }
 

@@ -298,7 +298,16 @@ async fn limits_time_out_and_cap_concurrency() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(freed, "the dropped query still holds its slot");
-    let entries = fx.store.audit_entries(None).await.unwrap();
+    // The cancelled query's audit entry is written as its stream winds down,
+    // which may finish just after the slot is free: wait for it (bounded).
+    let mut entries = fx.store.audit_entries(None).await.unwrap();
+    for _ in 0..100 {
+        if entries.iter().any(|e| e.entry.outcome == "cancelled: the client closed the stream") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        entries = fx.store.audit_entries(None).await.unwrap();
+    }
     let outcomes: Vec<_> =
         entries.iter().filter(|e| e.entry.action == "query").map(|e| e.entry.outcome.as_str()).collect();
     assert!(outcomes.iter().any(|o| o.starts_with("limit: the query exceeded its time limit")), "{outcomes:?}");
