@@ -259,7 +259,7 @@ class Civlink:
     def serve(self):
         log = open(self.log, "ab")
         self.server = subprocess.Popen(
-            [self.binary, "--data-dir", self.data_dir, "serve", "--addr", "127.0.0.1:0"],
+            [self.binary, "--data-dir", self.data_dir, "serve", "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"],
             stdout=subprocess.PIPE, stderr=log, text=True,
         )
         line = self.server.stdout.readline()
