@@ -367,7 +367,7 @@ async fn issue_tokens(catalog: &OpenCatalog) -> Result<Vec<DemoToken>> {
                 name: name.to_owned(),
                 department: Some(Department::Minzheng),
                 role: Role::Analyst,
-                division: division.clone(),
+                division,
             };
             catalog.store.create_principal(&principal).await.map_err(Error::Policy)?;
         }
