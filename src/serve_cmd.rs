@@ -28,7 +28,7 @@ pub struct ServeSection {
     pub memory_per_query_mib: Option<usize>,
     /// Where spill files go (default: the system temporary directory).
     pub spill_dir: Option<PathBuf>,
-    /// MiB of decoded tables Flight SQL keeps in memory between queries (default 2048; 0 = off).
+    /// MiB of decoded tables Flight SQL and REST each keep in memory between queries (default 2048; 0 = off).
     pub table_cache_mib: Option<usize>,
     /// TLS certificate chain (PEM, server certificate first); with `tls_key`,
     /// serves Flight SQL only over TLS (clients use `grpc+tls://`). A missing
@@ -100,6 +100,7 @@ impl ServeSection {
                 .unwrap_or(defaults.max_concurrent_per_principal),
             memory_per_query_mib: self.memory_per_query_mib.unwrap_or(defaults.memory_per_query_mib),
             spill_dir: self.spill_dir.clone().or(defaults.spill_dir),
+            table_cache_mib: self.table_cache_mib.unwrap_or(defaults.table_cache_mib),
         })
     }
 }

@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub memory_per_query_mib: usize,
     /// Where spill files go (default: the operating system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// MiB of decoded tables kept in memory between requests (default 2048; 0 = off).
+    pub table_cache_mib: usize,
 }
 
 impl Default for ApiConfig {
@@ -58,6 +60,7 @@ impl Default for ApiConfig {
             max_concurrent_per_principal: limits.max_concurrent_per_principal,
             memory_per_query_mib: limits.memory_per_query >> 20,
             spill_dir: limits.spill_dir,
+            table_cache_mib: limits.table_cache_bytes >> 20,
         }
     }
 }
@@ -70,6 +73,7 @@ impl ApiConfig {
             max_concurrent_per_principal: self.max_concurrent_per_principal.max(1),
             memory_per_query: self.memory_per_query_mib.saturating_mul(1 << 20),
             spill_dir: self.spill_dir.clone(),
+            table_cache_bytes: self.table_cache_mib.saturating_mul(1 << 20),
             ..Limits::default()
         }
     }

@@ -409,6 +409,32 @@ fn digits_to_u64(d: &[u8]) -> u64 {
     d.iter().fold(0u64, |acc, &b| acc * 10 + u64::from(b.wrapping_sub(b'0')))
 }
 
+/// Whether all 8 bytes of `word` are ASCII digits, tested at once. After
+/// subtracting `'0'` from every byte, a digit is 0..=9 and stays below 16 after
+/// adding 6; any other byte shows a high nibble (a byte below `'0'` wraps, and the
+/// lowest such byte takes no borrow from below, so it is caught).
+pub(crate) fn all_digits8(word: u64) -> bool {
+    let v = word.wrapping_sub(0x3030_3030_3030_3030);
+    (v | v.wrapping_add(0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0 == 0
+}
+
+/// The number spelled by 8 ASCII digits loaded little-endian (first digit in the
+/// lowest byte): pairs, then quads, then the whole, by three multiplies.
+fn eight_digits(word: u64) -> u64 {
+    let v = ((word & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
+    let v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
+    ((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32
+}
+
+/// The number spelled by exactly 12 ASCII digits, or `None`.
+fn twelve_digits(b: &[u8]) -> Option<u64> {
+    let [h0, h1, h2, h3, h4, h5, h6, h7, t0, t1, t2, t3] = *b else { return None };
+    let head = u64::from_le_bytes([h0, h1, h2, h3, h4, h5, h6, h7]);
+    // The last four digits behind four '0's: "0000dddd" spells the same number.
+    let tail = u64::from_le_bytes([b'0', b'0', b'0', b'0', t0, t1, t2, t3]);
+    (all_digits8(head) && all_digits8(tail)).then(|| eight_digits(head) * 10_000 + eight_digits(tail))
+}
+
 impl fmt::Debug for DivisionCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("DivisionCode").field(&self.as_str()).finish()
@@ -500,6 +526,33 @@ pub struct DivisionTable {
     children: Vec<Vec<usize>>,
     /// Bit `n` set iff `n` (two digits) is the prefix of a province.
     provinces: u128,
+    /// Every code again, as a number, in an open-addressing table with linear
+    /// probing ([`NO_CODE`] where free; a power-of-two length at most half full):
+    /// membership is one multiply and usually one cache line, where the map
+    /// above touches its control bytes and its buckets.
+    members: Vec<u64>,
+}
+
+/// A free slot of [`DivisionTable::members`]: codes have 12 digits, far below it.
+const NO_CODE: u64 = u64::MAX;
+
+/// The first slot to probe for `code` in a table of `2^(64 - shift)` slots (Fibonacci hashing).
+fn member_slot(code: u64, len: usize) -> usize {
+    let shift = 64 - len.trailing_zeros();
+    (code.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (shift % 64)) as usize & (len - 1)
+}
+
+fn member_table(codes: impl ExactSizeIterator<Item = u64>) -> Vec<u64> {
+    let len = (codes.len() * 2).next_power_of_two().max(16);
+    let mut table = vec![NO_CODE; len];
+    for code in codes {
+        let mut i = member_slot(code, len);
+        while table[i] != NO_CODE && table[i] != code {
+            i = (i + 1) & (len - 1);
+        }
+        table[i] = code;
+    }
+    table
 }
 
 /// Accumulates CSV sources, then checks cross-line rules once everything is in.
@@ -599,7 +652,8 @@ impl Builder {
                 list.push(pos);
             }
         }
-        Ok(DivisionTable { entries, index, children, provinces })
+        let members = member_table(entries.iter().map(|e| e.code.as_u64()));
+        Ok(DivisionTable { entries, index, children, provinces, members })
     }
 }
 
@@ -649,18 +703,33 @@ impl DivisionTable {
 
     /// Whether `code` is in the table.
     pub fn contains(&self, code: &DivisionCode) -> bool {
-        self.index.contains_key(&code.as_u64())
+        self.contains_number(code.as_u64())
     }
 
     /// Whether `s` (trimmed) is the 12-digit code of a division in the table.
     /// The per-row fast path: no allocation, no error values.
     pub fn contains_str(&self, s: &str) -> bool {
-        let b = s.trim().as_bytes();
-        if b.len() != CODE_LEN || !b.iter().all(u8::is_ascii_digit) {
+        // Twelve bytes with surrounding space would not be twelve digits: trim only otherwise.
+        let b = if s.len() == CODE_LEN { s.as_bytes() } else { s.trim().as_bytes() };
+        // Every code in the table is well formed, so membership implies it.
+        twelve_digits(b).is_some_and(|n| self.contains_number(n))
+    }
+
+    /// Whether the code spelled by the number `n` is in the table.
+    fn contains_number(&self, n: u64) -> bool {
+        let len = self.members.len();
+        if len == 0 {
             return false;
         }
-        // Every code in the table is well formed, so membership implies it.
-        self.index.contains_key(&digits_to_u64(b))
+        let mut i = member_slot(n, len);
+        // At most half the slots are used, so a free slot ends every probe.
+        loop {
+            match self.members[i] {
+                m if m == n => return true,
+                NO_CODE => return false,
+                _ => i = (i + 1) & (len - 1),
+            }
+        }
     }
 
     /// The name of `code`, e.g. 青海省 for `630000000000`.
@@ -706,11 +775,15 @@ impl DivisionTable {
     pub fn is_province_prefix(&self, two_digits: &str) -> bool {
         match two_digits.as_bytes() {
             [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
-                let n = u32::from((a - b'0') * 10 + (b - b'0'));
-                self.provinces & (1u128 << n) != 0
+                self.is_province_number(u32::from((a - b'0') * 10 + (b - b'0')))
             }
             _ => false,
         }
+    }
+
+    /// Whether `n` (0..=99) is the two-digit prefix of a province in the table.
+    pub(crate) fn is_province_number(&self, n: u32) -> bool {
+        n < 128 && self.provinces & (1u128 << n) != 0
     }
 
     /// All entries, sorted by code.
@@ -976,7 +1049,38 @@ mod tests {
         assert!(msg.contains("line 4"), "{msg}");
     }
 
+    #[test]
+    fn the_member_table_agrees_with_the_index() {
+        let table = DivisionTable::builtin();
+        for e in table.iter() {
+            let n = e.code.as_u64();
+            assert!(table.contains_number(n), "{}", e.code);
+            // Neighbours of real codes are mostly not codes: the two lookups must agree on them.
+            for other in [n.wrapping_sub(1), n + 1, n + 1_000, n ^ 1] {
+                assert_eq!(table.contains_number(other), table.index.contains_key(&other), "{other}");
+            }
+        }
+        assert!(!DivisionTable::default().contains_str("630000000000"));
+        assert!(table.contains_str(" 630000000000\t"));
+        assert!(!table.contains_str("63000000000 "));
+        assert!(!table.contains_str("６30000000000"));
+    }
+
     proptest! {
+        #[test]
+        fn twelve_digits_parse_like_the_byte_loop(s in "[0-9]{12}|[0-9/:]{12}|\\PC{0,13}") {
+            let b = s.as_bytes();
+            let expected = (b.len() == CODE_LEN && b.iter().all(u8::is_ascii_digit)).then(|| digits_to_u64(b));
+            prop_assert_eq!(twelve_digits(b), expected);
+        }
+
+        #[test]
+        fn twelve_digits_reject_every_single_non_digit(pos in 0usize..12, byte in any::<u8>()) {
+            let mut b = *b"630102001001";
+            b[pos] = byte;
+            prop_assert_eq!(twelve_digits(&b).is_some(), byte.is_ascii_digit());
+        }
+
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             let _ = DivisionCode::parse(&s);

@@ -155,7 +155,7 @@ derive = "age(id_number)"
     let expect = [
         "name: must be a non-empty name",
         "dataset: unknown department \"police\"",
-        "standard: \"standards/missing.json\" is neither a shipped standard (gongan.population) nor a readable file",
+        "standard: \"standards/missing.json\" is neither a shipped standard (canlian.disability_certificates, canlian.disability_subsidies, gongan.population,",
         "mode: unknown write mode \"replace\"",
         "schedule: invalid cron expression \"every night\"",
         "owner: unknown key",

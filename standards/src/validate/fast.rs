@@ -84,16 +84,49 @@ mod tests {
 /// A set of strings tuned for code lists: strings of up to 15 bytes are packed
 /// into one `u128` (bytes plus length), so a lookup is one multiply-hash and
 /// one integer compare instead of hashing and comparing bytes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PackedStrSet {
-    packed: FastSet<u128>,
-    /// The packed members again, scanned linearly while there are few: cheaper than hashing.
-    few: Vec<u128>,
+    /// Every packed member, in insertion order (to rebuild `table` as it grows).
+    members: Vec<u128>,
+    /// Open addressing with linear probing over packed members, [`EMPTY`] where free;
+    /// a power-of-two length, at most a quarter full: a lookup of a member almost
+    /// always ends at its first probe, and every probe sequence reaches a free slot.
+    table: Vec<u128>,
     long: FastSet<String>,
 }
 
-/// Up to this many members, a linear scan beats a hash lookup.
-const LINEAR_SCAN_MAX: usize = 8;
+impl Default for PackedStrSet {
+    fn default() -> Self {
+        PackedStrSet { members: Vec::new(), table: vec![EMPTY; MIN_SLOTS], long: FastSet::default() }
+    }
+}
+
+const MIN_SLOTS: usize = 16;
+
+/// No packed string: the length byte of a packing is at most 15.
+const EMPTY: u128 = u128::MAX;
+
+/// Reads `bytes` (at most 16) as a little-endian number, low and high 8 bytes. Whole-word
+/// loads that may overlap rather than a byte loop or a variable-length copy: a `memcpy`
+/// call, or a loop of shifts, cost more than the lookup itself.
+#[inline]
+fn load_words(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        // Bytes 8.. are the top `len - 8` bytes of the last eight (none when len is 8).
+        let high = u64::from_le_bytes(*last).checked_shr(8 * (16 - len.min(16)) as u32).unwrap_or(0);
+        (u64::from_le_bytes(*first), high)
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        // Overlapping bytes are the same byte at the same place, so OR is exact.
+        (u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << (8 * (len - 4)), 0)
+    } else if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) {
+        // One to three bytes: first, middle and last cover them all.
+        let middle = bytes.get(len / 2).copied().unwrap_or(first);
+        (u64::from(first) | u64::from(middle) << (8 * (len / 2)) | u64::from(last) << (8 * (len - 1)), 0)
+    } else {
+        (0, 0)
+    }
+}
 
 #[inline]
 fn pack(s: &str) -> Option<u128> {
@@ -101,39 +134,178 @@ fn pack(s: &str) -> Option<u128> {
     if bytes.len() > 15 {
         return None;
     }
-    // Shifts rather than a slice copy: a variable-length copy becomes a memcpy call,
-    // which cost more than the lookup itself.
-    let mut packed = (bytes.len() as u128) << 120;
-    for (i, b) in bytes.iter().enumerate() {
-        packed |= u128::from(*b) << (8 * i);
-    }
-    Some(packed)
+    let (low, high) = load_words(bytes);
+    Some(u128::from(low) | u128::from(high | (bytes.len() as u64) << 56) << 64)
+}
+
+/// The 64x64 → 128-bit product folded to 64 bits: one `mul` that mixes every input bit.
+#[inline]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+const MIX: [u64; 3] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0];
+
+#[inline]
+fn slot_of(packed: u128) -> usize {
+    folded_mul(packed as u64 ^ MIX[0], (packed >> 64) as u64 ^ MIX[1]) as usize
 }
 
 impl PackedStrSet {
     /// Add a string.
     pub fn insert(&mut self, s: &str) {
-        match pack(s) {
-            Some(p) => {
-                if self.packed.insert(p) {
-                    self.few.push(p);
-                }
-            }
-            None => {
-                self.long.insert(s.to_owned());
-            }
+        let Some(p) = pack(s) else {
+            self.long.insert(s.to_owned());
+            return;
+        };
+        if self.members.contains(&p) {
+            return;
         }
+        self.members.push(p);
+        if self.members.len() * 4 > self.table.len() {
+            let size = (self.members.len() * 4).next_power_of_two().max(MIN_SLOTS);
+            self.table = vec![EMPTY; size];
+            for &member in &self.members {
+                Self::place(&mut self.table, member);
+            }
+        } else {
+            Self::place(&mut self.table, p);
+        }
+    }
+
+    fn place(table: &mut [u128], p: u128) {
+        let mask = table.len() - 1;
+        let mut i = slot_of(p) & mask;
+        while table[i] != EMPTY {
+            i = (i + 1) & mask;
+        }
+        table[i] = p;
     }
 
     /// Whether `s` is in the set.
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
         match pack(s) {
-            Some(p) if self.few.len() <= LINEAR_SCAN_MAX => self.few.contains(&p),
-            Some(p) => self.packed.contains(&p),
-            None => self.long.contains(s),
+            Some(p) => {
+                // The table always has free slots (at least MIN_SLOTS, at most a quarter used).
+                let mask = self.table.len().wrapping_sub(1);
+                let mut i = slot_of(p) & mask;
+                loop {
+                    let m = self.table[i];
+                    if m == p {
+                        return true;
+                    }
+                    if m == EMPTY {
+                        return false;
+                    }
+                    i = (i + 1) & mask;
+                }
+            }
+            None => self.contains_long(s),
         }
     }
+
+    #[cold]
+    #[inline(never)]
+    fn contains_long(&self, s: &str) -> bool {
+        self.long.contains(s)
+    }
+}
+
+/// A 64-bit hash of a byte string (a folded-multiply hash in the style of
+/// foldhash): two independent multiplies per 16 bytes, no per-byte loop.
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    let seed = (len as u64).wrapping_mul(MIX[2]);
+    if len <= 16 {
+        let (low, high) = load_words(bytes);
+        return folded_mul(low ^ MIX[0] ^ seed, high ^ MIX[1]);
+    }
+    let mut h = seed;
+    let mut chunks = bytes.chunks_exact(16);
+    for chunk in &mut chunks {
+        let (low, high) = load_words(chunk);
+        h = folded_mul(low ^ MIX[0] ^ h, high ^ MIX[1]);
+    }
+    if !chunks.remainder().is_empty() {
+        // The last 16 bytes, overlapping the chunks before: the length in the seed tells lengths apart.
+        let (low, high) = bytes.last_chunk::<16>().map_or((0, 0), |last| load_words(last));
+        h = folded_mul(low ^ MIX[0] ^ h, high ^ MIX[1]);
+    }
+    h
+}
+
+thread_local! {
+    /// The probe table of [`find_repeats`], kept between batches: a fresh table per batch
+    /// meant a large allocation (often fresh pages) for every batch.
+    static REPEATS_TABLE: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Tables above this many slots are not kept between calls.
+const KEEP_SLOTS_MAX: usize = 1 << 22;
+
+/// For every row `0..rows` whose `value` equals the value of an earlier row,
+/// call `repeat(row, first)` with the first row holding that value. Rows whose
+/// `value` is `None` (NULL) take no part.
+///
+/// One open-addressing table of `u64`s: each used slot holds 32 bits of the
+/// value's hash and the row (plus one, so zero means free); the values
+/// themselves decide whenever the stored hash bits match.
+pub fn find_repeats<'a>(rows: usize, value: impl Fn(usize) -> Option<&'a str>, mut repeat: impl FnMut(usize, usize)) {
+    if u32::try_from(rows).is_err() {
+        // More rows than a slot can name: a plain map.
+        let mut seen: FastMap<&str, usize> = FastMap::default();
+        for row in 0..rows {
+            if let Some(v) = value(row) {
+                match seen.entry(v) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(row);
+                    }
+                    std::collections::hash_map::Entry::Occupied(first) => repeat(row, *first.get()),
+                }
+            }
+        }
+        return;
+    }
+    let mut run = |slots: &mut Vec<u64>| {
+        let size = (rows * 2).next_power_of_two().max(16);
+        slots.clear();
+        slots.resize(size, 0);
+        let mask = size - 1;
+        for row in 0..rows {
+            let Some(v) = value(row) else { continue };
+            let hash = hash_bytes(v.as_bytes());
+            let tag = hash >> 32;
+            // rows < 2^32, so row + 1 fits the low 32 bits.
+            let entry = tag << 32 | (row as u64 + 1);
+            let mut i = hash as usize & mask;
+            loop {
+                let slot = slots[i];
+                if slot == 0 {
+                    slots[i] = entry;
+                    break;
+                }
+                if slot >> 32 == tag {
+                    let first = (slot as u32 as usize).wrapping_sub(1);
+                    if value(first) == Some(v) {
+                        repeat(row, first);
+                        break;
+                    }
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        if slots.len() > KEEP_SLOTS_MAX {
+            *slots = Vec::new();
+        }
+    };
+    REPEATS_TABLE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slots) => run(&mut slots),
+        // Only if `value` or `repeat` itself validates another batch on this thread.
+        Err(_) => run(&mut Vec::new()),
+    });
 }
 
 impl<'a> FromIterator<&'a str> for PackedStrSet {
@@ -149,6 +321,70 @@ impl<'a> FromIterator<&'a str> for PackedStrSet {
 #[cfg(test)]
 mod packed_tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn byte_loop_pack(s: &str) -> Option<u128> {
+        let bytes = s.as_bytes();
+        (bytes.len() <= 15).then(|| {
+            let mut packed = (bytes.len() as u128) << 120;
+            for (i, b) in bytes.iter().enumerate() {
+                packed |= u128::from(*b) << (8 * i);
+            }
+            packed
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn word_loads_pack_like_a_byte_loop(s in "\\PC{0,17}") {
+            prop_assert_eq!(pack(&s), byte_loop_pack(&s));
+        }
+
+        #[test]
+        fn packed_sets_agree_with_hash_sets(
+            members in proptest::collection::vec("[0-9A-Z汉]{0,17}", 0..80),
+            probes in proptest::collection::vec("[0-9A-Z汉]{0,17}", 0..80),
+        ) {
+            let set: PackedStrSet = members.iter().map(String::as_str).collect();
+            let oracle: std::collections::HashSet<&str> = members.iter().map(String::as_str).collect();
+            for s in members.iter().chain(&probes) {
+                prop_assert_eq!(set.contains(s), oracle.contains(s.as_str()), "{:?}", s);
+            }
+        }
+
+        #[test]
+        fn repeats_are_found_against_the_first_row(values in proptest::collection::vec(
+            proptest::option::of("[0-9X]{0,3}|[0-9]{17}[0-9X]"), 0..300,
+        )) {
+            let mut found = Vec::new();
+            find_repeats(values.len(), |row| values[row].as_deref(), |row, first| found.push((row, first)));
+            let mut expected = Vec::new();
+            let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for (row, value) in values.iter().enumerate() {
+                if let Some(v) = value {
+                    match first.get(v.as_str()) {
+                        Some(f) => expected.push((row, *f)),
+                        None => {
+                            first.insert(v, row);
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(found, expected);
+        }
+    }
+
+    #[test]
+    fn large_sets_and_hashes() {
+        let codes: Vec<String> = (0..200).map(|i| format!("{i:02}")).collect();
+        let set: PackedStrSet = codes.iter().map(String::as_str).collect();
+        assert!(codes.iter().all(|c| set.contains(c)));
+        assert!(!set.contains("200") && !set.contains("0") && !set.contains("1"));
+        // Lengths and contents both count.
+        assert_ne!(hash_bytes(b"0123456789012345678"), hash_bytes(b"012345678901234567"));
+        assert_ne!(hash_bytes(b"11010519491231002X"), hash_bytes(b"110105194912310021"));
+        assert_ne!(hash_bytes(b""), hash_bytes(b"\0"));
+    }
 
     #[test]
     fn packed_sets_distinguish_lengths_and_long_strings() {
@@ -171,6 +407,9 @@ mod packed_tests {
 #[derive(Debug, Clone)]
 pub struct SimplePattern {
     atoms: Vec<Atom>,
+    /// When every count is fixed (`^1[3-9][0-9]{9}$`): the bytes each position
+    /// admits (never a byte of 128 or more). The text must have exactly this many bytes.
+    fixed: Option<Vec<[bool; 256]>>,
 }
 
 #[derive(Debug, Clone)]
@@ -242,13 +481,27 @@ impl SimplePattern {
                 }
             }
         }
-        Some(SimplePattern { atoms })
+        let fixed = atoms.iter().all(|a| a.min == a.max && a.max <= 64).then(|| {
+            let mut positions = Vec::new();
+            for atom in &atoms {
+                let mut admits = [false; 256];
+                admits[..128].copy_from_slice(&atom.set);
+                positions.extend(std::iter::repeat_n(admits, atom.min));
+            }
+            positions
+        });
+        Some(SimplePattern { atoms, fixed })
     }
 
     /// Whether the whole of `text` matches.
     #[inline]
     pub fn is_match(&self, text: &str) -> bool {
         let bytes = text.as_bytes();
+        if let Some(positions) = &self.fixed {
+            // No early exit: the common text matches, and one combined test is cheaper than a branch per byte.
+            return bytes.len() == positions.len()
+                && bytes.iter().zip(positions).fold(true, |ok, (&b, admits)| ok & admits[usize::from(b)]);
+        }
         let mut pos = 0;
         for atom in &self.atoms {
             let mut taken = 0;
@@ -303,6 +556,9 @@ mod pattern_tests {
             "^[0-9]{2,}X$",
             "^-?[0-9]+$",
             "^[0-9]+-?[A-Z]{2}$",
+            "^[A-Z]{2}[0-9]{2}$",
+            "^ab$",
+            "^$",
         ];
         let inputs = [
             "13912345678",
@@ -329,6 +585,13 @@ mod pattern_tests {
             "12AB",
             "-",
             "1-",
+            "AB12",
+            "AB1",
+            "AB123",
+            "ab",
+            "aB12",
+            "AB1\u{80}",
+            "ÀB12",
         ];
         for pattern in cases {
             let simple = SimplePattern::compile(pattern).unwrap_or_else(|| panic!("{pattern} should compile"));

@@ -25,7 +25,6 @@ pub mod json;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::Hasher;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -36,7 +35,7 @@ use serde_json::{Map, Number, Value};
 
 pub use coerce::{parse_date, parse_date_time};
 
-use self::fast::{FastMap, FastSet, PackedStrSet, SimplePattern};
+use self::fast::{FastSet, PackedStrSet, SimplePattern};
 use crate::code_table::{CodeTable, CodeTableRegistry};
 use crate::division::DivisionTable;
 use crate::idcard;
@@ -374,6 +373,8 @@ struct ColumnPlan {
 pub struct Validator {
     standard: Arc<Standard>,
     schema: SchemaRef,
+    /// `schema` with every field nullable: the schema of [`Verdict::batch`].
+    typed_schema: SchemaRef,
     columns: Vec<ColumnPlan>,
     fallback: Option<jsonschema::Validator>,
     report: CompileReport,
@@ -469,8 +470,10 @@ impl Validator {
             None
         };
 
+        let schema = standard.arrow_schema();
         Ok(Validator {
-            schema: standard.arrow_schema(),
+            typed_schema: all_nullable(&schema),
+            schema,
             standard,
             columns,
             fallback,
@@ -540,7 +543,7 @@ impl Validator {
             arrays.push(typed);
         }
         let typed = RecordBatch::try_new_with_options(
-            Arc::clone(&self.schema_nullable()),
+            Arc::clone(&self.typed_schema),
             arrays,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
         )
@@ -583,13 +586,6 @@ impl Validator {
         Ok(Verdict { batch: typed, valid, violations })
     }
 
-    /// The typed batch keeps unreadable values as NULL, so every field is
-    /// nullable there; the standard's own schema says which may be NULL in valid data.
-    fn schema_nullable(&self) -> SchemaRef {
-        let fields: Vec<_> = self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
-        Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, self.schema.metadata().clone()))
-    }
-
     fn check_primary_key(&self, typed: &RecordBatch, violations: &mut Vec<Violation>) {
         let key = &self.standard.primary_key;
         if key.is_empty() {
@@ -609,33 +605,8 @@ impl Validator {
         if let [single] = columns.as_slice()
             && let Some(strings) = single.as_string_opt::<i32>()
         {
-            // Keyed by the key's hash, so the table holds no string slices; on a hash hit
-            // the strings themselves decide, and a true collision goes to `others`.
-            let mut seen: FastMap<u64, usize> = FastMap::with_capacity_and_hasher(rows, Default::default());
-            let mut others: FastMap<&str, usize> = FastMap::default();
-            for row in 0..rows {
-                if !strings.is_valid(row) {
-                    continue;
-                }
-                let key = strings.value(row);
-                let mut hasher = fast::FxHasher::default();
-                hasher.write(key.as_bytes());
-                match seen.entry(hasher.finish()) {
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(row);
-                    }
-                    std::collections::hash_map::Entry::Occupied(first) => {
-                        let first = *first.get();
-                        if strings.value(first) == key {
-                            report(row, first);
-                        } else if let Some(earlier) = others.get(key) {
-                            report(row, *earlier);
-                        } else {
-                            others.insert(key, row);
-                        }
-                    }
-                }
-            }
+            let value = |row: usize| strings.is_valid(row).then(|| strings.value(row));
+            fast::find_repeats(rows, value, &mut report);
             return;
         }
         let mut seen: HashMap<Vec<String>, usize> = HashMap::with_capacity(rows);
@@ -655,6 +626,13 @@ impl Validator {
             }
         }
     }
+}
+
+/// The typed batch keeps unreadable values as NULL, so every field is
+/// nullable there; the standard's own schema says which may be NULL in valid data.
+fn all_nullable(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The `$defs` entry holding the whole document inside a residual schema.
@@ -823,8 +801,10 @@ fn check_column(
     let name = property.name.as_str();
     let rows = array.len();
 
-    if array.null_count() > 0 {
-        for row in (0..rows).filter(|r| array.is_null(*r) && !unreadable.contains(r)) {
+    if let Some(nulls) = array.nulls().filter(|n| n.null_count() > 0) {
+        let null_rows = (0..rows).filter(|r| nulls.is_null(*r));
+        // Most batches have no unreadable value: skip hashing every NULL row's index then.
+        for row in null_rows.filter(|r| unreadable.is_empty() || !unreadable.contains(r)) {
             if property.admits_null {
                 // NULL is JSON null here: only enum/const can reject it.
                 for check in &plan.checks {
@@ -882,11 +862,23 @@ fn check_column(
                         }
                     }
                     Check::Bound(kind, bound, shown_bound) => {
-                        for row in (0..rows).filter(|r| ints.is_valid(*r)) {
-                            let v = ints.value(row);
-                            if !kind.allows(bound.cmp_i64(v)) {
-                                out.push(bound_violation(row, name, *kind, &v.to_string(), shown_bound));
+                        let mut broken = |row: usize, v: i64| {
+                            if ints.is_valid(row) {
+                                report(out, || bound_violation(row, name, *kind, &v.to_string(), shown_bound));
                             }
+                        };
+                        match int_range(*kind, *bound) {
+                            // The common bound: one range test per value, validity looked up only on failure.
+                            Some((lo, hi)) => ints.values().iter().enumerate().for_each(|(row, &v)| {
+                                if v < lo || v > hi {
+                                    broken(row, v);
+                                }
+                            }),
+                            None => ints.values().iter().enumerate().for_each(|(row, &v)| {
+                                if !kind.allows(bound.cmp_i64(v)) {
+                                    broken(row, v);
+                                }
+                            }),
                         }
                     }
                     _ => {}
@@ -895,9 +887,9 @@ fn check_column(
         }
         ValueKind::Number => {
             let Some(floats) = array.as_primitive_opt::<Float64Type>() else { return };
-            for row in (0..rows).filter(|r| floats.is_valid(*r)) {
-                if !floats.value(row).is_finite() {
-                    out.push(Violation::new(row, name, "type", "NaN and infinities are not JSON numbers".into()));
+            for (row, v) in floats.values().iter().enumerate() {
+                if !v.is_finite() && floats.is_valid(row) {
+                    report(out, || Violation::new(row, name, "type", "NaN and infinities are not JSON numbers".into()));
                 }
             }
             for check in &plan.checks {
@@ -910,11 +902,34 @@ fn check_column(
                         }
                     }
                     Check::Bound(kind, bound, shown_bound) => {
-                        for row in (0..rows).filter(|r| floats.is_valid(*r)) {
-                            let v = floats.value(row);
-                            if v.is_finite() && !kind.allows(bound.cmp_f64(v)) {
-                                out.push(bound_violation(row, name, *kind, &v.to_string(), shown_bound));
+                        let mut broken = |row: usize, v: f64| {
+                            if floats.is_valid(row) {
+                                report(out, || bound_violation(row, name, *kind, &v.to_string(), shown_bound));
                             }
+                        };
+                        let values = floats.values().iter().enumerate();
+                        // Non-finite values are reported above, not as out of bounds.
+                        match (kind, bound) {
+                            // An f64 bound (or an integer exact as one): a plain float comparison is exact.
+                            (_, Bound::SmallInt(_, b) | Bound::Float(b)) => {
+                                let b = *b;
+                                let allowed: fn(f64, f64) -> bool = match kind {
+                                    BoundKind::Minimum => |v, b| v >= b,
+                                    BoundKind::Maximum => |v, b| v <= b,
+                                    BoundKind::ExclusiveMinimum => |v, b| v > b,
+                                    BoundKind::ExclusiveMaximum => |v, b| v < b,
+                                };
+                                values.for_each(|(row, &v)| {
+                                    if v.is_finite() && !allowed(v, b) {
+                                        broken(row, v);
+                                    }
+                                });
+                            }
+                            (_, Bound::Int(_)) => values.for_each(|(row, &v)| {
+                                if v.is_finite() && !kind.allows(bound.cmp_f64(v)) {
+                                    broken(row, v);
+                                }
+                            }),
                         }
                     }
                     _ => {}
@@ -934,6 +949,27 @@ fn check_column(
             }
         }
     }
+}
+
+/// Push a violation built only when needed: the failure path stays out of the
+/// per-row loops, so each check's loop body is small enough to be inlined.
+#[cold]
+#[inline(never)]
+fn report(out: &mut Vec<Violation>, violation: impl FnOnce() -> Violation) {
+    out.push(violation());
+}
+
+/// The i64 values an exactly representable integer bound allows, as an inclusive
+/// range; `None` for the other bounds, which take the exact comparison.
+fn int_range(kind: BoundKind, bound: Bound) -> Option<(i64, i64)> {
+    // |b| < 2^53, so b ± 1 cannot overflow.
+    let Bound::SmallInt(b, _) = bound else { return None };
+    Some(match kind {
+        BoundKind::Minimum => (b, i64::MAX),
+        BoundKind::Maximum => (i64::MIN, b),
+        BoundKind::ExclusiveMinimum => (b + 1, i64::MAX),
+        BoundKind::ExclusiveMaximum => (i64::MIN, b - 1),
+    })
 }
 
 fn bound_violation(row: usize, column: &str, kind: BoundKind, value: &str, bound: &str) -> Violation {
@@ -1004,19 +1040,29 @@ fn check_strings(
     match check {
         Check::Values(set) => values.for_each(|row, s| {
             if !set.strings.contains(s) {
-                out.push(Violation::new(row, name, set.keyword, set.message()));
+                report(out, || Violation::new(row, name, set.keyword, set.message()));
             }
         }),
-        Check::Pattern { regex, simple, source } => values.for_each(|row, s| {
-            if !simple.as_ref().map_or_else(|| regex.is_match(s), |p| p.is_match(s)) {
-                out.push(Violation::new(
-                    row,
-                    name,
-                    "pattern",
-                    format!("\"{}\" does not match {source}", shown(property, s)),
-                ));
+        Check::Pattern { regex, simple, source } => {
+            let broken = |out: &mut Vec<Violation>, row: usize, s: &str| {
+                report(out, || {
+                    let message = format!("\"{}\" does not match {source}", shown(property, s));
+                    Violation::new(row, name, "pattern", message)
+                })
+            };
+            match simple {
+                Some(simple) => values.for_each(|row, s| {
+                    if !simple.is_match(s) {
+                        broken(out, row, s);
+                    }
+                }),
+                None => values.for_each(|row, s| {
+                    if !regex.is_match(s) {
+                        broken(out, row, s);
+                    }
+                }),
             }
-        }),
+        }
         Check::MinLength(min) => values.for_each(|row, s| {
             // A UTF-8 character is at most 4 bytes: long enough in bytes/4 means long enough;
             // and ASCII text has as many characters as bytes.
@@ -1025,7 +1071,7 @@ fn check_strings(
             }
             let n = s.chars().count() as u64;
             if n < *min {
-                out.push(Violation::new(row, name, "minLength", format!("{n} characters, fewer than {min}")));
+                report(out, || Violation::new(row, name, "minLength", format!("{n} characters, fewer than {min}")));
             }
         }),
         Check::MaxLength(max) => values.for_each(|row, s| {
@@ -1033,37 +1079,41 @@ fn check_strings(
             if s.len() as u64 > *max {
                 let n = s.chars().count() as u64;
                 if n > *max {
-                    out.push(Violation::new(row, name, "maxLength", format!("{n} characters, more than {max}")));
+                    report(out, || Violation::new(row, name, "maxLength", format!("{n} characters, more than {max}")));
                 }
             }
         }),
-        Check::Gb11643 => values.for_each(|row, s| {
-            if let Err(e) = idcard::validate_str(s, today) {
-                out.push(Violation::new(
-                    row,
-                    name,
-                    "format",
-                    format!("not a valid GB 11643 ID number ({}): {e}", shown(property, s)),
-                ));
-            }
-        }),
+        Check::Gb11643 => {
+            let checker = idcard::Checker::new(today);
+            values.for_each(|row, s| {
+                if !checker.is_valid(s) {
+                    report(out, || {
+                        // The cause, for the message: the full check again, off the hot path.
+                        let why = idcard::validate_str(s, today).err().map(|e| e.to_string()).unwrap_or_default();
+                        let message = format!("not a valid GB 11643 ID number ({}): {why}", shown(property, s));
+                        Violation::new(row, name, "format", message)
+                    });
+                }
+            })
+        }
         Check::DivisionCode(table) => values.for_each(|row, s| {
             if !table.contains_str(s) {
-                let why = match crate::division::DivisionCode::parse(s) {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "not in the division code table".to_owned(),
-                };
-                out.push(Violation::new(row, name, "format", format!("\"{s}\" is not a division code: {why}")));
+                report(out, || {
+                    let why = match crate::division::DivisionCode::parse(s) {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "not in the division code table".to_owned(),
+                    };
+                    Violation::new(row, name, "format", format!("\"{s}\" is not a division code: {why}"))
+                });
             }
         }),
         Check::CodeTable(table, codes) => values.for_each(|row, s| {
             if !codes.contains(s) {
-                out.push(Violation::new(
-                    row,
-                    name,
-                    "x-civlink-code-table",
-                    format!("\"{}\" is not a code of {} ({})", shown(property, s), table.name, table.title),
-                ));
+                report(out, || {
+                    let message =
+                        format!("\"{}\" is not a code of {} ({})", shown(property, s), table.name, table.title);
+                    Violation::new(row, name, "x-civlink-code-table", message)
+                });
             }
         }),
         // Numeric keywords assert nothing about strings (JSON Schema semantics);
