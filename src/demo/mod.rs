@@ -293,6 +293,20 @@ fn check_against_truth(summaries: &[DatasetSummary], truth: &GroundTruth) -> Vec
                 mismatches.push(format!("{}: {what} {got}, the generator planted {want}", expected.id));
             }
         }
+        // Rule by rule: each planted row was quarantined for the reason planted.
+        let found: std::collections::BTreeMap<(String, String), u64> =
+            q.rules.iter().map(|r| ((r.column.clone(), r.keyword.clone()), r.failed)).collect();
+        let planted = expected.quarantine_rules();
+        for (rule, want) in &planted {
+            let got = found.get(rule).copied().unwrap_or(0);
+            if got != *want {
+                mismatches
+                    .push(format!("{}: {} {}: {got} rows, the generator planted {want}", expected.id, rule.0, rule.1));
+            }
+        }
+        for (rule, got) in found.iter().filter(|(rule, _)| !planted.contains_key(*rule)) {
+            mismatches.push(format!("{}: {} {}: {got} rows, none planted", expected.id, rule.0, rule.1));
+        }
     }
     mismatches
 }
