@@ -1,7 +1,14 @@
-//! A fast, non-cryptographic hasher for the validator's hot sets (code tables,
-//! enums, primary keys within a batch). The inputs are trusted (the standard)
-//! or bounded to one batch, so HashDoS resistance buys nothing here, while
-//! SipHash costs a large share of the per-row budget.
+//! The validator's per-row fast paths:
+//!
+//! - [`FxHasher`] and the [`FastSet`]/[`FastMap`] built on it, for enum sets;
+//! - [`PackedStrSet`], code lists as packed integers in an open-addressing table;
+//! - [`find_repeats`], primary-key uniqueness within a batch, over a probe table
+//!   reused from batch to batch, with [`hash_bytes`];
+//! - [`SimplePattern`], anchored patterns of literal bytes and ASCII classes.
+//!
+//! The inputs are trusted (the standard) or bounded to one batch, so HashDoS
+//! resistance buys nothing here, while SipHash costs a large share of the
+//! per-row budget.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
