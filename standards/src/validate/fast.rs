@@ -250,8 +250,8 @@ thread_local! {
     static REPEATS_TABLE: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Tables above this many slots are not kept between calls.
-const KEEP_SLOTS_MAX: usize = 1 << 22;
+/// Tables above this many slots (2 MiB, batches of up to 128 Ki rows) are not kept between calls.
+const KEEP_SLOTS_MAX: usize = 1 << 18;
 
 /// For every row `0..rows` whose `value` equals the value of an earlier row,
 /// call `repeat(row, first)` with the first row holding that value. Rows whose
