@@ -77,8 +77,10 @@ pub struct Limits {
     /// Where spill files go; `None` = the operating system's temporary directory.
     pub spill_dir: Option<PathBuf>,
     /// Memory (bytes) for keeping whole tables decoded in memory, shared by
-    /// every session: a table whose current version fits is read from its
-    /// Parquet files once and then scanned from memory. 0 turns the cache off.
+    /// every session: a table whose current version fits in what the cache
+    /// has left is read from its Parquet files once (by its first query) and
+    /// then scanned from memory; tables that do not fit are read from storage
+    /// as usual, and nothing is evicted. 0 turns the cache off.
     pub table_cache_bytes: usize,
 }
 
@@ -392,28 +394,21 @@ impl TableOpener {
             .table_provider()
             .await
             .map_err(|e| Error::Engine { message: format!("building the table provider of {uri}: {e}") })?;
-        let (provider, bytes) = self.in_memory(uri, provider, &state).await;
+        // First come, first kept: a table is decoded into memory only if it fits
+        // in what the other cached tables leave, so two large tables scanned in
+        // turn never evict each other and reload on every query.
+        let room = self.cache.lock().map_or(0, |cache| {
+            let held: usize = cache.iter().filter(|(k, _)| *k != uri).map(|(_, (_, _, b))| b).sum();
+            self.cache_budget.saturating_sub(held)
+        });
+        let (provider, bytes) = self.in_memory(uri, provider, &state, room).await;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(uri.clone(), (version, Arc::clone(&provider), bytes));
-            // Over budget: forget other tables' decoded copies (they reload on next use).
-            let mut held: usize = cache.values().map(|(_, _, b)| b).sum();
-            if held > self.cache_budget {
-                let others: Vec<String> =
-                    cache.iter().filter(|(k, (_, _, b))| *k != uri && *b > 0).map(|(k, _)| k.clone()).collect();
-                for key in others {
-                    if held <= self.cache_budget {
-                        break;
-                    }
-                    if let Some((_, _, b)) = cache.remove(&key) {
-                        held -= b;
-                    }
-                }
-            }
         }
         Ok(provider)
     }
 
-    /// The table decoded into memory, when it fits the cache budget: scans then
+    /// The table decoded into memory, when it fits in `room` bytes: scans then
     /// skip Parquet decoding, which dominates a full scan. Falls back to the
     /// storage provider (with 0 bytes held) when the table is too large or
     /// cannot be read whole; the query then reads it from storage as before.
@@ -422,9 +417,10 @@ impl TableOpener {
         uri: &str,
         provider: Arc<dyn TableProvider>,
         state: &datafusion::execution::SessionState,
+        room: usize,
     ) -> (Arc<dyn TableProvider>, usize) {
         use datafusion::physical_plan::ExecutionPlanProperties;
-        if self.cache_budget == 0 {
+        if room == 0 {
             return (provider, 0);
         }
         let loaded = async {
@@ -438,7 +434,7 @@ impl TableOpener {
                 while let Some(batch) = futures::StreamExt::next(&mut stream).await {
                     let batch = batch?;
                     bytes += batch.get_array_memory_size();
-                    if bytes > self.cache_budget {
+                    if bytes > room {
                         return Ok::<_, DataFusionError>(None);
                     }
                     batches.push(batch);
@@ -471,7 +467,7 @@ impl TableOpener {
                 }
             }
             Ok(None) => {
-                tracing::debug!(table = uri, budget = self.cache_budget, "not cached: larger than the cache");
+                tracing::debug!(table = uri, room, "not cached: larger than what the cache has left");
                 (provider, 0)
             }
             Err(e) => {
