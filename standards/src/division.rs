@@ -490,10 +490,11 @@ pub struct DivisionEntry {
     pub parent: Option<DivisionCode>,
 }
 
-/// A cheap hasher for the `u64` code keys: the keys are already well spread
-/// numbers, and SipHash would dominate the per-row membership check.
-#[derive(Default, Clone, Copy)]
-struct CodeHasher(u64);
+/// A cheap hasher for `u64` division-code keys: the keys are already well
+/// spread numbers, and SipHash would dominate a per-row lookup. Public so that
+/// other per-row tallies by division (the demo generator's) share it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CodeHasher(u64);
 
 impl Hasher for CodeHasher {
     fn finish(&self) -> u64 {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -249,30 +249,9 @@ pub(crate) struct Tally {
     kinds: BTreeMap<&'static str, u64>,
     rules: BTreeMap<(&'static str, &'static str), u64>,
     /// Written rows per exact division code (as a number), rolled up at the end.
-    codes: HashMap<u64, u64, BuildHasherDefault<CodeHasher>>,
+    codes: HashMap<u64, u64, BuildHasherDefault<civlink_standards::division::CodeHasher>>,
     /// Rows come in runs of one household's village: counted here first.
     run: (u64, u64),
-}
-
-/// Division codes are distinct numbers already: a multiply spreads them
-/// well enough, and SipHash would cost more than writing the row.
-#[derive(Default)]
-pub(crate) struct CodeHasher(u64);
-
-impl Hasher for CodeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
-    }
 }
 
 impl Tally {
