@@ -213,6 +213,46 @@ struct Person {
 }
 
 impl Person {
+    /// A living person with no record in any department yet.
+    fn fresh(
+        id: String,
+        name: String,
+        male: bool,
+        ethnic: Ethnic,
+        birth: NaiveDate,
+        age: u32,
+        relationship: &'static str,
+    ) -> Person {
+        Person {
+            id,
+            name,
+            male,
+            ethnic,
+            birth,
+            age,
+            relationship,
+            fate: Fate::Alive,
+            death: None,
+            dibao: None,
+            ghost: None,
+            tekun: None,
+            pension: None,
+            medical: None,
+            unemployment: None,
+            jobs: Vec::new(),
+            pension_paid: None,
+            bank: String::new(),
+            disability: None,
+            illnesses: Vec::new(),
+            aids: Vec::new(),
+            poor_row: false,
+            monitor_row: false,
+            planted: None,
+        }
+    }
+}
+
+impl Person {
     fn alive(&self) -> bool {
         self.fate == Fate::Alive
     }
@@ -450,32 +490,8 @@ impl Generator {
         let county = self.world.villages[village].county;
         let (id, birth) = self.world.new_id(county, birth, male);
         let name = person_name(&mut self.rng, ethnic, family, male);
-        Person {
-            id,
-            name,
-            male,
-            ethnic,
-            birth,
-            age: self.age_of(birth),
-            relationship,
-            fate: Fate::Alive,
-            death: None,
-            dibao: None,
-            ghost: None,
-            tekun: None,
-            pension: None,
-            medical: None,
-            unemployment: None,
-            jobs: Vec::new(),
-            pension_paid: None,
-            bank: String::new(),
-            disability: None,
-            illnesses: Vec::new(),
-            aids: Vec::new(),
-            poor_row: false,
-            monitor_row: false,
-            planted: None,
-        }
+        let age = self.age_of(birth);
+        Person::fresh(id, name, male, ethnic, birth, age, relationship)
     }
 
     /// The members of a new household.
@@ -1370,32 +1386,7 @@ impl Generator {
         self.junk.clear();
         match ds {
             Ds::Population => {
-                let p = Person {
-                    id: id.clone(),
-                    name: name.clone(),
-                    male,
-                    ethnic: Ethnic::Han,
-                    birth,
-                    age,
-                    relationship: RELATIONSHIP_HEAD,
-                    fate: Fate::Alive,
-                    death: None,
-                    dibao: None,
-                    ghost: None,
-                    tekun: None,
-                    pension: None,
-                    medical: None,
-                    unemployment: None,
-                    jobs: Vec::new(),
-                    pension_paid: None,
-                    bank: String::new(),
-                    disability: None,
-                    illnesses: Vec::new(),
-                    aids: Vec::new(),
-                    poor_row: false,
-                    monitor_row: false,
-                    planted: None,
-                };
+                let p = Person::fresh(id.clone(), name.clone(), male, Ethnic::Han, birth, age, RELATIONSHIP_HEAD);
                 let number = self.world.household_number(county);
                 let address = format!("{}{}号", self.world.villages[village].address, 1 + self.rng.below(300));
                 fill_population(&mut self.junk, &p, &number, &vcode, &address);
