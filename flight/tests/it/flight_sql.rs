@@ -373,3 +373,33 @@ async fn the_memory_cap_spills_or_fails_cleanly() {
     assert_eq!(status_of(&err), Code::ResourceExhausted, "{err}");
     fx.stop().await;
 }
+
+/// The physical plan of `SELECT * FROM people` as the admin sees it, and the row count.
+async fn plan_and_count(limits: Limits) -> (String, i64) {
+    let fx = Fixture::with_limits(limits).await;
+    let mut client = fx.client_with(&fx.admin).await;
+    let rows = scalar_i64(&query(&mut client, &format!("SELECT count(*) FROM {PEOPLE}")).await);
+    let plan = strings(&query(&mut client, &format!("EXPLAIN SELECT * FROM {PEOPLE}")).await, 1)
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    fx.stop().await;
+    (plan, rows)
+}
+
+#[tokio::test]
+async fn tables_that_fit_the_cache_are_scanned_from_memory_and_others_from_storage() {
+    let (cached, cached_rows) = plan_and_count(Limits::default()).await;
+    assert!(cached.contains("partition_sizes"), "a small table is served from memory:\n{cached}");
+    assert!(!cached.contains(".parquet"), "{cached}");
+
+    // A budget smaller than the table: it is read from its Parquet files, with the same rows.
+    let (too_small, rows) = plan_and_count(Limits { table_cache_bytes: 64, ..Limits::default() }).await;
+    assert!(too_small.contains(".parquet"), "{too_small}");
+    assert_eq!(rows, cached_rows);
+
+    let (off, rows) = plan_and_count(Limits { table_cache_bytes: 0, ..Limits::default() }).await;
+    assert!(off.contains(".parquet"), "{off}");
+    assert_eq!(rows, cached_rows);
+}
