@@ -432,6 +432,9 @@ pub async fn rows(
 
 /// Read one page of `id` for `principal`.
 async fn page(state: &AppState, principal: &Principal, id: &DatasetId, params: RowParams) -> Result<Page> {
+    // The time limit covers the whole request: opening the table and planning count, not just the scan.
+    let limit = state.factory().limits().query_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
     let session = state.factory().session_for(principal).await?;
     let Some(record) = session.datasets.iter().find(|(r, _)| r.spec.id == *id).map(|(r, _)| r.clone()) else {
         // Not in the session: unreadable or unknown (404), or readable but
@@ -481,10 +484,17 @@ async fn page(state: &AppState, principal: &Principal, id: &DatasetId, params: R
         frame.sort(sort)?.limit(params.offset, Some(fetch))?.select(columns.iter().map(ident).collect::<Vec<_>>())?;
 
     let _permit = state.slot(&principal.name)?;
-    let timeout = state.factory().limits().query_timeout;
-    let batches = tokio::time::timeout(timeout, frame.collect())
-        .await
-        .map_err(|_| Error::Timeout { seconds: timeout.as_secs() })??;
+    let timed_out = || Error::Timeout { seconds: limit.as_secs() };
+    if tokio::time::Instant::now() >= deadline {
+        return Err(timed_out());
+    }
+    // Deadline first (as Flight's `next_batch`): `tokio::time::timeout` polls the work before the
+    // clock, so a scan that finishes in its first poll would slip past a deadline already reached.
+    let batches = tokio::select! {
+        biased;
+        () = tokio::time::sleep_until(deadline) => return Err(timed_out()),
+        collected = frame.collect() => collected?,
+    };
 
     let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let (rows_json, rows) = to_json(&batches, params.limit)?;
