@@ -13,6 +13,7 @@
 //! | [`auth`] | credentials from the `authorization` header (Basic in the handshake, Bearer on every call) |
 //! | [`handle`] | stateless statement handles and tickets (the SQL, bound parameters, a query id) |
 //! | [`service`] | [`service::CivlinkFlightSql`]: the Flight SQL service (auth, statements, prepared statements, metadata, limits, audit) |
+//! | [`wire`] | [`wire::FastDoGet`]: `DoGet` framed straight from the batches' buffers, no copies before the socket |
 //! | [`server`] | [`server::bind`] / [`server::serve`]: the tonic server, port-0 binding, graceful shutdown |
 //! | [`error`] | the crate's errors and the one mapping to gRPC statuses |
 
@@ -24,6 +25,7 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod udf;
+pub mod wire;
 
 pub use error::{Error, Result, to_status};
 pub use server::{FlightConfig, FlightServer, TlsConfig, bind, serve};

@@ -191,7 +191,7 @@ impl FlightServer {
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let mut server = self.server;
         server
-            .add_service(self.service.into_server())
+            .add_service(crate::wire::FastDoGet::new(self.service))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(|e| Error::Transport { message: error_chain(&e) })?;

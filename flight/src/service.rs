@@ -57,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Int32Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -104,6 +105,19 @@ const ANONYMOUS: &str = "(unauthenticated)";
 
 /// The stream type of `DoGet`.
 type DoGetStream = <CivlinkFlightSql as FlightService>::DoGetStream;
+
+/// What a `DoGet` answers (see [`CivlinkFlightSql::do_get_results`]).
+pub(crate) enum DoGetResults {
+    /// A statement's results: the schema they travel in, and the batches.
+    Batches {
+        /// The wire schema ([`wire_schema`]), sent first.
+        schema: SchemaRef,
+        /// The batches, each already in `schema`.
+        batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>>,
+    },
+    /// Any other ticket's messages, encoded by arrow-flight.
+    Encoded(DoGetStream),
+}
 
 /// The civlink Flight SQL service. Cheap to clone.
 #[derive(Clone)]
@@ -246,8 +260,49 @@ impl CivlinkFlightSql {
         }
     }
 
-    /// `DoGet` for a statement: run it and stream the batches.
+    /// `DoGet` for a statement through tonic's codec (arrow-flight's encoder):
+    /// the path a bare [`Self::into_server`] takes. `civlink serve` answers
+    /// `DoGet` through [`crate::wire::FastDoGet`] instead, over the same
+    /// [`Self::execute_batches`].
     async fn execute(&self, metadata: &MetadataMap, handle: Handle) -> Result<Response<DoGetStream>, Status> {
+        let (wire, batches) = self.execute_batches(metadata, handle).await?;
+        let flight = FlightDataEncoderBuilder::new().with_schema(wire).build(batches).map_err(Status::from);
+        Ok(Response::new(Box::pin(flight) as DoGetStream))
+    }
+
+    /// What a `DoGet` ticket answers: a statement's record batches (its wire
+    /// schema and the stream), or, for any other ticket (metadata commands),
+    /// arrow-flight's own encoded stream.
+    pub(crate) async fn do_get_results(&self, request: Request<Ticket>) -> Result<DoGetResults, Status> {
+        let handle = match Any::decode(request.get_ref().ticket.clone()) {
+            Ok(any) if any.is::<TicketStatementQuery>() => {
+                let ticket = any.unpack::<TicketStatementQuery>().map_err(|e| to_status(&Error::from(e)))?;
+                ticket.map(|t| t.statement_handle)
+            }
+            Ok(any) if any.is::<CommandPreparedStatementQuery>() => {
+                let query = any.unpack::<CommandPreparedStatementQuery>().map_err(|e| to_status(&Error::from(e)))?;
+                query.map(|q| q.prepared_statement_handle)
+            }
+            _ => None,
+        };
+        match handle {
+            Some(handle) => {
+                let handle = Handle::decode(&handle).map_err(|e| to_status(&e))?;
+                let (wire, batches) = self.execute_batches(request.metadata(), handle).await?;
+                Ok(DoGetResults::Batches { schema: wire, batches: Box::pin(batches.map_err(Status::from)) })
+            }
+            None => Ok(DoGetResults::Encoded(FlightService::do_get(self, request).await?.into_inner())),
+        }
+    }
+
+    /// Run a statement: its wire schema and its batches, streamed as
+    /// DataFusion produces them, in the wire types, under the time limit and
+    /// the principal's query slot, audited when the stream ends or is dropped.
+    async fn execute_batches(
+        &self,
+        metadata: &MetadataMap,
+        handle: Handle,
+    ) -> Result<(SchemaRef, impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static), Status> {
         let started = Instant::now();
         let principal = self.principal(metadata, action::QUERY).await?;
         let mut entry = AuditEntry::new(principal.name.clone(), action::QUERY, "ok");
@@ -287,9 +342,7 @@ impl CivlinkFlightSql {
             _permit: permit,
             _registered: registered,
         };
-        let batches = futures::stream::unfold(Some(run), next_batch);
-        let flight = FlightDataEncoderBuilder::new().with_schema(wire).build(batches).map_err(Status::from);
-        Ok(Response::new(Box::pin(flight) as DoGetStream))
+        Ok((wire, futures::stream::unfold(Some(run), next_batch)))
     }
 
     /// Record a running query under its ticket's id.
@@ -426,7 +479,7 @@ async fn next_batch(state: Option<QueryRun>) -> Option<(Result<RecordBatch, Flig
                 run.audit.rows += batch.num_rows() as u64;
                 return Some((Ok(batch), Some(run)));
             }
-            Err(e) => e,
+            Err(e) => Error::from(e),
         },
         Ok(None) => {
             run.audit.finish("ok".into()).await;
@@ -486,11 +539,14 @@ fn bind(plan: LogicalPlan, params: Option<&RecordBatch>) -> Result<LogicalPlan> 
 }
 
 /// The type a column travels as: string and binary views as their plain
-/// forms (clients and drivers read those everywhere), recursively.
+/// forms (clients and drivers read those everywhere), and dictionaries as
+/// their values (so the schema `GetFlightInfo` announces is the one the
+/// stream carries, with no dictionary messages), recursively.
 fn wire_type(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View => DataType::Utf8,
         DataType::BinaryView => DataType::Binary,
+        DataType::Dictionary(_, values) => wire_type(values),
         DataType::List(f) => DataType::List(Arc::new(wire_field(f))),
         DataType::LargeList(f) => DataType::LargeList(Arc::new(wire_field(f))),
         DataType::FixedSizeList(f, n) => DataType::FixedSizeList(Arc::new(wire_field(f)), *n),
@@ -511,10 +567,11 @@ pub fn wire_schema(schema: &Schema) -> SchemaRef {
     ))
 }
 
-/// A result batch in the wire schema.
-fn to_wire(batch: &RecordBatch, wire: &SchemaRef) -> Result<RecordBatch> {
+/// A result batch in the wire schema (a no-op but for the schema when the
+/// types already match, as they do for tables served from the cache).
+pub(crate) fn to_wire(batch: &RecordBatch, wire: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     if batch.schema().fields().iter().zip(wire.fields()).all(|(a, b)| a.data_type() == b.data_type()) {
-        return RecordBatch::try_new(Arc::clone(wire), batch.columns().to_vec()).map_err(Error::from);
+        return RecordBatch::try_new(Arc::clone(wire), batch.columns().to_vec());
     }
     let columns = batch
         .columns()
@@ -522,7 +579,7 @@ fn to_wire(batch: &RecordBatch, wire: &SchemaRef) -> Result<RecordBatch> {
         .zip(wire.fields())
         .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
         .collect::<Result<Vec<ArrayRef>, _>>()?;
-    RecordBatch::try_new(Arc::clone(wire), columns).map_err(Error::from)
+    RecordBatch::try_new(Arc::clone(wire), columns)
 }
 
 /// A response streaming one batch.

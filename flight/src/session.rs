@@ -427,12 +427,16 @@ impl TableOpener {
             let plan = provider.scan(state, None, &[], None).await?;
             let partitions = plan.output_partitioning().partition_count();
             let task = state.task_ctx();
+            // Kept in the types results travel in (string views as plain
+            // strings), so a scan streams the cached buffers as they are
+            // instead of converting every batch of every query.
+            let wire = crate::service::wire_schema(&provider.schema());
             let mut batches = Vec::new();
             let mut bytes = 0usize;
             for partition in 0..partitions {
                 let mut stream = plan.execute(partition, Arc::clone(&task))?;
                 while let Some(batch) = futures::StreamExt::next(&mut stream).await {
-                    let batch = batch?;
+                    let batch = crate::service::to_wire(&batch?, &wire)?;
                     bytes += batch.get_array_memory_size();
                     if bytes > room {
                         return Ok::<_, DataFusionError>(None);
@@ -440,15 +444,11 @@ impl TableOpener {
                     batches.push(batch);
                 }
             }
-            Ok(Some((batches, bytes)))
+            Ok(Some((batches, bytes, wire)))
         };
         match loaded.await {
-            Ok(Some((batches, bytes))) => {
-                let schema = provider.schema();
-                if batches.iter().any(|b| b.schema() != schema) {
-                    tracing::debug!(table = uri, "not cached: the scan's schema differs from the table's");
-                    return (provider, 0);
-                }
+            Ok(Some((batches, bytes, schema))) => {
+                // Every batch has `schema`: `to_wire` built it so (or failed above).
                 // Two partitions per core's worth of batches, dealt round-robin, so scans stay parallel.
                 let lanes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
                 let mut partitions = vec![Vec::new(); lanes];

@@ -374,8 +374,18 @@ async fn the_memory_cap_spills_or_fails_cleanly() {
     fx.stop().await;
 }
 
-/// The physical plan of `SELECT * FROM people` as the admin sees it, and the row count.
-async fn plan_and_count(limits: Limits) -> (String, i64) {
+/// What the admin gets from `people` under `limits`.
+struct Scanned {
+    /// The physical plan of `SELECT *`.
+    plan: String,
+    rows: i64,
+    /// The type the engine holds `division_code` in.
+    division_type: String,
+    /// The unmasked columns in order, as they reach the client.
+    all: Vec<RecordBatch>,
+}
+
+async fn plan_and_count(limits: Limits) -> Scanned {
     let fx = Fixture::with_limits(limits).await;
     let mut client = fx.client_with(&fx.admin).await;
     let rows = scalar_i64(&query(&mut client, &format!("SELECT count(*) FROM {PEOPLE}")).await);
@@ -384,22 +394,36 @@ async fn plan_and_count(limits: Limits) -> (String, i64) {
         .flatten()
         .collect::<Vec<_>>()
         .join("\n");
+    let typed = query(&mut client, &format!("SELECT arrow_typeof(division_code) FROM {PEOPLE} LIMIT 1")).await;
+    let division_type = strings(&typed, 0).into_iter().flatten().next().unwrap();
+    // Unmasked columns only: every fixture keys its pseudonyms afresh.
+    let columns = "division_code, sex, ethnic_group, birth_date, relationship, status, status_date";
+    let all = query(&mut client, &format!("SELECT {columns} FROM {PEOPLE} ORDER BY {columns}")).await;
     fx.stop().await;
-    (plan, rows)
+    Scanned { plan, rows, division_type, all }
 }
 
 #[tokio::test]
 async fn tables_that_fit_the_cache_are_scanned_from_memory_and_others_from_storage() {
-    let (cached, cached_rows) = plan_and_count(Limits::default()).await;
-    assert!(cached.contains("partition_sizes"), "a small table is served from memory:\n{cached}");
-    assert!(!cached.contains(".parquet"), "{cached}");
+    let cached = plan_and_count(Limits::default()).await;
+    assert!(cached.plan.contains("partition_sizes"), "a small table is served from memory:\n{}", cached.plan);
+    assert!(!cached.plan.contains(".parquet"), "{}", cached.plan);
+    // Held as plain strings, the type results travel in, so scans convert nothing.
+    assert_eq!(cached.division_type, "Utf8");
 
     // A budget smaller than the table: it is read from its Parquet files, with the same rows.
-    let (too_small, rows) = plan_and_count(Limits { table_cache_bytes: 64, ..Limits::default() }).await;
-    assert!(too_small.contains(".parquet"), "{too_small}");
-    assert_eq!(rows, cached_rows);
+    let too_small = plan_and_count(Limits { table_cache_bytes: 64, ..Limits::default() }).await;
+    assert!(too_small.plan.contains(".parquet"), "{}", too_small.plan);
+    assert_eq!(too_small.division_type, "Utf8View");
+    assert_eq!(too_small.rows, cached.rows);
 
-    let (off, rows) = plan_and_count(Limits { table_cache_bytes: 0, ..Limits::default() }).await;
-    assert!(off.contains(".parquet"), "{off}");
-    assert_eq!(rows, cached_rows);
+    let off = plan_and_count(Limits { table_cache_bytes: 0, ..Limits::default() }).await;
+    assert!(off.plan.contains(".parquet"), "{}", off.plan);
+    assert_eq!(off.rows, cached.rows);
+    // The same values and wire types either way.
+    assert!(cached.all.iter().map(RecordBatch::num_rows).sum::<usize>() > 0);
+    assert_eq!(
+        arrow::compute::concat_batches(&cached.all[0].schema(), &cached.all).unwrap(),
+        arrow::compute::concat_batches(&off.all[0].schema(), &off.all).unwrap()
+    );
 }

@@ -1,0 +1,570 @@
+//! [`FastDoGet`]: `DoGet` answered without copying the result's buffers.
+//!
+//! Through tonic's generated service a result batch is copied twice before
+//! the kernel copies it into the socket: arrow-flight's `FlightDataEncoder`
+//! copies every column buffer into one IPC body, then tonic's codec copies
+//! the whole `FlightData` message into its own send buffer. In a full scan
+//! those copies (and the reallocations of the growing body) are most of the
+//! server's CPU.
+//!
+//! `FastDoGet` sits in front of arrow-flight's `FlightServiceServer` and
+//! answers `DoGet` itself; every other method goes to the generated server.
+//! For a statement ticket it takes the record batches from
+//! [`CivlinkFlightSql`] (the same authentication, scoping, limits and audit
+//! as the tonic path), encodes them with arrow-ipc's [`StreamEncoder`], which
+//! hands out the column buffers themselves instead of a copy, and writes each
+//! IPC message as one gRPC message (`FlightData { data_header, data_body }`)
+//! whose body is a list of `Bytes` that point into the batch's buffers.
+//! hyper sends those with vectored writes. Small pieces (prefixes, padding,
+//! validity bitmaps) are gathered into one buffer, so the response is not
+//! cut into tiny HTTP/2 frames. Other tickets (metadata commands) take
+//! arrow-flight's encoded messages and frame them as tonic would.
+//!
+//! The response is an ordinary gRPC response: `content-type:
+//! application/grpc`, length-prefixed messages, and `grpc-status` in the
+//! trailers (an error before the first message is a trailers-only response).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use arrow::buffer::Buffer;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::ipc::writer::StreamEncoder;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use arrow_flight::{FlightData, Ticket};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use http_body::Frame;
+use http_body_util::BodyExt;
+use prost::Message;
+use prost::bytes::{BufMut, Bytes, BytesMut};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::Service;
+use tonic::codegen::http::{self, HeaderMap, HeaderValue};
+use tonic::server::NamedService;
+
+use crate::CivlinkFlightSql;
+use crate::service::DoGetResults;
+
+/// The gRPC path of `DoGet`.
+pub const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
+
+/// The largest `DoGet` request read: a ticket is a statement handle (the SQL
+/// and its bound parameters), far below this.
+const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// Pieces at least this large go out as they are; smaller ones are copied
+/// into the buffer that gathers a message's prefix and padding.
+const ZERO_COPY_MIN_BYTES: usize = 16 << 10;
+
+/// `FlightData.data_header` and `FlightData.data_body` (Flight.proto).
+const DATA_HEADER_FIELD: u32 = 2;
+const DATA_BODY_FIELD: u32 = 1000;
+
+/// The civlink Flight SQL service with the zero-copy `DoGet` (see the module
+/// docs). Mount it where the generated server would go.
+#[derive(Clone)]
+pub struct FastDoGet {
+    service: CivlinkFlightSql,
+    generated: FlightServiceServer<CivlinkFlightSql>,
+}
+
+impl FastDoGet {
+    /// `service`, with `DoGet` answered here and the rest by arrow-flight's
+    /// generated server.
+    pub fn new(service: CivlinkFlightSql) -> FastDoGet {
+        FastDoGet { generated: FlightServiceServer::new(service.clone()), service }
+    }
+}
+
+impl std::fmt::Debug for FastDoGet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastDoGet").field("service", &self.service).finish_non_exhaustive()
+    }
+}
+
+impl NamedService for FastDoGet {
+    const NAME: &'static str = <FlightServiceServer<CivlinkFlightSql> as NamedService>::NAME;
+}
+
+impl Service<http::Request<Body>> for FastDoGet {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<http::Request<Body>>::poll_ready(&mut self.generated, cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != DO_GET_PATH {
+            return Box::pin(Service::<http::Request<Body>>::call(&mut self.generated, request));
+        }
+        let service = self.service.clone();
+        Box::pin(async move {
+            Ok(match do_get(&service, request).await {
+                Ok(response) => response,
+                Err(status) => status.into_http(),
+            })
+        })
+    }
+}
+
+/// Read the ticket, ask the service for the results, and stream them.
+async fn do_get(service: &CivlinkFlightSql, request: http::Request<Body>) -> Result<http::Response<Body>, Status> {
+    let (parts, body) = request.into_parts();
+    let ticket = read_ticket(body).await?;
+    let request = tonic::Request::from_http(http::Request::from_parts(parts, ticket));
+    let source = match service.do_get_results(request).await? {
+        DoGetResults::Batches { schema, batches } => Source::Batches { encoder: encoder(&schema)?, batches },
+        DoGetResults::Encoded(messages) => Source::Encoded(messages),
+    };
+    let body = DoGetBody { source: Some(source), framer: Framer::default(), trailers: None };
+    let mut response = http::Response::new(Body::new(body));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    Ok(response)
+}
+
+fn encoder(schema: &SchemaRef) -> Result<Box<StreamEncoder>, Status> {
+    StreamEncoder::try_new(schema).map(Box::new).map_err(|e| encode_failed(&e))
+}
+
+fn encode_failed(error: &ArrowError) -> Status {
+    tracing::error!(error = %error, "cannot encode a DoGet result");
+    Status::internal("cannot encode the result")
+}
+
+/// The one length-prefixed `Ticket` message of a `DoGet` request.
+async fn read_ticket(body: Body) -> Result<Ticket, Status> {
+    let bytes = http_body_util::Limited::new(body, MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map_err(|_| {
+            Status::invalid_argument(format!(
+                "the DoGet request was cut off or is larger than {MAX_REQUEST_BYTES} bytes"
+            ))
+        })?
+        .to_bytes();
+    let Some((&compressed, rest)) = bytes.split_first() else {
+        return Err(Status::invalid_argument("the DoGet request holds no message"));
+    };
+    if compressed != 0 {
+        return Err(Status::unimplemented("compressed requests are not supported"));
+    }
+    let (length, message) = rest.split_at_checked(4).ok_or_else(|| Status::invalid_argument("truncated gRPC frame"))?;
+    let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
+    if message.len() != length {
+        return Err(Status::invalid_argument("the DoGet request must hold exactly one message"));
+    }
+    Ticket::decode(message).map_err(|e| Status::invalid_argument(format!("not a Flight ticket: {e}")))
+}
+
+/// Where a response's messages come from.
+enum Source {
+    Batches { encoder: Box<StreamEncoder>, batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>> },
+    Encoded(futures::stream::BoxStream<'static, Result<FlightData, Status>>),
+}
+
+/// The response body: framed messages, then the `grpc-status` trailers.
+struct DoGetBody {
+    /// `None` once the results ended (or failed).
+    source: Option<Source>,
+    framer: Framer,
+    trailers: Option<HeaderMap>,
+}
+
+impl DoGetBody {
+    /// Stop reading the results and end with `status` (dropping the query's
+    /// stream stops the query).
+    fn end(&mut self, status: &Status) {
+        self.source = None;
+        let mut trailers = HeaderMap::new();
+        if let Err(e) = status.add_header(&mut trailers) {
+            tracing::error!(error = %e, "cannot write the grpc-status trailers");
+        }
+        self.trailers = Some(trailers);
+    }
+
+    /// Frame the source's next item; `Ready` once something changed.
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(source) = self.source.as_mut() else { return Poll::Ready(()) };
+        let framer = &mut self.framer;
+        let step = match source {
+            Source::Batches { encoder, batches } => match ready!(batches.poll_next_unpin(cx)) {
+                Some(Ok(batch)) => {
+                    encoder.encode(&batch).map_err(|e| encode_failed(&e)).and_then(|b| framer.ipc_messages(b))
+                }
+                Some(Err(status)) => Err(status),
+                None => Ok(Step::Ended),
+            },
+            Source::Encoded(messages) => match ready!(messages.poll_next_unpin(cx)) {
+                Some(Ok(message)) => framer.flight_data(&message),
+                Some(Err(status)) => Err(status),
+                None => Ok(Step::Ended),
+            },
+        };
+        match step {
+            Ok(Step::More) => {}
+            Ok(Step::Ended) => {
+                // An empty result still sends its schema: the encoder's
+                // `finish` does when no batch came (its end-of-stream marker
+                // is no Flight message and is skipped).
+                let finished = match self.source.take() {
+                    Some(Source::Batches { encoder, .. }) => {
+                        encoder.finish().map_err(|e| encode_failed(&e)).and_then(|b| self.framer.ipc_messages(b))
+                    }
+                    _ => Ok(Step::More),
+                };
+                match finished {
+                    Ok(_) => self.end(&Status::ok("")),
+                    Err(status) => self.end(&status),
+                }
+            }
+            Err(status) => self.end(&status),
+        }
+        Poll::Ready(())
+    }
+}
+
+/// What framing a source item left to do.
+enum Step {
+    More,
+    Ended,
+}
+
+impl http_body::Body for DoGetBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(chunk) = this.framer.chunks.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if this.source.is_none() {
+                return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            ready!(this.poll_source(cx));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.source.is_none() && self.framer.chunks.is_empty() && self.trailers.is_none()
+    }
+}
+
+/// Turns messages into gRPC frames: a list of `Bytes`, small pieces gathered
+/// into one buffer, large ones pointing into the batches' buffers.
+#[derive(Default)]
+struct Framer {
+    /// Framed and ready to send, in order.
+    chunks: VecDeque<Bytes>,
+    /// Small pieces not yet sent.
+    gather: BytesMut,
+}
+
+impl Framer {
+    /// Frame the IPC stream messages in `buffers`, laid out as
+    /// [`StreamEncoder`] writes them (continuation marker, metadata length,
+    /// flatbuffer metadata, body), one `FlightData` per message.
+    fn ipc_messages(&mut self, buffers: Vec<Buffer>) -> Result<Step, Status> {
+        let mut stream = Pieces { buffers: buffers.into() };
+        while !stream.is_empty() {
+            let mut word = stream.read_word()?;
+            if word == [0xFF; 4] {
+                word = stream.read_word()?;
+            }
+            let metadata_len = usize::try_from(i32::from_le_bytes(word)).map_err(|_| malformed("negative length"))?;
+            if metadata_len == 0 {
+                // The end-of-stream marker.
+                continue;
+            }
+            let metadata = stream.read_vec(metadata_len)?;
+            let message = arrow::ipc::root_as_message(&metadata).map_err(|e| malformed(&e.to_string()))?;
+            let body_len = usize::try_from(message.bodyLength()).map_err(|_| malformed("negative body length"))?;
+            let body = stream.take(body_len)?;
+            self.message(&metadata, body_len, body)?;
+        }
+        self.flush();
+        Ok(Step::More)
+    }
+
+    /// One `FlightData { data_header, data_body }`, length-prefixed.
+    fn message(&mut self, header: &[u8], body_len: usize, body: Vec<Buffer>) -> Result<(), Status> {
+        let field_len = |field: u32, len: usize| key_len(field) + encoded_len_varint(len as u64) + len;
+        let mut len = 0;
+        if !header.is_empty() {
+            len += field_len(DATA_HEADER_FIELD, header.len());
+        }
+        if body_len > 0 {
+            len += field_len(DATA_BODY_FIELD, body_len);
+        }
+        let len = u32::try_from(len).map_err(|_| Status::internal("a result message is larger than 4 GiB"))?;
+        self.gather.put_u8(0);
+        self.gather.put_u32(len);
+        if !header.is_empty() {
+            encode_key(DATA_HEADER_FIELD, WireType::LengthDelimited, &mut self.gather);
+            encode_varint(header.len() as u64, &mut self.gather);
+            self.gather.put_slice(header);
+        }
+        if body_len > 0 {
+            encode_key(DATA_BODY_FIELD, WireType::LengthDelimited, &mut self.gather);
+            encode_varint(body_len as u64, &mut self.gather);
+        }
+        for piece in body {
+            if piece.len() < ZERO_COPY_MIN_BYTES {
+                self.gather.put_slice(piece.as_slice());
+            } else {
+                self.flush();
+                self.chunks.push_back(Bytes::from_owner(SharedBuffer(piece)));
+            }
+        }
+        Ok(())
+    }
+
+    /// One already-built `FlightData` (metadata results), length-prefixed.
+    fn flight_data(&mut self, message: &FlightData) -> Result<Step, Status> {
+        let len = message.encoded_len();
+        let prefix = u32::try_from(len).map_err(|_| Status::internal("a result message is larger than 4 GiB"))?;
+        self.gather.reserve(5 + len);
+        self.gather.put_u8(0);
+        self.gather.put_u32(prefix);
+        message.encode(&mut self.gather).map_err(|e| Status::internal(format!("cannot encode a message: {e}")))?;
+        self.flush();
+        Ok(Step::More)
+    }
+
+    /// Hand the gathered small pieces on as one chunk.
+    fn flush(&mut self) {
+        if !self.gather.is_empty() {
+            self.chunks.push_back(self.gather.split().freeze());
+        }
+    }
+}
+
+fn malformed(what: &str) -> Status {
+    tracing::error!(what, "the IPC encoder wrote a malformed stream");
+    Status::internal("cannot encode the result")
+}
+
+/// An Arrow buffer lent to `Bytes` (it keeps the allocation alive).
+struct SharedBuffer(Buffer);
+
+impl AsRef<[u8]> for SharedBuffer {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// The IPC stream as the encoder's list of buffers, read front to back
+/// without copying (but for the small reads).
+struct Pieces {
+    buffers: VecDeque<Buffer>,
+}
+
+impl Pieces {
+    fn is_empty(&self) -> bool {
+        self.buffers.iter().all(Buffer::is_empty)
+    }
+
+    /// The next `len` bytes, as slices of the buffers.
+    fn take(&mut self, mut len: usize) -> Result<Vec<Buffer>, Status> {
+        let mut out = Vec::new();
+        while len > 0 {
+            let front = self.buffers.pop_front().ok_or_else(|| malformed("stream shorter than its lengths"))?;
+            if front.len() <= len {
+                len -= front.len();
+                if !front.is_empty() {
+                    out.push(front);
+                }
+            } else {
+                out.push(front.slice_with_length(0, len));
+                self.buffers.push_front(front.slice(len));
+                len = 0;
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_vec(&mut self, len: usize) -> Result<Vec<u8>, Status> {
+        let mut bytes = Vec::with_capacity(len);
+        for piece in self.take(len)? {
+            bytes.extend_from_slice(piece.as_slice());
+        }
+        Ok(bytes)
+    }
+
+    fn read_word(&mut self) -> Result<[u8; 4], Status> {
+        let bytes = self.read_vec(4)?;
+        <[u8; 4]>::try_from(bytes.as_slice()).map_err(|_| malformed("short word"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, ArrayRef, Int64Array, ListBuilder, StringArray, StringBuilder, StructArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use tonic::Code;
+
+    use super::*;
+
+    /// The body's frames, decoded the way a client does: gRPC messages, then
+    /// `FlightData`, then record batches. Also the final status.
+    async fn received(source: Source) -> (Vec<FlightData>, Status) {
+        let body = DoGetBody { source: Some(source), framer: Framer::default(), trailers: None };
+        let collected = BodyExt::collect(body).await.unwrap();
+        let trailers = collected.trailers().cloned().unwrap();
+        let status = Status::from_header_map(&trailers).unwrap();
+        let mut bytes = collected.to_bytes();
+        let mut messages = Vec::new();
+        while !bytes.is_empty() {
+            assert_eq!(bytes[0], 0, "uncompressed");
+            let len = u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as usize;
+            let message = bytes.split_to(5 + len).split_off(5);
+            messages.push(FlightData::decode(message).unwrap());
+        }
+        (messages, status)
+    }
+
+    fn batches_source(schema: &SchemaRef, batches: Vec<Result<RecordBatch, Status>>) -> Source {
+        Source::Batches { encoder: encoder(schema).unwrap(), batches: futures::stream::iter(batches).boxed() }
+    }
+
+    fn sample(rows: usize) -> RecordBatch {
+        let ids: Vec<Option<i64>> = (0..rows as i64).map(|i| (i % 7 != 3).then_some(i)).collect();
+        let names: Vec<Option<String>> =
+            (0..rows).map(|i| (i % 5 != 0).then(|| format!("张{i}-{}", "x".repeat(i % 13)))).collect();
+        let mut lists = ListBuilder::new(StringBuilder::new());
+        for i in 0..rows {
+            for j in 0..i % 3 {
+                lists.values().append_value(format!("{i}.{j}"));
+            }
+            lists.append(i % 11 != 0);
+        }
+        let lists = lists.finish();
+        let codes: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("6301{i:08}"))));
+        let point = StructArray::from(vec![
+            (Arc::new(Field::new("code", DataType::Utf8, false)), Arc::clone(&codes)),
+            (Arc::new(Field::new("n", DataType::Int64, true)), Arc::new(Int64Array::from(ids.clone())) as ArrayRef),
+        ]);
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("tags", lists.data_type().clone(), true),
+            Field::new("point", point.data_type().clone(), false),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names)), Arc::new(lists), Arc::new(point)],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn batches_arrive_as_sent_small_large_and_sliced() {
+        // 20,000 rows make buffers above the zero-copy threshold; the slice
+        // starts mid-buffer (offsets and bitmaps must be re-based).
+        let big = sample(20_000);
+        let small = sample(9);
+        let sliced = big.slice(4_321, 777);
+        let schema = big.schema();
+        let sent = vec![small, big, sliced, sample(0)];
+        let (messages, status) = received(batches_source(&schema, sent.iter().cloned().map(Ok).collect())).await;
+        assert_eq!(status.code(), Code::Ok, "{status:?}");
+        assert_eq!(messages.len(), 1 + sent.len(), "the schema, then one message per batch");
+        assert!(messages[0].data_body.is_empty());
+        let got = arrow_flight::utils::flight_data_to_batches(&messages).unwrap();
+        assert_eq!(got, sent);
+    }
+
+    #[tokio::test]
+    async fn the_same_messages_as_arrow_flights_encoder() {
+        let batch = sample(3_000);
+        let schema = batch.schema();
+        let (ours, _) = received(batches_source(&schema, vec![Ok(batch.clone())])).await;
+        let theirs: Vec<FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .build(futures::stream::iter([Ok(batch)]))
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(ours.len(), theirs.len());
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a.data_body, b.data_body, "the same IPC body");
+            let header = |m: &FlightData| arrow::ipc::root_as_message(&m.data_header).unwrap().header_type();
+            assert_eq!(header(a), header(b));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_result_still_sends_its_schema() {
+        let schema = sample(0).schema();
+        let (messages, status) = received(batches_source(&schema, vec![])).await;
+        assert_eq!(status.code(), Code::Ok);
+        assert_eq!(messages.len(), 1);
+        let message = arrow::ipc::root_as_message(&messages[0].data_header).unwrap();
+        let sent = arrow::ipc::convert::fb_to_schema(message.header_as_schema().unwrap());
+        assert_eq!(&sent, schema.as_ref());
+    }
+
+    #[tokio::test]
+    async fn an_error_mid_stream_ends_with_its_status_after_the_rows_sent() {
+        let batch = sample(100);
+        let schema = batch.schema();
+        let items = vec![Ok(batch.clone()), Err(Status::deadline_exceeded("query time limit (1 s) reached"))];
+        let (messages, status) = received(batches_source(&schema, items)).await;
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert_eq!(status.message(), "query time limit (1 s) reached");
+        assert_eq!(arrow_flight::utils::flight_data_to_batches(&messages).unwrap(), vec![batch]);
+    }
+
+    #[tokio::test]
+    async fn encoded_messages_are_framed_as_tonic_would() {
+        let messages: Vec<FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .build(futures::stream::iter([Ok(sample(50))]))
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        let source = Source::Encoded(futures::stream::iter(messages.clone().into_iter().map(Ok)).boxed());
+        let (got, status) = received(source).await;
+        assert_eq!(status.code(), Code::Ok);
+        assert_eq!(got, messages);
+    }
+
+    fn request(frame: Vec<u8>) -> Body {
+        Body::new(http_body_util::Full::new(Bytes::from(frame)))
+    }
+
+    fn framed(payload: &[u8], compressed: u8) -> Vec<u8> {
+        let mut frame = vec![compressed];
+        frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[tokio::test]
+    async fn tickets_are_read_and_bad_requests_refused() {
+        let ticket = Ticket::new("abc");
+        let read = read_ticket(request(framed(&ticket.encode_to_vec(), 0))).await.unwrap();
+        assert_eq!(read, ticket);
+
+        let code = |r: Result<Ticket, Status>| r.unwrap_err().code();
+        assert_eq!(code(read_ticket(request(vec![])).await), Code::InvalidArgument);
+        assert_eq!(code(read_ticket(request(vec![0, 0, 0])).await), Code::InvalidArgument);
+        assert_eq!(code(read_ticket(request(framed(b"x", 1))).await), Code::Unimplemented);
+        let mut two = framed(&ticket.encode_to_vec(), 0);
+        two.extend(framed(&ticket.encode_to_vec(), 0));
+        assert_eq!(code(read_ticket(request(two)).await), Code::InvalidArgument);
+        assert_eq!(code(read_ticket(request(framed(&[0xff, 0xff], 0))).await), Code::InvalidArgument);
+        let huge = vec![0u8; MAX_REQUEST_BYTES + 10];
+        assert_eq!(code(read_ticket(request(huge)).await), Code::InvalidArgument);
+    }
+}
