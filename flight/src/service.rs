@@ -114,6 +114,8 @@ pub(crate) enum DoGetResults {
         schema: SchemaRef,
         /// The batches, each already in `schema`.
         batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>>,
+        /// Cached batches' messages, to send those as they are.
+        pre_encoded: crate::wire::PreEncoded,
     },
     /// Any other ticket's messages, encoded by arrow-flight.
     Encoded(DoGetStream),
@@ -289,7 +291,11 @@ impl CivlinkFlightSql {
             Some(handle) => {
                 let handle = Handle::decode(&handle).map_err(|e| to_status(&e))?;
                 let (wire, batches) = self.execute_batches(request.metadata(), handle).await?;
-                Ok(DoGetResults::Batches { schema: wire, batches: Box::pin(batches.map_err(Status::from)) })
+                Ok(DoGetResults::Batches {
+                    schema: wire,
+                    batches: Box::pin(batches.map_err(Status::from)),
+                    pre_encoded: self.inner.factory.pre_encoded().clone(),
+                })
             }
             None => Ok(DoGetResults::Encoded(FlightService::do_get(self, request).await?.into_inner())),
         }

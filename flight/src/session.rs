@@ -56,6 +56,7 @@ use tokio::sync::OnceCell;
 use crate::error::{Error, Result};
 use crate::scope::ScopedTable;
 use crate::udf;
+use crate::wire::PreEncoded;
 
 /// The one catalog every session has.
 pub const CATALOG: &str = "civlink";
@@ -123,8 +124,14 @@ impl SessionFactory {
             registry: Arc::new(DefaultObjectStoreRegistry::new()),
             cache: Mutex::new(HashMap::new()),
             cache_budget: limits.table_cache_bytes,
+            pre_encoded: PreEncoded::default(),
         };
         SessionFactory { store, limits, opener: Arc::new(opener), mask_key: OnceCell::new() }
+    }
+
+    /// The cached batches' pre-encoded Flight messages (see [`crate::wire`]).
+    pub fn pre_encoded(&self) -> &PreEncoded {
+        &self.opener.pre_encoded
     }
 
     /// Key `pseudonym` masks with `key` instead of reading the store's key
@@ -347,7 +354,9 @@ fn dataset_of(reference: &TableReference, default_schema: &str) -> Option<String
 }
 
 /// A table's provider at one committed version, and the bytes it holds in memory (0 = on storage).
-type CachedProvider = (i64, Arc<dyn TableProvider>, usize);
+/// A cached table: version, provider, bytes in memory, and the keys of its
+/// batches' pre-encoded messages.
+type CachedProvider = (i64, Arc<dyn TableProvider>, usize, Vec<usize>);
 
 /// Opens Delta tables at their committed version, once per version.
 struct TableOpener {
@@ -358,6 +367,8 @@ struct TableOpener {
     cache: Mutex<HashMap<String, CachedProvider>>,
     /// Bytes of decoded tables the cache may hold.
     cache_budget: usize,
+    /// The cached batches as the Flight messages they go out as.
+    pre_encoded: PreEncoded,
 }
 
 impl std::fmt::Debug for TableOpener {
@@ -374,7 +385,7 @@ impl TableOpener {
             .current_version
             .ok_or_else(|| Error::Engine { message: format!("dataset {} has no committed version", record.spec.id) })?;
         if let Ok(cache) = self.cache.lock()
-            && let Some((cached, provider, _)) = cache.get(uri)
+            && let Some((cached, provider, _, _)) = cache.get(uri)
             && *cached == version
         {
             return Ok(Arc::clone(provider));
@@ -398,12 +409,14 @@ impl TableOpener {
         // in what the other cached tables leave, so two large tables scanned in
         // turn never evict each other and reload on every query.
         let room = self.cache.lock().map_or(0, |cache| {
-            let held: usize = cache.iter().filter(|(k, _)| *k != uri).map(|(_, (_, _, b))| b).sum();
+            let held: usize = cache.iter().filter(|(k, _)| *k != uri).map(|(_, (_, _, b, _))| b).sum();
             self.cache_budget.saturating_sub(held)
         });
-        let (provider, bytes) = self.in_memory(uri, provider, &state, room).await;
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(uri.clone(), (version, Arc::clone(&provider), bytes));
+        let (provider, bytes, keys) = self.in_memory(uri, provider, &state, room).await;
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some((_, _, _, replaced)) = cache.insert(uri.clone(), (version, Arc::clone(&provider), bytes, keys))
+        {
+            self.pre_encoded.forget(replaced);
         }
         Ok(provider)
     }
@@ -418,11 +431,12 @@ impl TableOpener {
         provider: Arc<dyn TableProvider>,
         state: &datafusion::execution::SessionState,
         room: usize,
-    ) -> (Arc<dyn TableProvider>, usize) {
+    ) -> (Arc<dyn TableProvider>, usize, Vec<usize>) {
         use datafusion::physical_plan::ExecutionPlanProperties;
         if room == 0 {
-            return (provider, 0);
+            return (provider, 0, Vec::new());
         }
+        let mut keys = Vec::new();
         let loaded = async {
             let plan = provider.scan(state, None, &[], None).await?;
             let partitions = plan.output_partitioning().partition_count();
@@ -437,11 +451,17 @@ impl TableOpener {
                 let mut stream = plan.execute(partition, Arc::clone(&task))?;
                 while let Some(batch) = futures::StreamExt::next(&mut stream).await {
                     let batch = crate::service::to_wire(&batch?, &wire)?;
-                    bytes += batch.get_array_memory_size();
-                    if bytes > room {
-                        return Ok::<_, DataFusionError>(None);
+                    // Each part kept as the Flight message it goes out as
+                    // (see `crate::wire`), one message's worth at most.
+                    for part in crate::wire::split_for_grpc(&batch) {
+                        let (kept, key, size) = self.pre_encoded.encode(&part)?;
+                        keys.extend(key);
+                        bytes += size;
+                        if bytes > room {
+                            return Ok::<_, DataFusionError>(None);
+                        }
+                        batches.push(kept);
                     }
-                    batches.push(batch);
                 }
             }
             Ok(Some((batches, bytes, wire)))
@@ -458,23 +478,16 @@ impl TableOpener {
                 match datafusion::datasource::MemTable::try_new(schema, partitions) {
                     Ok(table) => {
                         tracing::info!(table = uri, bytes, "table cached in memory");
-                        (Arc::new(table), bytes)
+                        return (Arc::new(table), bytes, keys);
                     }
-                    Err(e) => {
-                        tracing::debug!(table = uri, error = %e, "not cached");
-                        (provider, 0)
-                    }
+                    Err(e) => tracing::debug!(table = uri, error = %e, "not cached"),
                 }
             }
-            Ok(None) => {
-                tracing::debug!(table = uri, room, "not cached: larger than what the cache has left");
-                (provider, 0)
-            }
-            Err(e) => {
-                tracing::warn!(table = uri, error = %e, "not cached: reading the table failed");
-                (provider, 0)
-            }
+            Ok(None) => tracing::debug!(table = uri, room, "not cached: larger than what the cache has left"),
+            Err(e) => tracing::warn!(table = uri, error = %e, "not cached: reading the table failed"),
         }
+        self.pre_encoded.forget(keys);
+        (provider, 0, Vec::new())
     }
 }
 

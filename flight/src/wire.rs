@@ -20,19 +20,28 @@
 //! cut into tiny HTTP/2 frames. Other tickets (metadata commands) take
 //! arrow-flight's encoded messages and frame them as tonic would.
 //!
+//! Tables held in the server's cache go further: each cached batch is kept
+//! as the IPC message it travels as ([`PreEncoded`]), its columns slices of
+//! that one body, so when a scan passes a cached batch through unchanged
+//! (`SELECT *` of a cached table, unscoped and unmasked) the message goes out
+//! as it is: one header and one contiguous body, nothing encoded or copied.
+//!
 //! The response is an ordinary gRPC response: `content-type:
 //! application/grpc`, length-prefixed messages, and `grpc-status` in the
 //! trailers (an error before the first message is a trailers-only response).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, ready};
 
+use arrow::array::ArrayRef;
 use arrow::buffer::Buffer;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::ipc::writer::StreamEncoder;
+use arrow::ipc::MessageHeader;
+use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamEncoder};
 use arrow::record_batch::RecordBatch;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::{FlightData, Ticket};
@@ -59,9 +68,15 @@ pub const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
 /// and its bound parameters), far below this.
 const MAX_REQUEST_BYTES: usize = 16 << 20;
 
+/// The size a result message aims to stay under (arrow-flight's default).
+const MAX_MESSAGE_BYTES: usize = 2 << 20;
+
 /// Pieces at least this large go out as they are; smaller ones are copied
-/// into the buffer that gathers a message's prefix and padding.
-const ZERO_COPY_MIN_BYTES: usize = 16 << 10;
+/// into the buffer that gathers a message's prefix and padding. hyper writes
+/// each chunk as its own HTTP/2 frame with its own `writev`, and on loopback
+/// a write and the reader's wake-up cost more than copying a few hundred KiB,
+/// so only really large buffers are worth sending in place.
+const ZERO_COPY_MIN_BYTES: usize = 64 << 10;
 
 /// `FlightData.data_header` and `FlightData.data_body` (Flight.proto).
 const DATA_HEADER_FIELD: u32 = 2;
@@ -121,11 +136,15 @@ async fn do_get(service: &CivlinkFlightSql, request: http::Request<Body>) -> Res
     let (parts, body) = request.into_parts();
     let ticket = read_ticket(body).await?;
     let request = tonic::Request::from_http(http::Request::from_parts(parts, ticket));
+    let mut framer = Framer::default();
     let source = match service.do_get_results(request).await? {
-        DoGetResults::Batches { schema, batches } => Source::Batches { encoder: encoder(&schema)?, batches },
+        DoGetResults::Batches { schema, batches, pre_encoded } => {
+            framer.schema(&schema)?;
+            Source::Batches { encoder: encoder(&schema)?, batches, pre_encoded }
+        }
         DoGetResults::Encoded(messages) => Source::Encoded(messages),
     };
-    let body = DoGetBody { source: Some(source), framer: Framer::default(), trailers: None };
+    let body = DoGetBody { source: Some(source), framer, trailers: None };
     let mut response = http::Response::new(Body::new(body));
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     Ok(response)
@@ -165,9 +184,96 @@ async fn read_ticket(body: Body) -> Result<Ticket, Status> {
     Ticket::decode(message).map_err(|e| Status::invalid_argument(format!("not a Flight ticket: {e}")))
 }
 
+/// A cached batch kept as the IPC message it travels as.
+#[derive(Debug)]
+struct EncodedBatch {
+    /// The batch's columns (slices of `body`), to recognise it by.
+    columns: Vec<ArrayRef>,
+    /// `FlightData.data_header`: the record batch message.
+    header: Vec<u8>,
+    /// `FlightData.data_body`.
+    body: Buffer,
+}
+
+/// The batches of cached tables that can go out as their pre-encoded
+/// messages, found by their columns' identity. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct PreEncoded {
+    /// By the address of the batch's first column (kept alive here, so no
+    /// other array can take its address while the entry exists).
+    batches: Arc<RwLock<HashMap<usize, Arc<EncodedBatch>>>>,
+}
+
+impl PreEncoded {
+    /// Encode `batch` (in wire types, so without dictionaries) as a Flight
+    /// message and remember it. Returns the batch to keep in its place (the
+    /// same values, its buffers slices of the message body), the key to
+    /// [`Self::forget`] it by, and the bytes it holds.
+    pub fn encode(&self, batch: &RecordBatch) -> Result<(RecordBatch, Option<usize>, usize), ArrowError> {
+        let mut context = IpcWriteContext::default();
+        let (dictionaries, encoded) = IpcDataGenerator::default().encode(
+            batch,
+            &mut DictionaryTracker::new(false),
+            &IpcWriteOptions::default(),
+            &mut context,
+        )?;
+        if !dictionaries.is_empty() {
+            return Err(ArrowError::InvalidArgumentError("dictionary columns are not pre-encoded".into()));
+        }
+        let body = Buffer::from(encoded.arrow_data);
+        let message =
+            arrow::ipc::root_as_message(&encoded.ipc_message).map_err(|e| ArrowError::IpcError(e.to_string()))?;
+        let header = message
+            .header_as_record_batch()
+            .ok_or_else(|| ArrowError::IpcError("the encoder wrote no record batch message".into()))?;
+        let kept = arrow::ipc::reader::read_record_batch(
+            &body,
+            header,
+            batch.schema(),
+            &HashMap::new(),
+            None,
+            &message.version(),
+        )?;
+        let bytes = body.len() + encoded.ipc_message.len();
+        let Some(key) = key(&kept) else { return Ok((kept, None, bytes)) };
+        let entry = EncodedBatch { columns: kept.columns().to_vec(), header: encoded.ipc_message, body };
+        if let Ok(mut batches) = self.batches.write() {
+            batches.insert(key, Arc::new(entry));
+        }
+        Ok((kept, Some(key), bytes))
+    }
+
+    /// Drop the messages of batches no longer cached.
+    pub fn forget(&self, keys: impl IntoIterator<Item = usize>) {
+        if let Ok(mut batches) = self.batches.write() {
+            for key in keys {
+                batches.remove(&key);
+            }
+        }
+    }
+
+    /// The message of `batch`, if it is exactly a cached batch.
+    fn find(&self, batch: &RecordBatch) -> Option<Arc<EncodedBatch>> {
+        let key = key(batch)?;
+        let encoded = self.batches.read().ok()?.get(&key).cloned()?;
+        let same = encoded.columns.len() == batch.num_columns()
+            && encoded.columns.iter().zip(batch.columns()).all(|(a, b)| Arc::ptr_eq(a, b));
+        same.then_some(encoded)
+    }
+}
+
+fn key(batch: &RecordBatch) -> Option<usize> {
+    batch.columns().first().map(|column| Arc::as_ptr(column).cast::<()>() as usize)
+}
+
 /// Where a response's messages come from.
 enum Source {
-    Batches { encoder: Box<StreamEncoder>, batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>> },
+    /// A statement's batches; the schema message is already framed.
+    Batches {
+        encoder: Box<StreamEncoder>,
+        batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>>,
+        pre_encoded: PreEncoded,
+    },
     Encoded(futures::stream::BoxStream<'static, Result<FlightData, Status>>),
 }
 
@@ -196,10 +302,13 @@ impl DoGetBody {
         let Some(source) = self.source.as_mut() else { return Poll::Ready(()) };
         let framer = &mut self.framer;
         let step = match source {
-            Source::Batches { encoder, batches } => match ready!(batches.poll_next_unpin(cx)) {
-                Some(Ok(batch)) => {
-                    encoder.encode(&batch).map_err(|e| encode_failed(&e)).and_then(|b| framer.ipc_messages(b))
-                }
+            Source::Batches { encoder, batches, pre_encoded } => match ready!(batches.poll_next_unpin(cx)) {
+                Some(Ok(batch)) => match pre_encoded.find(&batch) {
+                    Some(encoded) => framer.pre_encoded(&encoded),
+                    None => split_for_grpc(&batch).iter().try_fold(Step::More, |_, part| {
+                        encoder.encode(part).map_err(|e| encode_failed(&e)).and_then(|b| framer.ipc_messages(b))
+                    }),
+                },
                 Some(Err(status)) => Err(status),
                 None => Ok(Step::Ended),
             },
@@ -211,25 +320,27 @@ impl DoGetBody {
         };
         match step {
             Ok(Step::More) => {}
-            Ok(Step::Ended) => {
-                // An empty result still sends its schema: the encoder's
-                // `finish` does when no batch came (its end-of-stream marker
-                // is no Flight message and is skipped).
-                let finished = match self.source.take() {
-                    Some(Source::Batches { encoder, .. }) => {
-                        encoder.finish().map_err(|e| encode_failed(&e)).and_then(|b| self.framer.ipc_messages(b))
-                    }
-                    _ => Ok(Step::More),
-                };
-                match finished {
-                    Ok(_) => self.end(&Status::ok("")),
-                    Err(status) => self.end(&status),
-                }
-            }
+            Ok(Step::Ended) => self.end(&Status::ok("")),
             Err(status) => self.end(&status),
         }
         Poll::Ready(())
     }
+}
+
+/// `batch` cut (zero-copy) into slices of about [`MAX_MESSAGE_BYTES`] each,
+/// as arrow-flight's encoder does: gRPC clients refuse messages above a limit
+/// (often 4 MiB by default).
+pub(crate) fn split_for_grpc(batch: &RecordBatch) -> Vec<RecordBatch> {
+    let bytes: usize = batch.columns().iter().map(|c| c.get_buffer_memory_size()).sum();
+    let parts = bytes.div_ceil(MAX_MESSAGE_BYTES).max(1);
+    if parts == 1 {
+        return vec![batch.clone()];
+    }
+    let rows_per_part = batch.num_rows().div_ceil(parts).max(1);
+    (0..batch.num_rows())
+        .step_by(rows_per_part)
+        .map(|offset| batch.slice(offset, rows_per_part.min(batch.num_rows() - offset)))
+        .collect()
 }
 
 /// What framing a source item left to do.
@@ -290,8 +401,31 @@ impl Framer {
             let message = arrow::ipc::root_as_message(&metadata).map_err(|e| malformed(&e.to_string()))?;
             let body_len = usize::try_from(message.bodyLength()).map_err(|_| malformed("negative body length"))?;
             let body = stream.take(body_len)?;
+            if message.header_type() == MessageHeader::Schema {
+                // Sent once, first, by `Framer::schema`; the encoder repeats it.
+                continue;
+            }
             self.message(&metadata, body_len, body)?;
         }
+        self.flush();
+        Ok(Step::More)
+    }
+
+    /// The schema message that opens a statement's results.
+    fn schema(&mut self, schema: &Schema) -> Result<(), Status> {
+        let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+            schema,
+            &mut DictionaryTracker::new(false),
+            &IpcWriteOptions::default(),
+        );
+        self.message(&encoded.ipc_message, 0, Vec::new())?;
+        self.flush();
+        Ok(())
+    }
+
+    /// A cached batch's message, as it was encoded when it was cached.
+    fn pre_encoded(&mut self, encoded: &EncodedBatch) -> Result<Step, Status> {
+        self.message(&encoded.header, encoded.body.len(), vec![encoded.body.clone()])?;
         self.flush();
         Ok(Step::More)
     }
@@ -318,6 +452,8 @@ impl Framer {
             encode_key(DATA_BODY_FIELD, WireType::LengthDelimited, &mut self.gather);
             encode_varint(body_len as u64, &mut self.gather);
         }
+        let gathered: usize = body.iter().map(Buffer::len).filter(|&n| n < ZERO_COPY_MIN_BYTES).sum();
+        self.gather.reserve(gathered);
         for piece in body {
             if piece.len() < ZERO_COPY_MIN_BYTES {
                 self.gather.put_slice(piece.as_slice());
@@ -419,8 +555,12 @@ mod tests {
 
     /// The body's frames, decoded the way a client does: gRPC messages, then
     /// `FlightData`, then record batches. Also the final status.
-    async fn received(source: Source) -> (Vec<FlightData>, Status) {
-        let body = DoGetBody { source: Some(source), framer: Framer::default(), trailers: None };
+    async fn received((source, schema): (Source, Option<SchemaRef>)) -> (Vec<FlightData>, Status) {
+        let mut framer = Framer::default();
+        if let Some(schema) = schema {
+            framer.schema(&schema).unwrap();
+        }
+        let body = DoGetBody { source: Some(source), framer, trailers: None };
         let collected = BodyExt::collect(body).await.unwrap();
         let trailers = collected.trailers().cloned().unwrap();
         let status = Status::from_header_map(&trailers).unwrap();
@@ -435,8 +575,21 @@ mod tests {
         (messages, status)
     }
 
-    fn batches_source(schema: &SchemaRef, batches: Vec<Result<RecordBatch, Status>>) -> Source {
-        Source::Batches { encoder: encoder(schema).unwrap(), batches: futures::stream::iter(batches).boxed() }
+    fn batches_source(schema: &SchemaRef, batches: Vec<Result<RecordBatch, Status>>) -> (Source, Option<SchemaRef>) {
+        cached_source(schema, batches, PreEncoded::default())
+    }
+
+    fn cached_source(
+        schema: &SchemaRef,
+        batches: Vec<Result<RecordBatch, Status>>,
+        pre_encoded: PreEncoded,
+    ) -> (Source, Option<SchemaRef>) {
+        let source = Source::Batches {
+            encoder: encoder(schema).unwrap(),
+            batches: futures::stream::iter(batches).boxed(),
+            pre_encoded,
+        };
+        (source, Some(Arc::clone(schema)))
     }
 
     fn sample(rows: usize) -> RecordBatch {
@@ -487,6 +640,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_batch_goes_out_in_messages_under_the_grpc_limit() {
+        let batch = sample(200_000);
+        assert!(batch.get_array_memory_size() > 3 * MAX_MESSAGE_BYTES, "{}", batch.get_array_memory_size());
+        let (messages, status) = received(batches_source(&batch.schema(), vec![Ok(batch.clone())])).await;
+        assert_eq!(status.code(), Code::Ok);
+        assert!(messages.len() > 3, "{} messages", messages.len());
+        assert!(messages.iter().all(|m| m.encoded_len() < 2 * MAX_MESSAGE_BYTES));
+        let got = arrow_flight::utils::flight_data_to_batches(&messages).unwrap();
+        assert_eq!(arrow::compute::concat_batches(&batch.schema(), &got).unwrap(), batch);
+    }
+
+    #[tokio::test]
     async fn the_same_messages_as_arrow_flights_encoder() {
         let batch = sample(3_000);
         let schema = batch.schema();
@@ -502,6 +667,35 @@ mod tests {
             let header = |m: &FlightData| arrow::ipc::root_as_message(&m.data_header).unwrap().header_type();
             assert_eq!(header(a), header(b));
         }
+    }
+
+    #[tokio::test]
+    async fn cached_batches_go_out_as_their_pre_encoded_message() {
+        let cache = PreEncoded::default();
+        let original = sample(5_000);
+        let (kept, key, bytes) = cache.encode(&original).unwrap();
+        assert_eq!(kept, original, "the kept batch holds the same values");
+        assert!(bytes >= original.get_array_memory_size() / 4, "{bytes}");
+        let key = key.unwrap();
+        assert!(cache.find(&kept).is_some());
+        // The same values in other arrays are not the cached batch.
+        assert!(cache.find(&original).is_none());
+        // A projection of it is not either.
+        assert!(cache.find(&kept.project(&[1, 0, 2, 3]).unwrap()).is_none());
+
+        let schema = kept.schema();
+        let other = sample(10);
+        let sent = vec![Ok(kept.clone()), Ok(other.clone()), Ok(kept.clone())];
+        let (messages, status) = received(cached_source(&schema, sent, cache.clone())).await;
+        assert_eq!(status.code(), Code::Ok);
+        assert_eq!(messages.len(), 4);
+        let encoded = cache.find(&kept).unwrap();
+        assert_eq!(messages[1].data_body.as_ref(), encoded.body.as_slice(), "sent as it was encoded");
+        let got = arrow_flight::utils::flight_data_to_batches(&messages).unwrap();
+        assert_eq!(got, vec![original.clone(), other, original]);
+
+        cache.forget([key]);
+        assert!(cache.find(&kept).is_none());
     }
 
     #[tokio::test]
@@ -534,7 +728,7 @@ mod tests {
             .collect()
             .await;
         let source = Source::Encoded(futures::stream::iter(messages.clone().into_iter().map(Ok)).boxed());
-        let (got, status) = received(source).await;
+        let (got, status) = received((source, None)).await;
         assert_eq!(status.code(), Code::Ok);
         assert_eq!(got, messages);
     }
