@@ -18,10 +18,12 @@
 //! session, so errors surface before any data moves, and returns the result
 //! schema with one endpoint whose ticket is a stateless [`Handle`] (the SQL
 //! and a fresh query id). `DoGet` re-plans from the ticket and **streams**
-//! record batches as DataFusion produces them
-//! (`execute_stream` → `FlightDataEncoderBuilder`); nothing is collected.
-//! String views (`Utf8View`, the Delta scan's strings) go out as plain
-//! `Utf8`, which every Flight SQL client reads.
+//! record batches as DataFusion produces them; nothing is collected. Served
+//! by `civlink serve`, the batches are framed by [`crate::wire::FastDoGet`]
+//! without copying their buffers (a bare [`CivlinkFlightSql::into_server`]
+//! uses arrow-flight's `FlightDataEncoder` instead). String views
+//! (`Utf8View`, the Delta scan's strings) go out as plain `Utf8`, which
+//! every Flight SQL client reads, and dictionaries as their values.
 //!
 //! Prepared statements are stateless too: the handle carries the SQL;
 //! `DoPut` with parameters (one row, placeholders `$1`, `$2`, … by column

@@ -331,7 +331,14 @@ impl DoGetBody {
 /// as arrow-flight's encoder does: gRPC clients refuse messages above a limit
 /// (often 4 MiB by default).
 pub(crate) fn split_for_grpc(batch: &RecordBatch) -> Vec<RecordBatch> {
-    let bytes: usize = batch.columns().iter().map(|c| c.get_buffer_memory_size()).sum();
+    // The bytes of the rows themselves: a column sliced from a larger buffer
+    // (every cached column is a slice of its message body) would count the
+    // whole buffer with `get_buffer_memory_size`.
+    let bytes: usize = batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_buffer_memory_size()))
+        .sum();
     let parts = bytes.div_ceil(MAX_MESSAGE_BYTES).max(1);
     if parts == 1 {
         return vec![batch.clone()];
@@ -647,6 +654,10 @@ mod tests {
         assert_eq!(status.code(), Code::Ok);
         assert!(messages.len() > 3, "{} messages", messages.len());
         assert!(messages.iter().all(|m| m.encoded_len() < 2 * MAX_MESSAGE_BYTES));
+        // Columns sliced from one larger body (as cached ones are) count their rows only.
+        let (kept, _, _) = PreEncoded::default().encode(&sample(20_000)).unwrap();
+        assert_eq!(split_for_grpc(&kept).len(), 1);
+        assert_eq!(split_for_grpc(&kept.slice(0, 10)).len(), 1);
         let got = arrow_flight::utils::flight_data_to_batches(&messages).unwrap();
         assert_eq!(arrow::compute::concat_batches(&batch.schema(), &got).unwrap(), batch);
     }
