@@ -59,6 +59,7 @@ use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 use tonic::server::NamedService;
 
 use crate::CivlinkFlightSql;
+use crate::error::{Error, to_status};
 use crate::service::DoGetResults;
 
 /// The gRPC path of `DoGet`.
@@ -154,9 +155,18 @@ fn encoder(schema: &SchemaRef) -> Result<Box<StreamEncoder>, Status> {
     StreamEncoder::try_new(schema).map(Box::new).map_err(|e| encode_failed(&e))
 }
 
+/// Every failure here maps to a status through the crate's one mapping
+/// ([`to_status`]): encoding failures are internal (logged, not shown).
 fn encode_failed(error: &ArrowError) -> Status {
-    tracing::error!(error = %error, "cannot encode a DoGet result");
-    Status::internal("cannot encode the result")
+    arrow_failure(format!("encoding a DoGet result: {error}"))
+}
+
+fn arrow_failure(message: String) -> Status {
+    to_status(&Error::Arrow { message })
+}
+
+fn bad_request(message: impl Into<String>) -> Status {
+    to_status(&Error::InvalidRequest { message: message.into() })
 }
 
 /// The one length-prefixed `Ticket` message of a `DoGet` request.
@@ -164,24 +174,20 @@ async fn read_ticket(body: Body) -> Result<Ticket, Status> {
     let bytes = http_body_util::Limited::new(body, MAX_REQUEST_BYTES)
         .collect()
         .await
-        .map_err(|_| {
-            Status::invalid_argument(format!(
-                "the DoGet request was cut off or is larger than {MAX_REQUEST_BYTES} bytes"
-            ))
-        })?
+        .map_err(|_| bad_request(format!("the DoGet request was cut off or is larger than {MAX_REQUEST_BYTES} bytes")))?
         .to_bytes();
     let Some((&compressed, rest)) = bytes.split_first() else {
-        return Err(Status::invalid_argument("the DoGet request holds no message"));
+        return Err(bad_request("the DoGet request holds no message"));
     };
     if compressed != 0 {
-        return Err(Status::unimplemented("compressed requests are not supported"));
+        return Err(to_status(&Error::Unsupported { what: "compressed requests".into() }));
     }
-    let (length, message) = rest.split_at_checked(4).ok_or_else(|| Status::invalid_argument("truncated gRPC frame"))?;
+    let (length, message) = rest.split_at_checked(4).ok_or_else(|| bad_request("truncated gRPC frame"))?;
     let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
     if message.len() != length {
-        return Err(Status::invalid_argument("the DoGet request must hold exactly one message"));
+        return Err(bad_request("the DoGet request must hold exactly one message"));
     }
-    Ticket::decode(message).map_err(|e| Status::invalid_argument(format!("not a Flight ticket: {e}")))
+    Ticket::decode(message).map_err(|e| bad_request(format!("not a Flight ticket: {e}")))
 }
 
 /// A cached batch kept as the IPC message it travels as.
@@ -447,7 +453,7 @@ impl Framer {
         if body_len > 0 {
             len += field_len(DATA_BODY_FIELD, body_len);
         }
-        let len = u32::try_from(len).map_err(|_| Status::internal("a result message is larger than 4 GiB"))?;
+        let len = u32::try_from(len).map_err(|_| arrow_failure(format!("a result message of {len} bytes")))?;
         self.gather.put_u8(0);
         self.gather.put_u32(len);
         if !header.is_empty() {
@@ -475,11 +481,11 @@ impl Framer {
     /// One already-built `FlightData` (metadata results), length-prefixed.
     fn flight_data(&mut self, message: &FlightData) -> Result<Step, Status> {
         let len = message.encoded_len();
-        let prefix = u32::try_from(len).map_err(|_| Status::internal("a result message is larger than 4 GiB"))?;
+        let prefix = u32::try_from(len).map_err(|_| arrow_failure(format!("a result message of {len} bytes")))?;
         self.gather.reserve(5 + len);
         self.gather.put_u8(0);
         self.gather.put_u32(prefix);
-        message.encode(&mut self.gather).map_err(|e| Status::internal(format!("cannot encode a message: {e}")))?;
+        message.encode(&mut self.gather).map_err(|e| arrow_failure(format!("encoding a message: {e}")))?;
         self.flush();
         Ok(Step::More)
     }
@@ -493,8 +499,7 @@ impl Framer {
 }
 
 fn malformed(what: &str) -> Status {
-    tracing::error!(what, "the IPC encoder wrote a malformed stream");
-    Status::internal("cannot encode the result")
+    arrow_failure(format!("the IPC encoder wrote a malformed stream: {what}"))
 }
 
 /// An Arrow buffer lent to `Bytes` (it keeps the allocation alive).
