@@ -1121,6 +1121,20 @@ mod tests {
     }
 
     #[test]
+    fn dictionaries_travel_as_their_values() {
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8View));
+        let schema = Arc::new(Schema::new(vec![Field::new("code", dictionary, true)]));
+        let wire = wire_schema(&schema);
+        assert_eq!(wire.field(0).data_type(), &DataType::Utf8, "the dictionary's values, views as plain strings");
+        let values: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> =
+            vec![Some("男"), None, Some("女"), Some("男")].into_iter().collect();
+        let values = arrow::compute::cast(&values, schema.field(0).data_type()).unwrap();
+        let out = to_wire(&RecordBatch::try_new(schema, vec![values]).unwrap(), &wire).unwrap();
+        let strings = out.column(0).as_string::<i32>();
+        assert_eq!(strings.iter().collect::<Vec<_>>(), [Some("男"), None, Some("女"), Some("男")]);
+    }
+
+    #[test]
     fn parameters_are_listed_in_order() {
         let ctx = datafusion::prelude::SessionContext::new();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();

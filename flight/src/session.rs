@@ -353,10 +353,17 @@ fn dataset_of(reference: &TableReference, default_schema: &str) -> Option<String
     id.parse::<DatasetId>().ok().map(|id| id.to_string())
 }
 
-/// A table's provider at one committed version, and the bytes it holds in memory (0 = on storage).
-/// A cached table: version, provider, bytes in memory, and the keys of its
-/// batches' pre-encoded messages.
-type CachedProvider = (i64, Arc<dyn TableProvider>, usize, Vec<usize>);
+/// A table in the cache: its provider at one committed version.
+struct CachedProvider {
+    /// The Delta version it holds.
+    version: i64,
+    /// The in-memory table, or the storage provider when it did not fit.
+    provider: Arc<dyn TableProvider>,
+    /// Bytes held in memory (0 for a storage provider).
+    bytes: usize,
+    /// Its batches' keys in [`PreEncoded`], forgotten when it is replaced.
+    pre_encoded: Vec<usize>,
+}
 
 /// Opens Delta tables at their committed version, once per version.
 struct TableOpener {
@@ -385,10 +392,10 @@ impl TableOpener {
             .current_version
             .ok_or_else(|| Error::Engine { message: format!("dataset {} has no committed version", record.spec.id) })?;
         if let Ok(cache) = self.cache.lock()
-            && let Some((cached, provider, _, _)) = cache.get(uri)
-            && *cached == version
+            && let Some(cached) = cache.get(uri)
+            && cached.version == version
         {
-            return Ok(Arc::clone(provider));
+            return Ok(Arc::clone(&cached.provider));
         }
         let table = self.tables.open(uri, TimeTravel::Version(version)).await?;
         // Register the table's object store with the shared registry, through a
@@ -409,14 +416,17 @@ impl TableOpener {
         // in what the other cached tables leave, so two large tables scanned in
         // turn never evict each other and reload on every query.
         let room = self.cache.lock().map_or(0, |cache| {
-            let held: usize = cache.iter().filter(|(k, _)| *k != uri).map(|(_, (_, _, b, _))| b).sum();
+            let held: usize = cache.iter().filter(|(k, _)| *k != uri).map(|(_, cached)| cached.bytes).sum();
             self.cache_budget.saturating_sub(held)
         });
         let (provider, bytes, keys) = self.in_memory(uri, provider, &state, room).await;
         if let Ok(mut cache) = self.cache.lock()
-            && let Some((_, _, _, replaced)) = cache.insert(uri.clone(), (version, Arc::clone(&provider), bytes, keys))
+            && let Some(replaced) = cache.insert(
+                uri.clone(),
+                CachedProvider { version, provider: Arc::clone(&provider), bytes, pre_encoded: keys },
+            )
         {
-            self.pre_encoded.forget(replaced);
+            self.pre_encoded.forget(replaced.pre_encoded);
         }
         Ok(provider)
     }
