@@ -7,7 +7,7 @@
 //! cargo bench -p civlink-connectors --bench ingest -- --rows 45000000 --no-duckdb   # the 5 GB memory run
 //! ```
 //! The CSV is generated once into `target/bench-ingest/` and reused. DuckDB is
-//! run from the project's `.venv` (see `.ci/run`).
+//! run from the project's `.venv` (`scripts/test` creates it).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -143,7 +143,7 @@ print(time.time() - started)
         .arg(&csv)
         .arg(dir.join("duckdb.parquet"))
         .output()
-        .expect("run DuckDB from .venv (see .ci/run)");
+        .expect("run DuckDB from .venv (scripts/test creates it)");
     assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
     let duck_secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("duckdb seconds");
     let duck_rate = rows as f64 / duck_secs;

@@ -145,7 +145,7 @@ pub fn python() -> PathBuf {
     let venv = repo().join(".venv/bin/python");
     assert!(
         venv.exists(),
-        "the Python venv is missing: run .ci/run, or `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
+        "the Python venv is missing: run scripts/test (it creates it), or `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`"
     );
     venv
 }
