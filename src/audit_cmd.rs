@@ -1,13 +1,15 @@
 //! `civlink audit verify | log`: the tamper-evident audit log.
 //!
 //! `verify` recomputes the hash chain and exits 1 when any entry was edited,
-//! inserted, deleted or reordered, naming each; it prints the head (last
-//! sequence number and hash) so that it can be recorded outside the database
-//! — a truncated tail only shows against such a record.
+//! inserted, deleted or reordered, naming each; it prints the head
+//! (`SEQ:HASH`) so that it can be recorded outside the database. A cut tail
+//! or a chain rewritten with recomputed hashes only shows against such a
+//! record: `--expect-head SEQ:HASH` (or `--checkpoint FILE`, the file
+//! `civlink serve` writes with `serve.audit_checkpoint`) checks it.
 
 use std::fmt::Write;
 
-use civlink_catalog::policy::AuditRecord;
+use civlink_catalog::policy::{AuditHead, AuditRecord};
 use clap::Subcommand;
 
 use crate::ingest_cmd::OpenCatalog;
@@ -18,7 +20,16 @@ use crate::{Error, Outcome, Result};
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the hash chain; exit 1 listing every tampered entry.
-    Verify,
+    Verify {
+        /// A head recorded outside the database (`SEQ:HASH`, as `verify`
+        /// prints it and `civlink serve` checkpoints it): a cut tail or a
+        /// rewritten chain shows against it. May be given more than once.
+        #[arg(long = "expect-head", value_parser = parse_head)]
+        expect_head: Vec<AuditHead>,
+        /// Also check the head written in this checkpoint file.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
     /// The latest entries, oldest first.
     Log {
         /// How many entries to show.
@@ -27,21 +38,36 @@ pub enum AuditCommand {
     },
 }
 
+/// A `SEQ:HASH` argument.
+fn parse_head(text: &str) -> std::result::Result<AuditHead, String> {
+    text.parse()
+}
+
 /// Longest SQL text shown per entry, in characters.
 const SQL_WIDTH: usize = 80;
 
 /// Run an `audit` subcommand.
 pub async fn run(command: AuditCommand, catalog: &OpenCatalog) -> Result<Outcome> {
     match command {
-        AuditCommand::Verify => {
-            let report = catalog.store.verify_audit().await.map_err(Error::Policy)?;
+        AuditCommand::Verify { mut expect_head, checkpoint } => {
+            if let Some(path) = checkpoint {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+                let head = parse_head(&text)
+                    .map_err(|e| Error::Config { problems: vec![format!("{}: {e}", path.display())] })?;
+                expect_head.push(head);
+            }
+            let report = catalog.store.verify_audit_anchored(&expect_head).await.map_err(Error::Policy)?;
             let mut out = String::new();
             let head = match &report.head {
-                Some(head) => format!("; head: entry {} hash {}", head.seq, head.hash),
+                Some(head) => format!("; head {head}"),
                 None => String::new(),
             };
             if report.intact() {
                 let _ = writeln!(out, "audit log intact: {} entries{head}", report.entries);
+                if report.head.is_some() {
+                    let _ = writeln!(out, "record the head outside the database; check against it with --expect-head");
+                }
                 print!("{out}");
                 return Ok(Outcome::Clean);
             }
@@ -80,12 +106,12 @@ fn log_table(records: &[AuditRecord]) -> String {
                 r.seq.to_string(),
                 show_time(e.at),
                 one_line(&e.principal, 40),
-                one_line(&e.action, 20),
+                one_line(e.action.code(), 20),
                 number(e.rows),
                 number(e.duration_ms),
                 if e.datasets.is_empty() { "-".into() } else { one_line(&e.datasets.join(","), 60) },
                 e.purpose.as_deref().map(|p| one_line(p, 30)).unwrap_or_else(|| "-".into()),
-                one_line(&e.outcome, 60),
+                one_line(&e.outcome.to_string(), 60),
             ]
         })
         .collect();
@@ -119,7 +145,7 @@ fn one_line(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use civlink_catalog::policy::AuditEntry;
+    use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome};
 
     #[test]
     fn lines_are_flattened_and_cut_by_characters() {
@@ -130,14 +156,14 @@ mod tests {
 
     #[test]
     fn the_log_table_shows_sql_under_its_entry() {
-        let mut with_sql = AuditEntry::new("alice", "query", "ok");
+        let mut with_sql = AuditEntry::new("alice", AuditAction::Query, AuditOutcome::OK);
         with_sql.sql_text = Some("SELECT *\nFROM gongan.population".into());
         with_sql.datasets = vec!["gongan.population".into()];
         with_sql.rows = Some(3);
         let records = [
             AuditRecord {
                 seq: 1,
-                entry: AuditEntry::new("cli:root", "token_create", "ok"),
+                entry: AuditEntry::new("cli:root", AuditAction::TokenCreate, AuditOutcome::OK),
                 prev_hash: String::new(),
                 hash: String::new(),
             },

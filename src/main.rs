@@ -99,12 +99,15 @@ fn main() -> ExitCode {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })
         }
         Command::Serve(args) => {
-            let configs = config::load_serve(cli.config.as_deref())
-                .and_then(|s| Ok((s.flight_config(args.addr)?, s.api_config(args.api_addr)?)));
-            match configs {
-                Ok((flight, api)) => with_catalog(&cli.config, &cli.data_dir, |catalog| async move {
-                    serve_cmd::run(flight, api, catalog).await
-                }),
+            let serving = config::load_serve(cli.config.as_deref()).and_then(|s| s.resolve(args.addr, args.api_addr));
+            match serving {
+                Ok(serving) => {
+                    with_catalog(
+                        &cli.config,
+                        &cli.data_dir,
+                        |catalog| async move { serve_cmd::run(serving, catalog).await },
+                    )
+                }
                 Err(e) => Err(e),
             }
         }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Duration, Utc};
 use civlink_catalog::model::Department;
-use civlink_catalog::policy::{self, AuditEntry, Principal, Role, action};
+use civlink_catalog::policy::{self, AuditAction, AuditEntry, AuditOutcome, OutcomeKind, Principal, Role};
 use civlink_standards::division::{DivisionCode, DivisionTable};
 use clap::Subcommand;
 
@@ -134,8 +134,11 @@ pub async fn run(command: TokenCommand, catalog: &OpenCatalog) -> Result<Outcome
             let token = store.create_token(&principal.name, expires_at).await.map_err(Error::Policy)?;
             let audit = AuditEntry::new(
                 operator(),
-                action::TOKEN_CREATE,
-                format!("ok: token {} for {} ({role}, {division})", token.id, principal.name),
+                AuditAction::TokenCreate,
+                AuditOutcome::new(
+                    OutcomeKind::Ok,
+                    format!("token {} for {} ({role}, {division})", token.id, principal.name),
+                ),
             );
             if let Err(e) = store.append_audit(&audit).await {
                 // An unaudited token must not stay usable.
@@ -183,8 +186,8 @@ pub async fn run(command: TokenCommand, catalog: &OpenCatalog) -> Result<Outcome
             } else {
                 let audit = AuditEntry::new(
                     operator(),
-                    action::TOKEN_REVOKE,
-                    format!("ok: token {id} of {} revoked", info.principal),
+                    AuditAction::TokenRevoke,
+                    AuditOutcome::new(OutcomeKind::Ok, format!("token {id} of {} revoked", info.principal)),
                 );
                 store.append_audit(&audit).await.map_err(Error::Policy)?;
                 format!("token {id} ({}) revoked\n", info.principal)

@@ -11,9 +11,9 @@
 //!
 //! # Rows
 //!
-//! Rows are read through the principal's Flight session
-//! ([`civlink_flight::SessionFactory::session_for`]): the table is the same
-//! [`civlink_flight::scope::ScopedTable`] a Flight SQL query reads, so the row
+//! Rows are read through the query layer's governed run
+//! ([`civlink_query::SessionFactory::run`]): the table is the same
+//! [`civlink_query::scope::ScopedTable`] a Flight SQL query reads, so the row
 //! scope and the masks are applied below everything this module adds. The
 //! query is built with DataFusion's DataFrame API from validated parameters
 //! (column names checked against the scoped schema, filter values parsed
@@ -56,7 +56,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::state::{AppState, Audit, action};
+use civlink_query::{Error as QueryError, QueryRequest, ScopedSession, Statement};
+use futures::TryStreamExt;
+
+use crate::state::{AppState, Audit};
+use civlink_catalog::policy::AuditAction;
 
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -225,8 +229,8 @@ fn dataset_id(path: Result<Path<(String, String)>, PathRejection>) -> Result<(Da
 /// `GET /api/v1/datasets`.
 pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Result<Json<Value>> {
     let request = request_text("GET", &uri);
-    let principal = state.principal(&headers, action::LIST, &request).await?;
-    let audit = Audit::start(&principal, action::LIST, &headers, &request);
+    let principal = state.principal(&headers, AuditAction::RestList).await?;
+    let audit = Audit::start(&principal, AuditAction::RestList, &headers, &request);
     let result = async {
         let readable = state.store().readable(&principal).await.map_err(Error::from_policy)?;
         let mut standards = Standards::default();
@@ -239,8 +243,7 @@ pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderM
     }
     .await;
     let count = result.as_ref().ok().map(|d| d.len() as u64);
-    audit.finish(&state, &result, count).await;
-    let datasets = result?;
+    let datasets = audit.finish(&state, result, count).await?;
     Ok(Json(serde_json::json!({ "datasets": datasets })))
 }
 
@@ -252,8 +255,8 @@ pub async fn describe(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<DatasetView>> {
     let request = request_text("GET", &uri);
-    let principal = state.principal(&headers, action::DESCRIBE, &request).await?;
-    let mut audit = Audit::start(&principal, action::DESCRIBE, &headers, &request);
+    let principal = state.principal(&headers, AuditAction::RestDescribe).await?;
+    let mut audit = Audit::start(&principal, AuditAction::RestDescribe, &headers, &request);
     let result = async {
         let (id, text) = dataset_id(path)?;
         audit.dataset(text);
@@ -262,8 +265,7 @@ pub async fn describe(
         Ok(view(&record, &access, &standard))
     }
     .await;
-    audit.finish(&state, &result, None).await;
-    Ok(Json(result?))
+    Ok(Json(audit.finish(&state, result, None).await?))
 }
 
 /// The dataset and the principal's access to it, or the 404.
@@ -415,59 +417,121 @@ pub async fn rows(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response> {
     let request = request_text("GET", &uri);
-    let principal = state.principal(&headers, action::ROWS, &request).await?;
-    let mut audit = Audit::start(&principal, action::ROWS, &headers, &request);
-    let result = async {
+    let principal = state.principal(&headers, AuditAction::RestRows).await?;
+    // A request that cannot even be read is audited here; one that runs is
+    // audited by the query layer (before its first row, and when it ends).
+    let parsed = (|| {
         let (id, text) = dataset_id(path)?;
-        audit.dataset(text);
         let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
-        let params = RowParams::parse(pairs)?;
-        page(&state, &principal, &id, params).await
-    }
-    .await;
-    let rows = result.as_ref().ok().map(|p| p.rows as u64);
-    audit.finish(&state, &result, rows).await;
-    result?.into_response()
+        Ok::<_, Error>((id, text, RowParams::parse(pairs)?))
+    })();
+    let (id, params) = match parsed {
+        Ok((id, _, params)) => (id, params),
+        Err(e) => {
+            let audit = Audit::start(&principal, AuditAction::RestRows, &headers, &request);
+            return audit.finish(&state, Err::<Response, _>(e), None).await;
+        }
+    };
+    let query = QueryRequest {
+        principal: principal.clone(),
+        purpose: crate::auth::purpose(&headers),
+        action: AuditAction::RestRows,
+        text: request,
+        query_id: None,
+    };
+    page(&state, query, &id, params).await?.into_response()
 }
 
-/// Read one page of `id` for `principal`.
-async fn page(state: &AppState, principal: &Principal, id: &DatasetId, params: RowParams) -> Result<Page> {
-    // The time limit covers the whole request: opening the table and planning count, not just the scan.
-    let limit = state.factory().limits().query_timeout;
-    let deadline = tokio::time::Instant::now() + limit;
-    let session = state.factory().session_for(principal).await?;
-    let Some(record) = session.datasets.iter().find(|(r, _)| r.spec.id == *id).map(|(r, _)| r.clone()) else {
+/// Read one page of `id` for the request's principal, through the query
+/// layer's governed run.
+async fn page(state: &AppState, query: QueryRequest, id: &DatasetId, params: RowParams) -> Result<Page> {
+    let principal = query.principal.clone();
+    let plan_id = id.clone();
+    let plan_params = params.clone();
+    let columns_out: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let version_out: Arc<std::sync::Mutex<Option<i64>>> = Arc::default();
+    let (columns_in, version_in) = (Arc::clone(&columns_out), Arc::clone(&version_out));
+    let statement = Statement::Plan(Box::new(move |session: ScopedSession| {
+        Box::pin(async move {
+            let Some(record) = session.datasets.iter().find(|(r, _)| r.spec.id == plan_id).map(|(r, _)| r.clone())
+            else {
+                return Err(QueryError::UnknownDataset { dataset: plan_id.to_string() });
+            };
+            let table = session
+                .table(&plan_id)
+                .await?
+                .ok_or_else(|| QueryError::UnknownDataset { dataset: plan_id.to_string() })?;
+            let (plan, columns) = rows_plan(&session, table, &record, &plan_params)?;
+            *columns_in.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = columns;
+            *version_in.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = record.current_version;
+            Ok((plan, vec![plan_id.to_string()]))
+        })
+    }));
+    let stream = match state.factory().run(query, statement).await {
+        Ok(stream) => stream,
         // Not in the session: unreadable or unknown (404), or readable but
         // never ingested (no table yet: an empty page).
-        let (record, access) = readable(state, principal, id).await?;
-        params.check_columns(|c| access.column(c).is_some())?;
-        let columns = params.columns.clone().unwrap_or_else(|| access.columns.iter().map(|c| c.name.clone()).collect());
-        return Ok(Page {
-            dataset: id.to_string(),
-            version: record.current_version,
-            columns,
-            limit: params.limit,
-            offset: params.offset,
-            next_offset: None,
-            rows_json: b"[]".to_vec(),
-            rows: 0,
-        });
+        Err(QueryError::UnknownDataset { .. }) => {
+            let (record, access) = readable(state, &principal, id).await?;
+            params.check_columns(|c| access.column(c).is_some())?;
+            let columns =
+                params.columns.clone().unwrap_or_else(|| access.columns.iter().map(|c| c.name.clone()).collect());
+            return Ok(Page {
+                dataset: id.to_string(),
+                version: record.current_version,
+                columns,
+                limit: params.limit,
+                offset: params.offset,
+                next_offset: None,
+                rows_json: b"[]".to_vec(),
+                rows: 0,
+            });
+        }
+        Err(e) => return Err(e.into()),
     };
-    let table = session.table(id).await?.ok_or_else(not_found)?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let (rows_json, rows) = to_json(&batches, params.limit)?;
+    let columns = std::mem::take(&mut *columns_out.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let version = *version_out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(Page {
+        dataset: id.to_string(),
+        version,
+        columns,
+        limit: params.limit,
+        offset: params.offset,
+        next_offset: (total > params.limit).then(|| params.offset + params.limit),
+        rows_json,
+        rows,
+    })
+}
+
+/// The plan of one page: the scoped table, the typed filters, a total order,
+/// the page's rows (one more, to know whether there is a next page), and
+/// the selected columns.
+fn rows_plan(
+    session: &ScopedSession,
+    table: Arc<dyn datafusion::catalog::TableProvider>,
+    record: &DatasetRecord,
+    params: &RowParams,
+) -> civlink_query::Result<(datafusion::logical_expr::LogicalPlan, Vec<String>)> {
     // The scoped table's schema: exactly the readable columns, masked ones as strings.
     let schema: SchemaRef = table.schema();
     let has = |c: &str| schema.field_with_name(c).is_ok();
-    params.check_columns(has)?;
+    for column in params.columns.iter().flatten().chain(params.filters.iter().map(|(c, _)| c)) {
+        if !has(column) {
+            return Err(QueryError::UnknownColumn { column: column.clone() });
+        }
+    }
     let columns: Vec<String> = match &params.columns {
         Some(list) => list.clone(),
         None => schema.fields().iter().map(|f| f.name().clone()).collect(),
     };
-
     let mut frame = session.ctx.read_table(table)?;
     for (column, value) in &params.filters {
-        let field = schema.field_with_name(column).map_err(|_| Error::UnknownColumn { column: column.clone() })?;
+        let field = schema.field_with_name(column).map_err(|_| QueryError::UnknownColumn { column: column.clone() })?;
         let literal =
-            ScalarValue::try_from_string(value.clone(), field.data_type()).map_err(|_| Error::BadRequest {
+            ScalarValue::try_from_string(value.clone(), field.data_type()).map_err(|_| QueryError::InvalidRequest {
                 message: format!("the filter value for column \"{column}\" is not {}", type_noun(field.data_type())),
             })?;
         frame = frame.filter(ident(column).eq(lit(literal)))?;
@@ -482,32 +546,7 @@ async fn page(state: &AppState, principal: &Principal, id: &DatasetId, params: R
     let fetch = params.limit.saturating_add(1);
     frame =
         frame.sort(sort)?.limit(params.offset, Some(fetch))?.select(columns.iter().map(ident).collect::<Vec<_>>())?;
-
-    let _permit = state.slot(&principal.name)?;
-    let timed_out = || Error::Timeout { seconds: limit.as_secs() };
-    if tokio::time::Instant::now() >= deadline {
-        return Err(timed_out());
-    }
-    // Deadline first (as Flight's `next_batch`): `tokio::time::timeout` polls the work before the
-    // clock, so a scan that finishes in its first poll would slip past a deadline already reached.
-    let batches = tokio::select! {
-        biased;
-        () = tokio::time::sleep_until(deadline) => return Err(timed_out()),
-        collected = frame.collect() => collected?,
-    };
-
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let (rows_json, rows) = to_json(&batches, params.limit)?;
-    Ok(Page {
-        dataset: id.to_string(),
-        version: record.current_version,
-        columns,
-        limit: params.limit,
-        offset: params.offset,
-        next_offset: (total > params.limit).then(|| params.offset + params.limit),
-        rows_json,
-        rows,
-    })
+    Ok((frame.into_unoptimized_plan(), columns))
 }
 
 /// What a filter value must be for a column of type `t`, for the error message.

@@ -21,6 +21,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use civlink_catalog::policy::{AuditOutcome, OutcomeKind};
 use civlink_standards::compat::Mode;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -153,6 +154,9 @@ pub enum Error {
         /// The engine's message (logged, not sent).
         detail: String,
     },
+    /// The audit log could not be written, so the request was refused.
+    #[error("the audit log is unavailable; the request was refused")]
+    AuditUnavailable,
     /// The metadata store or the policy failed.
     #[error("metadata store: {message}")]
     Store {
@@ -197,16 +201,16 @@ impl Error {
     }
 
     /// The audit outcome for this error: short, without internals.
-    pub fn outcome(&self) -> String {
-        match self {
+    pub fn outcome(&self) -> AuditOutcome {
+        let kind = match self {
             Error::MissingCredentials
             | Error::MalformedCredentials { .. }
             | Error::InvalidToken
             | Error::TokenExpired
             | Error::TokenRevoked
-            | Error::UserMismatch => format!("unauthenticated: {self}"),
-            Error::Forbidden { .. } => format!("denied: {self}"),
-            Error::NotFound { .. } => "error: not found".to_owned(),
+            | Error::UserMismatch => OutcomeKind::Unauthenticated,
+            Error::Forbidden { .. } => OutcomeKind::Denied,
+            Error::NotFound { .. } => return AuditOutcome::new(OutcomeKind::Error, "not found"),
             Error::MethodNotAllowed
             | Error::BadRequest { .. }
             | Error::UnknownColumn { .. }
@@ -214,51 +218,56 @@ impl Error {
             | Error::PayloadTooLarge { .. }
             | Error::InvalidStandard { .. }
             | Error::IncompatibleStandard { .. }
-            | Error::StandardConflict { .. } => format!("error: {self}"),
-            Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => {
-                format!("limit: {self}")
-            }
-            Error::Store { .. } | Error::Engine { .. } | Error::Config { .. } | Error::Transport { .. } => {
-                "error: internal".to_owned()
-            }
-        }
+            | Error::StandardConflict { .. } => OutcomeKind::Error,
+            Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => OutcomeKind::Limit,
+            Error::AuditUnavailable
+            | Error::Store { .. }
+            | Error::Engine { .. }
+            | Error::Config { .. }
+            | Error::Transport { .. } => return AuditOutcome { kind: OutcomeKind::Internal, detail: None },
+        };
+        AuditOutcome::new(kind, civlink_query::redact::quoted_values(&self.to_string()))
     }
 }
 
-impl From<civlink_flight::Error> for Error {
-    /// Flight's errors as the REST layer reports them. Every plan here is
-    /// built by this crate, so the engine's "client mistakes" are ours.
-    fn from(error: civlink_flight::Error) -> Error {
-        use civlink_flight::Error as F;
+impl From<civlink_query::Error> for Error {
+    /// The query layer's errors as the REST layer reports them. Every plan
+    /// here is built by this crate from validated parameters, so the
+    /// engine's "client mistakes" are ours (internal); the validation
+    /// refusals the plans make (unknown columns, datasets) are the client's.
+    fn from(error: civlink_query::Error) -> Error {
+        use civlink_query::Error as Q;
         match error {
-            F::MissingCredentials => Error::MissingCredentials,
-            F::MalformedCredentials { reason } => Error::MalformedCredentials { reason },
-            F::InvalidToken => Error::InvalidToken,
-            F::TokenExpired => Error::TokenExpired,
-            F::TokenRevoked => Error::TokenRevoked,
-            F::UserMismatch => Error::UserMismatch,
-            F::PermissionDenied { what } => Error::Forbidden { what },
-            F::TooManyQueries { limit } => Error::TooManyQueries { limit },
-            F::MemoryExhausted { detail } => Error::MemoryExhausted { detail },
-            F::Timeout { seconds } => Error::Timeout { seconds },
-            F::Store { message } => Error::Store { message },
-            other @ (F::InvalidRequest { .. }
-            | F::Query { .. }
-            | F::Unsupported { .. }
-            | F::Cancelled
-            | F::UnknownQuery
-            | F::Table(_)
-            | F::Engine { .. }
-            | F::Arrow { .. }
-            | F::Config { .. }
-            | F::Transport { .. }) => Error::Engine { message: other.to_string() },
+            Q::MissingCredentials => Error::MissingCredentials,
+            Q::MalformedCredentials { reason } => Error::MalformedCredentials { reason },
+            Q::InvalidToken => Error::InvalidToken,
+            Q::TokenExpired => Error::TokenExpired,
+            Q::TokenRevoked => Error::TokenRevoked,
+            Q::UserMismatch => Error::UserMismatch,
+            Q::PermissionDenied { what } => Error::Forbidden { what },
+            Q::InvalidRequest { message } => Error::BadRequest { message },
+            Q::UnknownColumn { column } => Error::UnknownColumn { column },
+            Q::UnknownDataset { dataset } => Error::NotFound { what: format!("no dataset {dataset}") },
+            Q::TooManyQueries { limit } => Error::TooManyQueries { limit },
+            Q::MemoryExhausted { detail } => Error::MemoryExhausted { detail },
+            Q::Timeout { seconds } => Error::Timeout { seconds },
+            Q::AuditUnavailable { .. } => Error::AuditUnavailable,
+            Q::Store { message } => Error::Store { message },
+            other @ (Q::Query { .. }
+            | Q::Unsupported { .. }
+            | Q::Cancelled
+            | Q::ClientClosed
+            | Q::UnknownQuery
+            | Q::Table(_)
+            | Q::Engine { .. }
+            | Q::Arrow { .. }) => Error::Engine { message: other.log_text() },
         }
     }
 }
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(error: datafusion::error::DataFusionError) -> Error {
-        civlink_flight::Error::from_datafusion(error).into()
+        civlink_query::Error::from_datafusion(error).into()
     }
 }
 
@@ -340,7 +349,8 @@ impl IntoResponse for Problem {
 pub fn problem(error: &Error) -> Problem {
     let internal = || {
         let reference = uuid::Uuid::new_v4().simple().to_string();
-        tracing::error!(reference = %reference, error = %error, "internal error serving a REST request");
+        let detail = civlink_query::redact::quoted_values(&error.to_string());
+        tracing::error!(reference = %reference, error = %detail, "internal error serving a REST request");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -403,9 +413,15 @@ pub fn problem(error: &Error) -> Problem {
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "query-timeout", "Query time limit", error.to_string())
         }
         Error::MemoryExhausted { detail } => {
-            tracing::warn!(detail = %detail, "REST query stopped at its memory limit");
+            tracing::warn!(detail = %civlink_query::redact::quoted_values(detail), "REST query stopped at its memory limit");
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "query-memory", "Query memory limit", error.to_string())
         }
+        Error::AuditUnavailable => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit-unavailable",
+            "Audit log unavailable",
+            error.to_string(),
+        ),
         Error::Store { .. } | Error::Engine { .. } | Error::Config { .. } | Error::Transport { .. } => internal(),
     }
 }
@@ -442,7 +458,7 @@ mod tests {
         assert_eq!(problem(&e).status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("hunter2"));
         assert!(body.contains("reference"));
-        let e: Error = civlink_flight::Error::Query { message: "SELECT secret FROM x WHERE id = '6301'".into() }.into();
+        let e: Error = civlink_query::Error::Query { message: "SELECT secret FROM x WHERE id = '6301'".into() }.into();
         let body = problem(&e).body().to_string();
         assert!(!body.contains("SELECT") && !body.contains("6301"), "{body}");
     }

@@ -4,9 +4,9 @@
 //! and the standards team publishes standards through it. Every path is
 //! under `/api/v1`, speaks JSON, and (except `health`) takes the same
 //! tokens as Flight SQL (`Authorization: Bearer <token>`, or Basic
-//! `user:token`). The access policy is Flight's, applied the same way: the
-//! catalog's [`civlink_catalog::policy::decide`] through the metadata store,
-//! and Flight's scoped DataFusion tables for rows.
+//! `user:token`). Rows are read through the governed query layer
+//! ([`civlink_query`]), the same one Flight SQL uses: the same policy,
+//! scoped tables, limits, slots and audit.
 //!
 //! | path | what |
 //! |---|---|
@@ -26,7 +26,7 @@
 //! | [`datasets`] | the dataset endpoints: listing, description, rows |
 //! | [`standards`] | publishing and reading standards |
 //! | [`auth`] | credentials and purpose from headers |
-//! | [`state`] | shared state: session factory, per-principal query slots, the audit log |
+//! | [`state`] | shared state: the process's session factory, and the handlers' audit entries |
 //! | [`error`] | the crate's errors and the one mapping to problem documents |
 
 pub mod auth;

@@ -35,7 +35,8 @@ use serde_json::{Value, json};
 
 use crate::datasets::request_text;
 use crate::error::{Error, Result, StandardProblem};
-use crate::state::{AppState, Audit, action};
+use crate::state::{AppState, Audit};
+use civlink_catalog::policy::AuditAction;
 
 /// The compatibility mode when the request names none.
 pub const DEFAULT_MODE: Mode = Mode::Backward;
@@ -52,8 +53,8 @@ pub async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let request = request_text("POST", &uri);
-    let principal = state.principal(&headers, action::PUBLISH_STANDARD, &request).await?;
-    let mut audit = Audit::start(&principal, action::PUBLISH_STANDARD, &headers, &request);
+    let principal = state.principal(&headers, AuditAction::RestPublishStandard).await?;
+    let mut audit = Audit::start(&principal, AuditAction::RestPublishStandard, &headers, &request);
     let result = async {
         if !matches!(principal.role, Role::StandardsAdmin | Role::Admin) {
             return Err(Error::Forbidden {
@@ -79,8 +80,7 @@ pub async fn publish(
         publish_compiled(&state, standard, text, mode).await
     }
     .await;
-    audit.finish(&state, &result, None).await;
-    let (status, id, version, checked) = result?;
+    let (status, id, version, checked) = audit.finish(&state, result, None).await?;
     let location = format!("/api/v1/standards/{}/{}", encode_segment(&id), encode_segment(&version));
     let body = json!({
         "id": id,
@@ -230,8 +230,8 @@ pub async fn versions(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>> {
     let request = request_text("GET", &uri);
-    let principal = state.principal(&headers, action::READ_STANDARD, &request).await?;
-    let audit = Audit::start(&principal, action::READ_STANDARD, &headers, &request);
+    let principal = state.principal(&headers, AuditAction::RestReadStandard).await?;
+    let audit = Audit::start(&principal, AuditAction::RestReadStandard, &headers, &request);
     let result = async {
         let Path(id) = path.map_err(|_| Error::NotFound { what: "no such standard".into() })?;
         let versions = state.store().standard_versions(&id).await?;
@@ -241,8 +241,7 @@ pub async fn versions(
         Ok(json!({ "id": id, "latest": versions.last(), "versions": versions }))
     }
     .await;
-    audit.finish(&state, &result, None).await;
-    Ok(Json(result?))
+    Ok(Json(audit.finish(&state, result, None).await?))
 }
 
 /// `GET /api/v1/standards/{id}/{version}`.
@@ -253,8 +252,8 @@ pub async fn document(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response> {
     let request = request_text("GET", &uri);
-    let principal = state.principal(&headers, action::READ_STANDARD, &request).await?;
-    let audit = Audit::start(&principal, action::READ_STANDARD, &headers, &request);
+    let principal = state.principal(&headers, AuditAction::RestReadStandard).await?;
+    let audit = Audit::start(&principal, AuditAction::RestReadStandard, &headers, &request);
     let result = async {
         let Path((id, version)) = path.map_err(|_| Error::NotFound { what: "no such standard".into() })?;
         state
@@ -264,8 +263,7 @@ pub async fn document(
             .ok_or_else(|| Error::NotFound { what: format!("no standard {id} version {version}") })
     }
     .await;
-    audit.finish(&state, &result, None).await;
-    let mut response = Body::from(result?).into_response();
+    let mut response = Body::from(audit.finish(&state, result, None).await?).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }

@@ -1,59 +1,39 @@
-//! What every handler shares: the session factory (policy, tables, limits),
-//! per-principal query slots, and the audit log.
+//! What every handler shares: the process's [`SessionFactory`] (policy,
+//! tables, limits, slots, the auditor).
 //!
-//! Audit actions are the REST ones below; each request that authenticated
-//! (or tried to) appends one entry: principal (or the Basic user name a
-//! failed request claimed), the purpose from `x-civlink-purpose` as given,
-//! the action, the request (path and query, in the entry's `sql_text`),
-//! the dataset, the rows returned and the outcome. A failure to write the
-//! audit log is logged; it does not fail the request (as in Flight).
+//! Audit actions are the REST ones of [`AuditAction`]; each request that
+//! authenticated (or tried to) is audited: principal (failed ones as
+//! `(unauthenticated)`, aggregated by the query layer), the purpose from
+//! `x-civlink-purpose` as given, the action, the request (path and query,
+//! in the entry's `sql_text`), the dataset, the rows returned and the
+//! outcome. Reads of data are audited by the query layer's run, fail
+//! closed: a request whose entry cannot be written is refused.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use civlink_catalog::policy::{AuditEntry, Principal};
+use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome, Principal};
 use civlink_catalog::store::MetadataStore;
-use civlink_flight::SessionFactory;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use civlink_query::SessionFactory;
 
 use crate::auth;
 use crate::error::{Error, Result};
 
-/// Audit actions of the REST API.
-pub mod action {
-    /// `GET /api/v1/datasets`.
-    pub const LIST: &str = "rest_list";
-    /// `GET /api/v1/datasets/{department}/{name}`.
-    pub const DESCRIBE: &str = "rest_describe";
-    /// `GET /api/v1/datasets/{department}/{name}/rows`.
-    pub const ROWS: &str = "rest_rows";
-    /// `POST /api/v1/standards`.
-    pub const PUBLISH_STANDARD: &str = "rest_publish_standard";
-    /// `GET /api/v1/standards/…`.
-    pub const READ_STANDARD: &str = "rest_read_standard";
-}
-
-/// The principal recorded for requests that never authenticated and claimed no name.
-const ANONYMOUS: &str = "(unauthenticated)";
-
 /// Shared by every handler.
 #[derive(Debug)]
 pub struct AppState {
-    factory: SessionFactory,
-    /// Per-principal query slots.
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    factory: Arc<SessionFactory>,
 }
 
 impl AppState {
-    /// State over a session factory.
-    pub fn new(factory: SessionFactory) -> AppState {
-        AppState { factory, slots: Mutex::new(HashMap::new()) }
+    /// State over the process's session factory.
+    pub fn new(factory: Arc<SessionFactory>) -> AppState {
+        AppState { factory }
     }
 
     /// The session factory.
-    pub fn factory(&self) -> &SessionFactory {
+    pub fn factory(&self) -> &Arc<SessionFactory> {
         &self.factory
     }
 
@@ -64,37 +44,13 @@ impl AppState {
 
     /// The principal behind the request, or the authentication error; a
     /// failure is audited under `action`.
-    pub async fn principal(&self, headers: &HeaderMap, action: &str, request: &str) -> Result<Principal> {
-        match auth::authenticate(self.store(), headers).await {
-            Ok(principal) => Ok(principal),
-            Err(e) => {
-                let claimed = auth::claimed_user(headers).unwrap_or_else(|| ANONYMOUS.to_owned());
-                let mut entry = AuditEntry::new(claimed, action, e.outcome());
-                entry.purpose = auth::purpose(headers);
-                entry.sql_text = Some(request.to_owned());
-                self.audit(&entry).await;
-                Err(e)
-            }
-        }
+    pub async fn principal(&self, headers: &HeaderMap, action: AuditAction) -> Result<Principal> {
+        self.factory.principal(auth::authorization(headers), auth::purpose(headers), action).await.map_err(Error::from)
     }
 
-    /// One of the principal's query slots, or [`Error::TooManyQueries`].
-    pub fn slot(&self, principal: &str) -> Result<OwnedSemaphorePermit> {
-        let limit = self.factory.limits().max_concurrent_per_principal.max(1);
-        let semaphore = match self.slots.lock() {
-            Ok(mut slots) => {
-                Arc::clone(slots.entry(principal.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(limit))))
-            }
-            Err(_) => return Err(Error::Engine { message: "query slot table poisoned".into() }),
-        };
-        semaphore.try_acquire_owned().map_err(|_| Error::TooManyQueries { limit })
-    }
-
-    /// Append an entry; a failure is logged, not returned.
-    pub async fn audit(&self, entry: &AuditEntry) {
-        if let Err(e) = self.store().append_audit(entry).await {
-            tracing::error!(error = %e, principal = %entry.principal, action = %entry.action, "cannot write the audit log");
-        }
+    /// Append an entry (fail closed: an unwritable log refuses the request).
+    pub async fn audit(&self, entry: AuditEntry) -> Result<()> {
+        self.factory.auditor().append(entry).await.map(|_| ()).map_err(Error::from)
     }
 }
 
@@ -107,8 +63,8 @@ pub struct Audit {
 
 impl Audit {
     /// An entry for an authenticated principal's request.
-    pub fn start(principal: &Principal, action: &str, headers: &HeaderMap, request: &str) -> Audit {
-        let mut entry = AuditEntry::new(principal.name.clone(), action, "ok");
+    pub fn start(principal: &Principal, action: AuditAction, headers: &HeaderMap, request: &str) -> Audit {
+        let mut entry = AuditEntry::new(principal.name.clone(), action, AuditOutcome::OK);
         entry.purpose = auth::purpose(headers);
         entry.sql_text = Some(request.to_owned());
         Audit { entry, started: Instant::now() }
@@ -119,15 +75,20 @@ impl Audit {
         self.entry.datasets = vec![dataset.into()];
     }
 
-    /// Write the entry with the request's outcome (and rows, for data).
-    pub async fn finish<T>(mut self, state: &AppState, result: &Result<T>, rows: Option<u64>) {
-        self.entry.outcome = match result {
-            Ok(_) => "ok".to_owned(),
+    /// Write the entry with the request's outcome (and rows, for data). A
+    /// successful request whose entry cannot be written becomes
+    /// [`Error::AuditUnavailable`]: nothing is answered unaudited.
+    pub async fn finish<T>(mut self, state: &AppState, result: Result<T>, rows: Option<u64>) -> Result<T> {
+        self.entry.outcome = match &result {
+            Ok(_) => AuditOutcome::OK,
             Err(e) => e.outcome(),
         };
         self.entry.rows = rows;
         self.entry.duration_ms = Some(millis(self.started.elapsed()));
-        state.audit(&self.entry).await;
+        let written = state.audit(self.entry).await;
+        let value = result?;
+        written?;
+        Ok(value)
     }
 }
 

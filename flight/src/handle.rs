@@ -24,7 +24,7 @@ use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 
-use crate::error::{Error, Result};
+use civlink_query::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"CLH1";
 /// Longest SQL text a handle may carry (bytes).

@@ -26,8 +26,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use civlink_catalog::store::MetadataStore;
-use civlink_catalog::table::TableStore;
+use std::sync::Arc;
+
+use civlink_query::SessionFactory;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
@@ -36,7 +37,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::error::{Error, Result};
 use crate::service::CivlinkFlightSql;
-use crate::session::{Limits, SessionFactory};
+use crate::wire::PreEncoded;
 
 /// How long a client may take over the TLS handshake: a connection that
 /// never finishes it would otherwise hold its slot (and delay a graceful
@@ -63,13 +64,11 @@ pub struct FlightConfig {
     /// Serve over TLS with this certificate and key (see the module docs);
     /// `None` serves in clear (loopback, or TLS terminated in front).
     pub tls: Option<TlsConfig>,
-    /// Query limits.
-    pub limits: Limits,
 }
 
 impl Default for FlightConfig {
     fn default() -> Self {
-        FlightConfig { addr: DEFAULT_ADDR, tls: None, limits: Limits::default() }
+        FlightConfig { addr: DEFAULT_ADDR, tls: None }
     }
 }
 
@@ -84,17 +83,17 @@ pub struct FlightServer {
     tls: bool,
 }
 
-/// Bind the listening socket and build the service.
+/// Bind the listening socket and build the service over `factory` (the
+/// process's one; `pre_encoded` is the keeper its table cache was built with,
+/// see [`crate::wire`]).
 ///
 /// With [`FlightConfig::tls`] set, the certificate and key are loaded and
 /// checked first; any problem with them is an [`Error::Config`] naming the
 /// file.
-pub async fn bind(config: FlightConfig, store: MetadataStore, tables: TableStore) -> Result<FlightServer> {
+pub async fn bind(config: FlightConfig, factory: Arc<SessionFactory>, pre_encoded: PreEncoded) -> Result<FlightServer> {
     let server = server_builder(config.tls.as_ref()).await?;
-    // The mask key is read (or generated) once, here: every session of this
-    // server keys its pseudonyms with it.
-    let mask_key = store.mask_key().await.map_err(|e| Error::Store { message: e.to_string() })?;
-    let service = CivlinkFlightSql::new(SessionFactory::new(store, tables, config.limits).with_mask_key(mask_key))?;
+    let service = CivlinkFlightSql::new(factory, pre_encoded)
+        .map_err(|e| Error::Config { message: format!("building the Flight SQL service: {e}") })?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::Config { message: format!("cannot listen on {}: {e}", config.addr) })?;
@@ -203,11 +202,11 @@ impl FlightServer {
 /// Bind and serve until `shutdown` completes.
 pub async fn serve(
     config: FlightConfig,
-    store: MetadataStore,
-    tables: TableStore,
+    factory: Arc<SessionFactory>,
+    pre_encoded: PreEncoded,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    bind(config, store, tables).await?.serve(shutdown).await
+    bind(config, factory, pre_encoded).await?.serve(shutdown).await
 }
 
 #[cfg(test)]

@@ -58,8 +58,11 @@ use tonic::codegen::Service;
 use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 use tonic::server::NamedService;
 
+use civlink_query::Error;
+use civlink_query::cache::BatchKeeper;
+
 use crate::CivlinkFlightSql;
-use crate::error::{Error, to_status};
+use crate::error::to_status;
 use crate::service::DoGetResults;
 
 /// The gRPC path of `DoGet`.
@@ -265,6 +268,17 @@ impl PreEncoded {
         let same = encoded.columns.len() == batch.num_columns()
             && encoded.columns.iter().zip(batch.columns()).all(|(a, b)| Arc::ptr_eq(a, b));
         same.then_some(encoded)
+    }
+}
+
+impl BatchKeeper for PreEncoded {
+    /// Cut to gRPC's message size, then each part kept as its Flight message.
+    fn keep(&self, batch: &RecordBatch) -> Result<Vec<(RecordBatch, usize)>, ArrowError> {
+        split_for_grpc(batch).iter().map(|part| self.encode(part).map(|(kept, _, bytes)| (kept, bytes))).collect()
+    }
+
+    fn release(&self, batches: &[RecordBatch]) {
+        self.forget(batches.iter().filter_map(key));
     }
 }
 

@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use civlink_catalog::model::{DatasetId, Department, QualityReport, RunStatus};
-use civlink_catalog::policy::{AuditEntry, Grant, GrantSubject, Principal, Role};
+use civlink_catalog::policy::{
+    AuditAction, AuditEntry, AuditOutcome, Grant, GrantSubject, OutcomeKind, Principal, Role,
+};
 use civlink_connectors::job::Job;
 use civlink_standards::division::{DivisionCode, DivisionTable};
 use civlink_standards::shipped;
@@ -349,8 +351,11 @@ async fn grant_minzheng(catalog: &OpenCatalog, truth: &GroundTruth) -> Result<us
             catalog.store.grant(&grant).await.map_err(Error::Policy)?;
             let audit = AuditEntry::new(
                 crate::token_cmd::operator(),
-                "grant.create",
-                format!("ok: {grant_id}: department minzheng reads {} masked", dataset.id),
+                AuditAction::Grant,
+                AuditOutcome::new(
+                    OutcomeKind::Ok,
+                    format!("{grant_id}: department minzheng reads {} masked", dataset.id),
+                ),
             );
             catalog.store.append_audit(&audit).await.map_err(Error::Policy)?;
         }
@@ -390,8 +395,8 @@ async fn issue_tokens(catalog: &OpenCatalog) -> Result<Vec<DemoToken>> {
         let token = catalog.store.create_token(name, Some(expires_at)).await.map_err(Error::Policy)?;
         let audit = AuditEntry::new(
             crate::token_cmd::operator(),
-            "token.create",
-            format!("ok: token {} for {name} (demo {label})", token.id),
+            AuditAction::TokenCreate,
+            AuditOutcome::new(OutcomeKind::Ok, format!("token {} for {name} (demo {label})", token.id)),
         );
         catalog.store.append_audit(&audit).await.map_err(Error::Policy)?;
         tokens.push(DemoToken { label, principal: name, division: describe(&division), secret: token.secret.clone() });
@@ -407,23 +412,21 @@ fn describe(code: &DivisionCode) -> String {
 
 /// Start Flight SQL and REST, print the snippets, serve until a signal.
 async fn serve(args: &RunArgs, catalog: OpenCatalog, tokens: &[DemoToken]) -> Result<()> {
-    let flight_config =
-        civlink_flight::FlightConfig { addr: args.flight_addr, ..civlink_flight::FlightConfig::default() };
-    let flight = civlink_flight::bind(flight_config, catalog.store.clone(), catalog.tables.clone())
-        .await
-        .map_err(|e| Error::Serve { message: format!("Flight SQL on {}: {e}", args.flight_addr) })?;
-    let api_config = civlink_api::ApiConfig { addr: args.api_addr, ..civlink_api::ApiConfig::default() };
-    let api = civlink_api::bind(api_config, catalog.store.clone(), catalog.tables.clone())
-        .await
-        .map_err(|e| Error::Serve { message: format!("REST API on {}: {e}", args.api_addr) })?;
-    let flight_addr = flight.local_addr();
-    let api_addr = api.local_addr();
+    let serving = crate::serve_cmd::Serving {
+        flight: civlink_flight::FlightConfig { addr: args.flight_addr, tls: None },
+        api: civlink_api::ApiConfig { addr: args.api_addr },
+        limits: civlink_query::Limits::default(),
+        checkpoint: None,
+    };
+    let bound = crate::serve_cmd::bind(serving, &catalog).await?;
+    let flight_addr = bound.flight.local_addr();
+    let api_addr = bound.api.local_addr();
     println!("Flight SQL listening on {flight_addr}");
     println!("REST API listening on http://{api_addr}");
     print!("{}", snippets(flight_addr, api_addr, tokens));
     println!("\nServing until Ctrl-C (or SIGTERM).");
 
-    crate::serve_cmd::serve_both(flight, api, crate::serve_cmd::shutdown_signal()).await?;
+    crate::serve_cmd::serve_both(bound, crate::serve_cmd::shutdown_signal()).await?;
     println!("Flight SQL stopped");
     println!("REST API stopped");
     Ok(())

@@ -26,6 +26,20 @@ fn create(data: &Path, args: &[&str]) -> (String, String, String) {
 }
 
 /// Run SQL on the catalog's SQLite file, underneath civlink.
+/// A copy of a data directory (the SQLite catalog and its tables).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 fn tamper(data: &Path, sql: &str) {
     let db = data.join("catalog.db");
     let output = Command::new("python3")
@@ -156,7 +170,36 @@ fn audit_verify_names_entries_tampered_with_in_the_sqlite_file() {
     let verify = civlink(&data, &["audit", "verify"]);
     let out = text(&verify);
     assert_eq!(verify.status.code(), Some(0), "{out}");
-    assert!(out.contains("audit log intact: 5 entries; head: entry 5 hash "), "{out}");
+    assert!(out.contains("audit log intact: 5 entries; head 5:"), "{out}");
+    let head: String = out.split("head ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let expect = |data: &Path, heads: &[&str]| {
+        let mut args = vec!["audit", "verify"];
+        for h in heads {
+            args.extend(["--expect-head", h]);
+        }
+        civlink(data, &args)
+    };
+    assert_eq!(expect(&data, &[&head]).status.code(), Some(0));
+    // A checkpoint file is read the same way; a malformed anchor is a usage error.
+    let checkpoint = dir.path().join("audit.head");
+    std::fs::write(&checkpoint, format!("{head}\n")).unwrap();
+    let from_file = civlink(&data, &["audit", "verify", "--checkpoint", checkpoint.to_str().unwrap()]);
+    assert_eq!(from_file.status.code(), Some(0), "{}", text(&from_file));
+    assert_eq!(expect(&data, &["5:nothex"]).status.code(), Some(2));
+
+    // The tail cut: the chain alone looks intact; the recorded head says otherwise.
+    let cut = dir.path().join("cut");
+    copy_dir(&data, &cut);
+    tamper(&cut, "DELETE FROM audit_log WHERE seq = 5");
+    assert_eq!(civlink(&cut, &["audit", "verify"]).status.code(), Some(0));
+    let out = text(&expect(&cut, &[&head]));
+    assert!(has_row(&out, &["entry", "5", "truncated"]), "{out}");
+    // The chain rewritten from entry 5 with a recomputed hash: a new entry in its place.
+    create(&cut, &["--user", "mallory", "--role", "admin", "--division", "630000000000"]);
+    assert_eq!(civlink(&cut, &["audit", "verify"]).status.code(), Some(0));
+    let rewritten = expect(&cut, &[&head]);
+    assert_eq!(rewritten.status.code(), Some(1));
+    assert!(has_row(&text(&rewritten), &["entry", "5", "rewritten"]), "{}", text(&rewritten));
 
     // Edited.
     tamper(&data, "UPDATE audit_log SET outcome = 'ok: nothing happened' WHERE seq = 2");

@@ -2,6 +2,8 @@
 //! of bad credentials, Basic user:token like the Flight handshake, and
 //! failed attempts audited.
 
+use civlink_catalog::policy::{AuditAction, OutcomeKind, UNAUTHENTICATED};
+
 use crate::fixture::{Fixture, request};
 
 #[tokio::test]
@@ -74,14 +76,18 @@ async fn basic_user_and_token_works_like_the_flight_handshake() {
     let body = reply.problem(401);
     assert!(body["detail"].as_str().unwrap().contains("user name"), "{body}");
 
-    // The failure is audited under the claimed name.
+    // The failure is audited, the name it claimed kept only as a claim.
     let entries = f.store.audit_entries(None).await.unwrap();
     let failed = entries
         .iter()
-        .find(|e| e.entry.principal == "admin" && e.entry.outcome.starts_with("unauthenticated"))
+        .find(|e| {
+            e.entry.principal == UNAUTHENTICATED
+                && e.entry.outcome.kind == OutcomeKind::Unauthenticated
+                && e.entry.sql_text.as_deref() == Some("claimed user \"admin\"")
+        })
         .expect("an audit entry for the failed attempt");
-    assert_eq!(failed.entry.action, "rest_list");
-    assert!(entries.iter().any(|e| e.entry.principal == "township" && e.entry.outcome == "ok"));
+    assert_eq!(failed.entry.action, AuditAction::RestList);
+    assert!(entries.iter().any(|e| e.entry.principal == "township" && e.entry.outcome.is_ok()));
     assert!(f.store.verify_audit().await.unwrap().intact());
     f.stop().await;
 }

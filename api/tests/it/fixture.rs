@@ -16,6 +16,7 @@ use civlink_catalog::model::{
 use civlink_catalog::policy::{Grant, GrantSubject, Principal, Role};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
+use civlink_query::{Limits, SessionFactory};
 use civlink_standards::division::DivisionCode;
 use civlink_standards::standard::{Sensitivity, Standard};
 use serde_json::Value;
@@ -178,6 +179,7 @@ pub struct Tokens {
 pub struct Fixture {
     pub _dir: tempfile::TempDir,
     pub store: MetadataStore,
+    pub factory: Arc<SessionFactory>,
     pub addr: SocketAddr,
     pub tokens: Tokens,
     shutdown: Option<oneshot::Sender<()>>,
@@ -186,11 +188,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start() -> Fixture {
-        Fixture::with_config(ApiConfig::default()).await
+        Fixture::with_limits(Limits::default()).await
     }
 
-    /// A server with `config` (its address is replaced by a free loopback port).
-    pub async fn with_config(api: ApiConfig) -> Fixture {
+    /// A server on a free loopback port with these query limits.
+    pub async fn with_limits(limits: Limits) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let config = CatalogConfig::local(dir.path()).unwrap();
         let store = MetadataStore::connect(&config.metadata_url).await.unwrap();
@@ -263,14 +265,15 @@ impl Fixture {
             revoked: revoked.secret,
         };
 
-        let config = ApiConfig { addr: "127.0.0.1:0".parse().unwrap(), ..api };
-        let server = civlink_api::bind(config, store.clone(), tables).await.unwrap();
+        let factory = SessionFactory::builder(store.clone(), tables).limits(limits).build().await.unwrap();
+        let config = ApiConfig { addr: "127.0.0.1:0".parse().unwrap() };
+        let server = civlink_api::bind(config, Arc::clone(&factory)).await.unwrap();
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.serve(async {
             let _ = rx.await;
         }));
-        Fixture { _dir: dir, store, addr, tokens, shutdown: Some(tx), server: Some(handle) }
+        Fixture { _dir: dir, store, factory, addr, tokens, shutdown: Some(tx), server: Some(handle) }
     }
 
     /// `GET path` with a bearer token.

@@ -4,7 +4,9 @@
 use civlink_standards::mask::{MaskKey, MaskStrategy};
 use serde_json::{Value, json};
 
-use crate::fixture::{Fixture, INSURED, PEOPLE, Person, enc, in_scope, request};
+use civlink_catalog::policy::{AuditAction, OutcomeKind};
+
+use crate::fixture::{Fixture, PEOPLE, Person, enc, in_scope, request};
 
 const ID_MASK: MaskStrategy = MaskStrategy::KeepEnds { first: 6, last: 4 };
 
@@ -208,24 +210,29 @@ async fn row_requests_are_audited_with_purpose_and_counts() {
     let reply = request(f.addr, "GET", path, &[("Authorization", &auth), ("x-civlink-purpose", purpose)], None).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let returned = reply.json()["rows"].as_array().unwrap().len() as u64;
+    let more = !reply.json()["next_offset"].is_null();
     let bad = f.get(&f.tokens.township, "/api/v1/datasets/gongan/population/rows?columns=salary").await;
     bad.problem(400);
     let hidden = f.get(&f.tokens.township, "/api/v1/datasets/renshe/insured_people/rows").await;
     hidden.problem(404);
 
     let entries = f.store.audit_entries(None).await.unwrap();
-    let rows: Vec<_> = entries.iter().map(|r| &r.entry).filter(|e| e.action == "rest_rows").collect();
-    assert_eq!(rows.len(), 3, "{rows:#?}");
-    let ok = rows[0];
-    assert_eq!(ok.principal, "township");
-    assert_eq!(ok.purpose.as_deref(), Some(purpose));
-    assert_eq!(ok.datasets, [PEOPLE]);
-    assert_eq!(ok.rows, Some(returned));
-    assert_eq!(ok.outcome, "ok");
-    assert_eq!(ok.sql_text.as_deref(), Some(format!("GET {path}").as_str()));
-    assert!(rows[1].outcome.starts_with("error: unknown column"), "{:?}", rows[1].outcome);
-    assert_eq!(rows[2].datasets, [INSURED]);
-    assert_eq!(rows[2].outcome, "error: not found");
+    let rows: Vec<_> = entries.iter().map(|r| &r.entry).filter(|e| e.action == AuditAction::RestRows).collect();
+    // The read: an entry before its rows leave, one when it ends; then the two refusals.
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    let (started, ok) = (rows[0], rows[1]);
+    assert_eq!(started.outcome.kind, OutcomeKind::Started);
+    for e in [started, ok] {
+        assert_eq!(e.principal, "township");
+        assert_eq!(e.purpose.as_deref(), Some(purpose));
+        assert_eq!(e.datasets, [PEOPLE]);
+        assert_eq!(e.sql_text.as_deref(), Some(format!("GET {path}").as_str()));
+    }
+    assert!(ok.outcome.is_ok());
+    // One more row than the page is read, to know whether another page follows.
+    assert_eq!(ok.rows, Some(returned + u64::from(more)));
+    assert_eq!(rows[2].outcome.kind, OutcomeKind::Error, "{:?}", rows[2].outcome);
+    assert_eq!(rows[3].outcome.kind, OutcomeKind::Error, "{:?}", rows[3].outcome);
     assert!(f.store.verify_audit().await.unwrap().intact());
     f.stop().await;
 }
@@ -240,33 +247,29 @@ async fn rows_need_a_token() {
 
 #[tokio::test]
 async fn a_query_past_its_time_limit_is_503_and_audited() {
-    // A zero limit has passed before the query starts, whether the table comes from storage or the cache.
-    let config = civlink_api::ApiConfig { query_timeout_secs: 0, ..Default::default() };
-    let f = Fixture::with_config(config).await;
+    // A limit that has passed before the query starts, whether the table comes from storage or the cache.
+    let limits = civlink_query::Limits { query_timeout: std::time::Duration::from_nanos(1), ..Default::default() };
+    let f = Fixture::with_limits(limits).await;
     let body = f.get(&f.tokens.county, "/api/v1/datasets/gongan/population/rows").await.problem(503);
     assert_eq!(body["type"], "urn:civlink:problem:query-timeout");
     // Metadata needs no query and still answers.
     assert_eq!(f.get(&f.tokens.county, "/api/v1/datasets").await.status, 200);
     let entries = f.store.audit_entries(None).await.unwrap();
-    let last = entries.iter().rev().find(|r| r.entry.action == "rest_rows").unwrap();
-    assert!(last.entry.outcome.starts_with("limit:"), "{:?}", last.entry.outcome);
+    let last = entries.iter().rev().find(|r| r.entry.action == AuditAction::RestRows).unwrap();
+    assert_eq!(last.entry.outcome.kind, OutcomeKind::Limit, "{:?}", last.entry.outcome);
     f.stop().await;
 }
 
 #[tokio::test]
-async fn query_slots_are_per_principal() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = civlink_catalog::config::CatalogConfig::local(dir.path()).unwrap();
-    let store = civlink_catalog::store::MetadataStore::connect(&config.metadata_url).await.unwrap();
-    let tables = civlink_catalog::table::TableStore::new(&config).unwrap();
-    let limits = civlink_flight::Limits { max_concurrent_per_principal: 2, ..Default::default() };
-    let state = civlink_api::state::AppState::new(civlink_flight::SessionFactory::new(store, tables, limits));
-    let a1 = state.slot("a").unwrap();
-    let _a2 = state.slot("a").unwrap();
-    assert!(matches!(state.slot("a"), Err(civlink_api::Error::TooManyQueries { limit: 2 })));
-    assert!(state.slot("b").is_ok(), "another principal has its own slots");
-    drop(a1);
-    assert!(state.slot("a").is_ok(), "a finished query frees its slot");
-    let problem = civlink_api::problem(&civlink_api::Error::TooManyQueries { limit: 2 });
-    assert_eq!(problem.status.as_u16(), 429);
+async fn query_slots_are_the_query_layers() {
+    let limits = civlink_query::Limits { max_concurrent_per_principal: 1, ..Default::default() };
+    let f = Fixture::with_limits(limits).await;
+    // A slot held elsewhere (a Flight query of the same principal, say) refuses a REST read.
+    let held = f.factory.slots().acquire("county").unwrap();
+    let body = f.get(&f.tokens.county, "/api/v1/datasets/gongan/population/rows").await.problem(429);
+    assert_eq!(body["type"], "urn:civlink:problem:too-many-queries");
+    assert_eq!(f.get(&f.tokens.township, "/api/v1/datasets/gongan/population/rows").await.status, 200);
+    drop(held);
+    assert_eq!(f.get(&f.tokens.county, "/api/v1/datasets/gongan/population/rows").await.status, 200);
+    f.stop().await;
 }

@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use civlink_catalog::policy::{AuditAction, OutcomeKind};
+
 use crate::fixture::Fixture;
 
 /// A small standard, version `version`, with extra properties and required names.
@@ -145,11 +147,12 @@ async fn incompatible_versions_are_422_unless_the_mode_allows_them() {
 
     // Publishing is audited.
     let entries = f.store.audit_entries(None).await.unwrap();
-    let publishes: Vec<_> = entries.iter().map(|r| &r.entry).filter(|e| e.action == "rest_publish_standard").collect();
+    let publishes: Vec<_> =
+        entries.iter().map(|r| &r.entry).filter(|e| e.action == AuditAction::RestPublishStandard).collect();
     assert_eq!(publishes.len(), 5, "{publishes:#?}");
     assert!(publishes.iter().all(|e| e.principal == "std_admin"));
-    assert_eq!(publishes[0].outcome, "ok");
+    assert!(publishes[0].outcome.is_ok());
     assert_eq!(publishes[0].datasets, ["standard test.things 1.0.0"]);
-    assert!(publishes[1].outcome.contains("not backward compatible"), "{:?}", publishes[1].outcome);
+    assert_eq!(publishes[1].outcome.kind, OutcomeKind::Error, "{:?}", publishes[1].outcome);
     f.stop().await;
 }

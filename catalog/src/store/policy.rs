@@ -16,9 +16,9 @@ use super::codec::{count_from_db, count_to_db, parse_timestamp, timestamp};
 use super::{Backend, Error as StoreError, MetadataStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::model::{DatasetId, DatasetRecord, Department};
 use crate::policy::{
-    Access, AuditEntry, AuditHead, AuditRecord, AuditReport, ChainContent, ChainRow, Error, GENESIS_HASH, Grant,
-    GrantSubject, IssuedToken, Principal, Result, Role, TokenInfo, chain_hash, check_chain, check_grant_columns,
-    check_name, constant_time_eq, decide, new_token, token_hash, token_id,
+    Access, AuditEntry, AuditHead, AuditProblem, AuditProblemKind, AuditRecord, AuditReport, ChainContent, ChainRow,
+    Error, GENESIS_HASH, Grant, GrantSubject, IssuedToken, Principal, Result, Role, TokenInfo, chain_hash, check_chain,
+    check_grant_columns, check_name, constant_time_eq, decide, new_token, token_hash, token_id,
 };
 
 /// The columns of `grants`, in the order [`grant_from_row`] reads them.
@@ -307,20 +307,26 @@ impl MetadataStore {
     }
 
     /// Append an entry to the audit log; returns its `seq`.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let seqs = self.append_audit_batch(std::slice::from_ref(entry)).await?;
+        seqs.first()
+            .copied()
+            .ok_or_else(|| Error::Invalid { what: "audit entry", message: "the append wrote nothing".into() })
+    }
+
+    /// Append entries to the audit log in one transaction, in order; returns
+    /// their `seq`s. Either all are durable or none is.
     ///
     /// Appends are serialised: on SQLite the transaction starts with
     /// `BEGIN IMMEDIATE` (the write lock is taken before the last entry is
     /// read), on PostgreSQL it locks `audit_log` in EXCLUSIVE mode (readers
     /// go on, writers queue). Inside it the last entry is read and the new
-    /// one chained from it, so concurrent appends never fork the chain; the
+    /// ones chained from it, so concurrent appends never fork the chain; the
     /// primary key on `seq` backs this up.
-    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
-        let rows = entry.rows.map(|r| count_to_db("audit rows", r)).transpose()?;
-        let duration_ms = entry.duration_ms.map(|d| count_to_db("audit duration", d)).transpose()?;
-        let datasets = serde_json::to_string(&entry.datasets)
-            .map_err(|e| Error::Invalid { what: "audit datasets", message: e.to_string() })?;
-        let at = timestamp(entry.at);
-
+    pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<Vec<i64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -336,57 +342,87 @@ impl MetadataStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err("read the last audit entry"))?;
-        let (seq, prev_hash) = match last {
+        let (mut seq, mut prev_hash) = match last {
             Some(row) => {
                 let last_seq: i64 = get(&row, "seq", || "audit_log.seq of the last entry".into())?;
                 let hash: String = get(&row, "hash", || format!("audit_log.hash of entry {last_seq}"))?;
-                (last_seq.saturating_add(1), hash)
+                (last_seq, hash)
             }
-            None => (1, GENESIS_HASH.to_owned()),
+            None => (0, GENESIS_HASH.to_owned()),
         };
-        let content = ChainContent {
-            seq,
-            at: &at,
-            principal: &entry.principal,
-            purpose: entry.purpose.as_deref(),
-            action: &entry.action,
-            sql_text: entry.sql_text.as_deref(),
-            datasets: &entry.datasets,
-            rows,
-            duration_ms,
-            outcome: &entry.outcome,
-        };
-        let hash = chain_hash(&prev_hash, &content);
-        let inserted = sqlx::query(
-            "INSERT INTO audit_log (seq, at, principal, purpose, action, sql_text, datasets, rows, duration_ms, \
-             outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(seq)
-        .bind(&at)
-        .bind(&entry.principal)
-        .bind(entry.purpose.as_deref())
-        .bind(&entry.action)
-        .bind(entry.sql_text.as_deref())
-        .bind(&datasets)
-        .bind(rows)
-        .bind(duration_ms)
-        .bind(&entry.outcome)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Invalid {
-                    what: "audit entry",
-                    message: format!("entry {seq} was appended concurrently (the audit log lock did not hold)"),
-                });
+        let mut seqs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            seq = seq.saturating_add(1);
+            let rows = entry.rows.map(|r| count_to_db("audit rows", r)).transpose()?;
+            let duration_ms = entry.duration_ms.map(|d| count_to_db("audit duration", d)).transpose()?;
+            let datasets = serde_json::to_string(&entry.datasets)
+                .map_err(|e| Error::Invalid { what: "audit datasets", message: e.to_string() })?;
+            let at = timestamp(entry.at);
+            let action = entry.action.code();
+            let outcome = entry.outcome.to_string();
+            let content = ChainContent {
+                seq,
+                at: &at,
+                principal: &entry.principal,
+                purpose: entry.purpose.as_deref(),
+                action,
+                sql_text: entry.sql_text.as_deref(),
+                datasets: &entry.datasets,
+                rows,
+                duration_ms,
+                outcome: &outcome,
+            };
+            let hash = chain_hash(&prev_hash, &content);
+            let inserted = sqlx::query(
+                "INSERT INTO audit_log (seq, at, principal, purpose, action, sql_text, datasets, rows, duration_ms, \
+                 outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(seq)
+            .bind(&at)
+            .bind(&entry.principal)
+            .bind(entry.purpose.as_deref())
+            .bind(action)
+            .bind(entry.sql_text.as_deref())
+            .bind(&datasets)
+            .bind(rows)
+            .bind(duration_ms)
+            .bind(&outcome)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(Error::Invalid {
+                        what: "audit entry",
+                        message: format!("entry {seq} was appended concurrently (the audit log lock did not hold)"),
+                    });
+                }
+                Err(e) => return Err(db_err("append audit entry")(e).into()),
             }
-            Err(e) => return Err(db_err("append audit entry")(e).into()),
+            seqs.push(seq);
+            prev_hash = hash;
         }
         tx.commit().await.map_err(db_err("commit audit entry"))?;
-        Ok(seq)
+        Ok(seqs)
+    }
+
+    /// The last entry of the audit log (`None` when it is empty), without
+    /// checking the chain: what a checkpoint records.
+    pub async fn audit_head(&self) -> Result<Option<AuditHead>> {
+        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("read the last audit entry"))?;
+        match last {
+            None => Ok(None),
+            Some(row) => {
+                let seq: i64 = get(&row, "seq", || "audit_log.seq of the last entry".into())?;
+                let hash: String = get(&row, "hash", || format!("audit_log.hash of entry {seq}"))?;
+                Ok(Some(AuditHead { seq, hash }))
+            }
+        }
     }
 
     /// The last `limit` audit entries (all of them when `None`), oldest first.
@@ -418,14 +454,58 @@ impl MetadataStore {
     /// and its link to the entry before, and the sequence for gaps. Every
     /// edited, inserted, deleted or reordered entry is named.
     pub async fn verify_audit(&self) -> Result<AuditReport> {
+        self.verify_audit_anchored(&[]).await
+    }
+
+    /// [`Self::verify_audit`], and against heads recorded outside the
+    /// database (`civlink audit verify --expect-head`, the checkpoints
+    /// `civlink serve` writes): an anchor past the last entry means the tail
+    /// was cut, and an entry whose hash is not the anchor's means the chain
+    /// was rewritten from there on, whatever the chain itself says.
+    pub async fn verify_audit_anchored(&self, anchors: &[AuditHead]) -> Result<AuditReport> {
         let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("read the audit log"))?;
         let chain: Vec<std::result::Result<ChainRow, (String, String)>> = rows.iter().map(chain_row).collect();
         let head = chain.iter().rev().flatten().next().map(|r| AuditHead { seq: r.seq, hash: r.hash.clone() });
-        Ok(AuditReport { entries: rows.len() as u64, problems: check_chain(&chain), head })
+        let mut problems = check_chain(&chain);
+        problems.extend(check_anchors(&chain, anchors));
+        Ok(AuditReport { entries: rows.len() as u64, problems, head })
     }
+}
+
+/// The problems anchors reveal (see [`MetadataStore::verify_audit_anchored`]).
+fn check_anchors(
+    chain: &[std::result::Result<ChainRow, (String, String)>],
+    anchors: &[AuditHead],
+) -> Vec<AuditProblem> {
+    let last = chain.iter().rev().flatten().next().map(|r| r.seq).unwrap_or(0);
+    let mut problems = Vec::new();
+    for anchor in anchors {
+        match chain.iter().flatten().find(|r| r.seq == anchor.seq) {
+            Some(row) if constant_time_eq(row.hash.as_bytes(), anchor.hash.as_bytes()) => {}
+            Some(_) => problems.push(AuditProblem {
+                seq: anchor.seq,
+                kind: AuditProblemKind::Rewritten,
+                detail: format!(
+                    "entry {} does not have the hash recorded outside the database ({}): the chain was rewritten",
+                    anchor.seq, anchor.hash
+                ),
+            }),
+            None if anchor.seq > last => problems.push(AuditProblem {
+                seq: last.saturating_add(1),
+                kind: AuditProblemKind::Truncated,
+                detail: format!(
+                    "the log ends at entry {last}, but entry {} was recorded outside the database: the tail was cut",
+                    anchor.seq
+                ),
+            }),
+            // Inside the log but missing: `check_chain` reports the gap.
+            None => {}
+        }
+    }
+    problems
 }
 
 /// One audit row for [`check_chain`]: `Err((seq as text, why))` when its
@@ -486,12 +566,12 @@ fn audit_from_row(row: &AnyRow) -> std::result::Result<(AuditRecord, String), (S
         at: parse_timestamp(|| what("at"), &at).map_err(|e| (what("at"), e.to_string()))?,
         principal,
         purpose,
-        action,
+        action: action.parse().map_err(|e| (what("action"), e))?,
         sql_text,
         datasets,
         rows: count("rows", rows)?,
         duration_ms: count("duration_ms", duration_ms)?,
-        outcome,
+        outcome: outcome.parse().map_err(|e| (what("outcome"), e))?,
     };
     Ok((AuditRecord { seq, entry, prev_hash, hash }, recomputed))
 }

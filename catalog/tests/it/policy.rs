@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{Duration, Utc};
 use civlink_catalog::model::{DatasetId, DatasetSpec, Department, SharingType, UpdateCycle};
 use civlink_catalog::policy::{
-    AuditEntry, AuditProblemKind, Error, Grant, GrantSubject, Principal, Role, TOKEN_PREFIX, action,
+    AuditAction, AuditEntry, AuditOutcome, AuditProblemKind, Error, Grant, GrantSubject, Principal, Role, TOKEN_PREFIX,
 };
 use civlink_catalog::store::{Error as StoreError, MetadataStore};
 use civlink_standards::division::DivisionCode;
@@ -298,12 +298,12 @@ fn entry(i: u64) -> AuditEntry {
         at: Utc::now() + Duration::nanoseconds(i as i64),
         principal: format!("analyst-{i}"),
         purpose: i.is_multiple_of(2).then(|| "低保资格核查".to_owned()),
-        action: if i == 1 { action::HANDSHAKE.into() } else { action::QUERY.into() },
+        action: if i == 1 { AuditAction::Handshake } else { AuditAction::Query },
         sql_text: (i > 1).then(|| format!("SELECT name FROM gongan.population WHERE name = '张{i}' -- \"x\"")),
         datasets: if i > 1 { vec!["gongan.population".into()] } else { vec![] },
         rows: (i > 1).then_some(i * 10),
         duration_ms: (i > 1).then_some(i),
-        outcome: "ok".into(),
+        outcome: AuditOutcome::OK,
     }
 }
 
@@ -400,6 +400,46 @@ async fn the_audit_chain_names_every_tampered_entry() {
         // Appending after a restore continues the chain.
         assert_eq!(store.append_audit(&entry(7)).await.unwrap(), 7);
         assert!(store.verify_audit().await.unwrap().intact());
+        pool.close().await;
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_kept_outside_the_database_shows_a_cut_tail_and_a_rewritten_chain() {
+    use AuditProblemKind::*;
+    on_both_backends(|url| async move {
+        let store = MetadataStore::connect(&url).await.unwrap();
+        for i in 1..=5 {
+            store.append_audit(&entry(i)).await.unwrap();
+        }
+        let head = store.audit_head().await.unwrap().unwrap();
+        assert_eq!(head, store.verify_audit().await.unwrap().head.unwrap());
+        assert!(store.verify_audit_anchored(std::slice::from_ref(&head)).await.unwrap().intact());
+        let pool = raw(&url).await;
+
+        // The tail cut: the chain itself is still consistent.
+        exec(&pool, "DELETE FROM audit_log WHERE seq > 3").await;
+        assert!(store.verify_audit().await.unwrap().intact());
+        let report = store.verify_audit_anchored(std::slice::from_ref(&head)).await.unwrap();
+        assert_eq!(kinds(&report), [(4, Truncated)], "{report:?}");
+
+        // The chain rewritten from entry 3 on, with recomputed hashes, and as
+        // long as before: consistent again, but not the recorded head.
+        exec(&pool, "DELETE FROM audit_log WHERE seq > 2").await;
+        for i in 3..=5 {
+            let mut forged = entry(i);
+            forged.principal = "mallory".into();
+            store.append_audit(&forged).await.unwrap();
+        }
+        assert!(store.verify_audit().await.unwrap().intact());
+        let report = store.verify_audit_anchored(std::slice::from_ref(&head)).await.unwrap();
+        assert_eq!(kinds(&report), [(5, Rewritten)], "{report:?}");
+        // An anchor inside the untouched part still holds.
+        let records = store.audit_entries(None).await.unwrap();
+        let early = civlink_catalog::policy::AuditHead { seq: 2, hash: records[1].hash.clone() };
+        assert!(store.verify_audit_anchored(&[early]).await.unwrap().intact());
         pool.close().await;
         store.close().await;
     })

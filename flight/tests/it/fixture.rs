@@ -8,15 +8,13 @@ use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightInfo, Ticket};
-use chrono::Utc;
 use civlink_catalog::config::CatalogConfig;
-use civlink_catalog::model::{
-    DatasetSpec, Department, QualityReport, RunCounts, RunRecord, RunStatus, SharingType, UpdateCycle, WriteMode,
-};
+use civlink_catalog::model::{DatasetSpec, Department, SharingType, UpdateCycle};
 use civlink_catalog::policy::{Principal, Role};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
-use civlink_flight::{FlightConfig, Limits, TlsConfig};
+use civlink_flight::{FlightConfig, PreEncoded, TlsConfig};
+use civlink_query::{Limits, SessionFactory};
 use civlink_standards::division::DivisionCode;
 use civlink_standards::standard::{Sensitivity, Standard};
 use futures::TryStreamExt;
@@ -53,6 +51,7 @@ pub fn people() -> Vec<(String, &'static str, Option<&'static str>)> {
 pub struct Fixture {
     pub _dir: tempfile::TempDir,
     pub store: MetadataStore,
+    pub factory: Arc<SessionFactory>,
     pub addr: SocketAddr,
     /// Tokens: county analyst (630102), township analyst (630102001), admin, 民政 analyst at province.
     pub county: String,
@@ -149,14 +148,32 @@ impl Fixture {
         let admin = token("admin", None, Role::Admin, "630000000000").await;
         let province = token("province", Some(Department::Minzheng), Role::Analyst, "630000000000").await;
 
-        let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls, limits };
-        let server = civlink_flight::bind(config, store.clone(), tables).await.unwrap();
+        let pre_encoded = PreEncoded::default();
+        let factory = SessionFactory::builder(store.clone(), tables)
+            .limits(limits)
+            .keeper(Arc::new(pre_encoded.clone()))
+            .build()
+            .await
+            .unwrap();
+        let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls };
+        let server = civlink_flight::bind(config, Arc::clone(&factory), pre_encoded).await.unwrap();
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.serve(async {
             let _ = rx.await;
         }));
-        Fixture { _dir: dir, store, addr, county, township, admin, province, shutdown: Some(tx), server: Some(handle) }
+        Fixture {
+            _dir: dir,
+            store,
+            factory,
+            addr,
+            county,
+            township,
+            admin,
+            province,
+            shutdown: Some(tx),
+            server: Some(handle),
+        }
     }
 
     /// A client without credentials.
@@ -233,46 +250,4 @@ pub fn status_of(error: &arrow_flight::error::FlightError) -> tonic::Code {
     }
 }
 
-/// Write `batch` as the committed version of the dataset `spec`, like a run does.
-pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &DatasetSpec, batch: &RecordBatch) {
-    let dataset =
-        store.upsert_dataset(spec, &tables.table_uri(&spec.id), &tables.quarantine_uri(&spec.id)).await.unwrap();
-    let mut writer = tables
-        .begin_write(&dataset.table_uri, batch.schema(), WriteMode::Append, &spec.primary_key, None)
-        .await
-        .unwrap();
-    writer.write(batch).await.unwrap();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let version = writer.commit(&run_id).await.unwrap();
-    let n = batch.num_rows() as u64;
-    let counts = RunCounts { read: n, written: n, quarantined: 0, duplicate: 0 };
-    let mut run = RunRecord {
-        run_id: run_id.clone(),
-        dataset: spec.id.clone(),
-        job: "test".into(),
-        mode: WriteMode::Append,
-        status: RunStatus::Running,
-        started_at: Utc::now(),
-        finished_at: None,
-        counts: RunCounts::default(),
-        data_version: None,
-        quarantine_version: None,
-        fingerprint: "test".into(),
-        error: None,
-    };
-    store.start_run(&run).await.unwrap();
-    run.status = RunStatus::Committed;
-    run.finished_at = Some(Utc::now());
-    run.counts = counts;
-    run.data_version = Some(version);
-    let quality = QualityReport {
-        run_id,
-        counts,
-        completeness: vec![],
-        rules: vec![],
-        primary_key_uniqueness: 1.0,
-        source_modified: None,
-        ingested_at: Utc::now(),
-    };
-    store.commit_run(&run, &quality, &[]).await.unwrap();
-}
+pub use civlink_testkit::catalog::commit_dataset;

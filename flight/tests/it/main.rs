@@ -1,6 +1,6 @@
 //! civlink-flight's integration tests: one binary.
 
-mod adversarial;
+mod corpus;
 mod fixture;
 mod flight_sql;
 mod tls;

@@ -113,8 +113,9 @@ async fn bind_error(tls: TlsConfig) -> String {
     let config = CatalogConfig::local(dir.path()).unwrap();
     let store = MetadataStore::connect(&config.metadata_url).await.unwrap();
     let tables = TableStore::new(&config).unwrap();
-    let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls: Some(tls), ..FlightConfig::default() };
-    match civlink_flight::bind(config, store, tables).await {
+    let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls: Some(tls) };
+    let factory = civlink_query::SessionFactory::builder(store, tables).build().await.unwrap();
+    match civlink_flight::bind(config, factory, civlink_flight::PreEncoded::default()).await {
         Err(Error::Config { message }) => message,
         other => panic!("expected a configuration error, got {other:?}"),
     }

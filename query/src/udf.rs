@@ -363,6 +363,26 @@ impl ScalarUDFImpl for IdAge {
     }
 }
 
+/// `values` masked by `strategy` (`pseudonym` keyed with `key`), as the keyed
+/// `civlink_mask` computes them: what the table cache precomputes once per
+/// table version instead of once per query. Non-string values are masked as
+/// their text.
+pub fn mask_array(values: &ArrayRef, strategy: &MaskStrategy, key: &MaskKey) -> Result<ArrayRef> {
+    let text;
+    let values = if is_string(values.data_type()) || values.data_type() == &DataType::Null {
+        values
+    } else {
+        text = arrow::compute::cast(values, &DataType::Utf8)?;
+        &text
+    };
+    let strings = strings(MASK_FUNCTION, values)?;
+    let mut out = StringBuilder::with_capacity(strings.len(), strings.len() * 8);
+    for v in strings {
+        out.append_option(v.and_then(|v| strategy.apply_keyed(v, key)));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// `civlink_mask(value, strategy_json)`, keyed or not.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Mask {

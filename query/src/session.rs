@@ -1,0 +1,334 @@
+//! The session factory and a principal's session.
+//!
+//! [`SessionFactory`] is built once per process ([`SessionFactory::builder`])
+//! and shared by every transport. It holds what is the server's, not a
+//! request's: the metadata store, the [`Limits`], the table cache, the slot
+//! table, the server's memory budget and spill disk, the mask key, the
+//! auditor and the registry of running queries.
+//!
+//! [`SessionFactory::session_for`] asks the policy what the principal may
+//! read and builds a [`SessionContext`] holding exactly that:
+//!
+//! * catalog `civlink` (the only catalog: there is no `datafusion.public`),
+//!   one schema per department code (`gongan`, `minzheng`, …) and in it one
+//!   table per readable dataset with a committed version, named by the
+//!   dataset's name, each a [`ScopedTable`] (columns, masks and row scope of
+//!   the principal) opened lazily through the table cache, so a query pays
+//!   only for the tables it names;
+//! * `information_schema`, which therefore lists only what the principal
+//!   may read;
+//! * the functions of [`crate::udf`], and the resource guards of
+//!   [`crate::guard`] on DataFusion's own;
+//! * its own memory pool inside the server's budget ([`crate::limits`]), and
+//!   the server's spill disk with its one budget.
+//!
+//! A session is cheap to build and never reused across requests, so a
+//! revoked grant stops applying at the next request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use civlink_catalog::model::{DatasetId, DatasetRecord, Department};
+use civlink_catalog::policy::{Access, AuditAction, Principal};
+use civlink_catalog::store::MetadataStore;
+use civlink_catalog::table::TableStore;
+use civlink_standards::mask::MaskKey;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::audit::Auditor;
+use crate::auth::Credentials;
+use crate::cache::{BatchKeeper, PlainKeeper, TableCache};
+use crate::error::{Error, Result};
+use crate::guard::{Guard, GuardRule};
+use crate::limits::{Limits, QueryPool, ServerMemory, Slots};
+use crate::run::RunningQueries;
+use crate::scope::ScopedTable;
+use crate::udf;
+
+/// The one catalog every session has.
+pub const CATALOG: &str = "civlink";
+/// The schema DataFusion adds to every catalog.
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+
+/// Builds a [`SessionFactory`].
+pub struct SessionFactoryBuilder {
+    store: MetadataStore,
+    tables: TableStore,
+    limits: Limits,
+    mask_key: Option<MaskKey>,
+    keeper: Arc<dyn BatchKeeper>,
+}
+
+impl SessionFactoryBuilder {
+    /// Use these limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Key `pseudonym` masks with `key` instead of the store's
+    /// (`MetadataStore::mask_key`, generated on first use).
+    pub fn mask_key(mut self, key: MaskKey) -> Self {
+        self.mask_key = Some(key);
+        self
+    }
+
+    /// Keep cached batches through `keeper` (a transport's encoding, see [`crate::cache`]).
+    pub fn keeper(mut self, keeper: Arc<dyn BatchKeeper>) -> Self {
+        self.keeper = keeper;
+        self
+    }
+
+    /// The factory. Reads the mask key from the store when none was given
+    /// (so a store that cannot produce it fails here, at start-up), and
+    /// starts the auditor on the current runtime.
+    pub async fn build(self) -> Result<Arc<SessionFactory>> {
+        let problems = self.limits.problems();
+        if !problems.is_empty() {
+            return Err(Error::InvalidRequest { message: format!("limits: {}", problems.join("; ")) });
+        }
+        let mask_key = match self.mask_key {
+            Some(key) => key,
+            None => self.store.mask_key().await.map_err(|e| Error::Store { message: e.to_string() })?,
+        };
+        let limits = self.limits;
+        let mode = match &limits.spill_dir {
+            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        };
+        let cache = Arc::new(TableCache::new(self.tables, limits.table_cache_bytes, self.keeper));
+        // One disk manager for every query: its size limit is the server's spill budget.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(mode).with_max_temp_directory_size(limits.max_spill_bytes),
+            )
+            .with_object_store_registry(cache.registry())
+            .build()?;
+        Ok(Arc::new(SessionFactory {
+            auditor: Auditor::start(self.store.clone()),
+            store: self.store,
+            slots: Slots::new(limits.max_concurrent_per_principal),
+            memory: ServerMemory::new(limits.memory_total),
+            guard: Arc::new(GuardRule::new(Guard::for_query_memory(limits.memory_per_query))),
+            running: RunningQueries::default(),
+            runtime,
+            cache,
+            mask_key: Arc::new(mask_key),
+            limits,
+        }))
+    }
+}
+
+/// What every session of the process shares (see the module docs).
+pub struct SessionFactory {
+    store: MetadataStore,
+    limits: Limits,
+    cache: Arc<TableCache>,
+    slots: Slots,
+    memory: Arc<ServerMemory>,
+    /// The shared parts of every query's runtime (disk manager, caches,
+    /// object stores); each query gets its own memory pool in a copy.
+    runtime: RuntimeEnv,
+    /// Keys the `pseudonym` masks of every scoped table (its `Debug` shows no bytes).
+    mask_key: Arc<MaskKey>,
+    auditor: Arc<Auditor>,
+    running: RunningQueries,
+    guard: Arc<GuardRule>,
+}
+
+impl std::fmt::Debug for SessionFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFactory")
+            .field("limits", &self.limits)
+            .field("cache", &self.cache)
+            .field("memory_in_use", &self.memory.used())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionFactory {
+    /// A builder over the catalog `store` and the Delta tables of `tables`.
+    pub fn builder(store: MetadataStore, tables: TableStore) -> SessionFactoryBuilder {
+        SessionFactoryBuilder {
+            store,
+            tables,
+            limits: Limits::default(),
+            mask_key: None,
+            keeper: Arc::new(PlainKeeper),
+        }
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The per-principal slot table.
+    pub fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// The table cache.
+    pub fn cache(&self) -> &TableCache {
+        &self.cache
+    }
+
+    /// The auditor.
+    pub fn auditor(&self) -> &Arc<Auditor> {
+        &self.auditor
+    }
+
+    /// The running queries.
+    pub fn running(&self) -> &RunningQueries {
+        &self.running
+    }
+
+    /// Memory all queries hold now (bytes).
+    pub fn memory_in_use(&self) -> usize {
+        self.memory.used()
+    }
+
+    /// The principal behind `credentials` (the user name of Basic
+    /// credentials, when given, must be the token's principal).
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Principal> {
+        let principal = self.store.authenticate(credentials.token()).await.map_err(Error::from_policy)?;
+        match credentials.user() {
+            Some(user) if !user.is_empty() && user != principal.name => Err(Error::UserMismatch),
+            _ => Ok(principal),
+        }
+    }
+
+    /// The principal behind an `authorization` header value, with a failure
+    /// audited under `action` (see [`Auditor::auth_failure`]).
+    pub async fn principal(
+        &self,
+        authorization: Option<&[u8]>,
+        purpose: Option<String>,
+        action: AuditAction,
+    ) -> Result<Principal> {
+        let (result, claimed) = match crate::auth::credentials(authorization) {
+            Ok(credentials) => {
+                let claimed = credentials.user().map(str::to_owned);
+                (self.authenticate(&credentials).await, claimed)
+            }
+            Err(e) => (Err(e), None),
+        };
+        if let Err(e) = &result {
+            self.auditor.auth_failure(action, e, claimed.as_deref(), purpose).await;
+        }
+        result
+    }
+
+    /// A fresh session holding what `principal` may read.
+    pub async fn session_for(&self, principal: &Principal) -> Result<ScopedSession> {
+        let readable = self.store.readable(principal).await.map_err(Error::from_policy)?;
+        let datasets: Vec<(DatasetRecord, Access)> =
+            readable.into_iter().filter(|(record, _)| record.current_version.is_some()).collect();
+
+        let mut runtime = self.runtime.clone();
+        runtime.memory_pool = Arc::new(QueryPool::new(self.limits.memory_per_query, Arc::clone(&self.memory)));
+        let default_schema = principal.department.unwrap_or(Department::Minzheng).code();
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, default_schema);
+        // A sort sets aside this much to merge its spill files; DataFusion's 10 MiB
+        // default would not fit a small per-query cap, and the sort would fail
+        // instead of spilling.
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes =
+            execution.sort_spill_reservation_bytes.min(self.limits.memory_per_query / 8);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::new(runtime))
+            .with_default_features()
+            .with_analyzer_rule(Arc::clone(&self.guard) as _)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let mut by_department: BTreeMap<Department, BTreeMap<String, (DatasetRecord, Access)>> = BTreeMap::new();
+        for (record, access) in &datasets {
+            by_department
+                .entry(record.spec.id.department)
+                .or_default()
+                .insert(record.spec.id.name.clone(), (record.clone(), access.clone()));
+        }
+        let catalog = MemoryCatalogProvider::new();
+        for (department, tables) in by_department {
+            let schema = DatasetSchema { tables, cache: Arc::clone(&self.cache), mask_key: Arc::clone(&self.mask_key) };
+            catalog.register_schema(department.code(), Arc::new(schema))?;
+        }
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        udf::register_all(&ctx);
+        Ok(ScopedSession { ctx, principal: principal.clone(), datasets, store: self.store.clone() })
+    }
+}
+
+/// A principal's session: the context and what it may read.
+#[derive(Clone)]
+pub struct ScopedSession {
+    /// The DataFusion context.
+    pub ctx: SessionContext,
+    /// Whose session this is.
+    pub principal: Principal,
+    /// The readable datasets that have a committed version, with their access.
+    pub datasets: Vec<(DatasetRecord, Access)>,
+    pub(crate) store: MetadataStore,
+}
+
+impl std::fmt::Debug for ScopedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedSession")
+            .field("principal", &self.principal.name)
+            .field("datasets", &self.datasets.iter().map(|(r, _)| r.spec.id.to_string()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ScopedSession {
+    /// The scoped table of a readable dataset (opening its table).
+    pub async fn table(&self, id: &DatasetId) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(catalog) = self.ctx.catalog(CATALOG) else { return Ok(None) };
+        let Some(schema) = catalog.schema(id.department.code()) else { return Ok(None) };
+        schema.table(&id.name).await.map_err(Error::from_datafusion)
+    }
+}
+
+/// One department's readable datasets, opened on first use.
+#[derive(Debug)]
+struct DatasetSchema {
+    tables: BTreeMap<String, (DatasetRecord, Access)>,
+    cache: Arc<TableCache>,
+    mask_key: Arc<MaskKey>,
+}
+
+#[async_trait]
+impl SchemaProvider for DatasetSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let Some((record, access)) = self.tables.get(name) else { return Ok(None) };
+        let opened = self.cache.open(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        // A policy naming columns the table lacks fails closed, loudly.
+        let scoped =
+            ScopedTable::try_new(opened, access, &self.mask_key).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(Arc::new(scoped)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}

@@ -1,0 +1,3 @@
+//! civlink-query's integration tests: one binary.
+
+mod adversarial;
