@@ -126,6 +126,20 @@ pub enum Error {
         /// Every incompatibility.
         problems: Vec<StandardProblem>,
     },
+    /// The new version protects some columns less than the latest one, and
+    /// the publisher did not say that is intended.
+    #[error(
+        "standard {id} version {version} weakens the protection of {}; publish with allow_weaker_protection=true and a reason (admin only) if that is intended",
+        columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    WeakensProtection {
+        /// Standard id.
+        id: String,
+        /// Standard version.
+        version: String,
+        /// Every weakened column and how.
+        columns: Vec<civlink_catalog::registry::Weakening>,
+    },
     /// The id and version are registered with a different document.
     #[error(
         "standard {id} version {version} is already registered with a different document; publish it as a new version"
@@ -218,6 +232,7 @@ impl Error {
             | Error::PayloadTooLarge { .. }
             | Error::InvalidStandard { .. }
             | Error::IncompatibleStandard { .. }
+            | Error::WeakensProtection { .. }
             | Error::StandardConflict { .. } => OutcomeKind::Error,
             Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => OutcomeKind::Limit,
             Error::AuditUnavailable
@@ -402,6 +417,10 @@ pub fn problem(error: &Error) -> Problem {
         .with("errors", problems(list)),
         Error::StandardConflict { .. } => {
             Problem::new(StatusCode::CONFLICT, "standard-conflict", "Standard version exists", error.to_string())
+        }
+        Error::WeakensProtection { columns, .. } => {
+            Problem::new(StatusCode::CONFLICT, "weakens-protection", "Standard weakens protection", error.to_string())
+                .with("columns", serde_json::to_value(columns).unwrap_or(Value::Array(Vec::new())))
         }
         Error::TooManyQueries { .. } => Problem::new(
             StatusCode::TOO_MANY_REQUESTS,

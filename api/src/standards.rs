@@ -28,7 +28,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use civlink_catalog::policy::Role;
-use civlink_standards::compat::{self, Mode};
+use civlink_standards::compat::Mode;
 use civlink_standards::standard::{self, Standard};
 use civlink_standards::validate::{self, Validator};
 use serde_json::{Value, json};
@@ -65,7 +65,7 @@ pub async fn publish(
             });
         }
         let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
-        let mode = mode(&pairs)?;
+        let options = PublishOptions::parse(&pairs)?;
         let body = body.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
@@ -77,7 +77,7 @@ pub async fn publish(
         let validator = compile(text)?;
         let standard = validator.standard();
         audit.dataset(format!("standard {} {}", standard.id, standard.version));
-        publish_compiled(&state, standard, text, mode).await
+        publish_through_registry(&state, &principal, text, &options, crate::auth::purpose(&headers)).await
     }
     .await;
     let (status, id, version, checked) = audit.finish(&state, result, None).await?;
@@ -101,25 +101,57 @@ fn mode_of(checked: Option<(Mode, usize)>) -> Option<&'static str> {
     checked.map(|(mode, _)| mode.as_str())
 }
 
-/// The `compatibility` query parameter (the only one).
-fn mode(pairs: &[(String, String)]) -> Result<Mode> {
-    let mut mode = None;
-    for (key, value) in pairs {
-        match key.as_str() {
-            "compatibility" if mode.is_none() => {
-                mode = Some(Mode::from_str(value).map_err(|e| Error::BadRequest { message: e.to_string() })?);
-            }
-            "compatibility" => {
-                return Err(Error::BadRequest { message: "compatibility is given more than once".into() });
-            }
-            other => {
-                return Err(Error::BadRequest {
-                    message: format!("unknown query parameter \"{other}\" (only compatibility=MODE)"),
-                });
+/// The query parameters of a publication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PublishOptions {
+    /// `compatibility=MODE` (default [`DEFAULT_MODE`]).
+    mode: Mode,
+    /// `allow_weaker_protection=true`: publish even though masks, sensitivity or
+    /// `x-civlink-pii` are weakened (admin only, with a `reason`).
+    allow_weaker_protection: bool,
+    /// `reason=…`.
+    reason: Option<String>,
+}
+
+impl PublishOptions {
+    fn parse(pairs: &[(String, String)]) -> Result<PublishOptions> {
+        let bad = |message: String| Error::BadRequest { message };
+        let (mut mode, mut allow, mut reason) = (None, None, None);
+        for (key, value) in pairs {
+            match key.as_str() {
+                "compatibility" if mode.is_none() => {
+                    mode = Some(Mode::from_str(value).map_err(|e| bad(e.to_string()))?);
+                }
+                "allow_weaker_protection" if allow.is_none() => {
+                    allow = Some(match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad("allow_weaker_protection is true or false".into())),
+                    });
+                }
+                "reason" if reason.is_none() => reason = Some(value.clone()),
+                "compatibility" | "allow_weaker_protection" | "reason" => {
+                    return Err(bad(format!("{key} is given more than once")));
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown query parameter \"{other}\" (compatibility=MODE, allow_weaker_protection=true|false, reason=TEXT)"
+                    )));
+                }
             }
         }
+        Ok(PublishOptions {
+            mode: mode.unwrap_or(DEFAULT_MODE),
+            allow_weaker_protection: allow.unwrap_or(false),
+            reason,
+        })
     }
-    Ok(mode.unwrap_or(DEFAULT_MODE))
+}
+
+/// Compatibility mode of a bare parameter list (for tests).
+#[cfg(test)]
+fn mode(pairs: &[(String, String)]) -> Result<Mode> {
+    PublishOptions::parse(pairs).map(|o| o.mode)
 }
 
 /// Parse and compile a submitted standard, or every problem with it.
@@ -175,50 +207,56 @@ fn standard_problem(error: &standard::Error) -> StandardProblem {
 /// already registered).
 type Published = (StatusCode, String, String, Option<(Mode, usize)>);
 
-/// Check a compiled standard against the registered versions and register it.
-async fn publish_compiled(state: &AppState, standard: &Standard, text: &str, mode: Mode) -> Result<Published> {
-    let (id, version) = (standard.id.clone(), standard.version.clone());
-    let conflict = || Error::StandardConflict { id: id.clone(), version: version.clone() };
-    match state.store().standard(&id, &version).await? {
-        Some(existing) if existing == text => return Ok((StatusCode::OK, id, version, None)),
-        Some(_) => return Err(conflict()),
-        None => {}
-    }
-    let versions = state.store().standard_versions(&id).await?;
-    let mut previous = Vec::with_capacity(versions.len());
-    for v in &versions {
-        let document = state.store().standard(&id, v).await?.ok_or_else(|| Error::Store {
-            message: format!("standard {id} version {v} is listed but has no document"),
-        })?;
-        let value = serde_json::from_str::<Value>(&document)
-            .map_err(|e| Error::Store { message: format!("registered standard {id} version {v} is not JSON: {e}") })?;
-        previous.push(value);
-    }
-    let report = compat::check(&standard.document, &previous, mode).map_err(|e| match &e {
-        compat::Error::NotAnObject { document: compat::Document::New, pointer }
-        | compat::Error::InvalidKeyword { document: compat::Document::New, pointer, .. } => Error::InvalidStandard {
-            problems: vec![StandardProblem { pointer: pointer.clone(), message: e.to_string() }],
-        },
-        _ => Error::Store { message: format!("checking compatibility of {id} {version}: {e}") },
-    })?;
-    if !report.is_compatible() {
-        let problems = report
-            .incompatibilities
-            .iter()
-            .map(|i| {
-                let against = versions.get(i.against_version).map(String::as_str).unwrap_or("?");
-                StandardProblem {
-                    pointer: i.pointer.clone(),
-                    message: format!("{} (breaks {} compatibility with version {against})", i.message, i.direction),
-                }
-            })
-            .collect();
-        return Err(Error::IncompatibleStandard { id, version, mode, problems });
-    }
-    match state.store().register_standard(&id, &version, text).await {
-        Ok(()) => Ok((StatusCode::CREATED, id, version, Some((mode, report.checked_against)))),
-        Err(civlink_catalog::store::Error::StandardConflict { .. }) => Err(conflict()),
-        Err(e) => Err(e.into()),
+/// Publish through the catalog's one standards registry (the compatibility
+/// and protection gates, audited there).
+async fn publish_through_registry(
+    state: &AppState,
+    principal: &civlink_catalog::policy::Principal,
+    text: &str,
+    options: &PublishOptions,
+    purpose: Option<String>,
+) -> Result<Published> {
+    use civlink_catalog::registry::{self, Publish, StandardsRegistry};
+    let request = Publish {
+        document: text,
+        mode: options.mode,
+        publisher: &principal.name,
+        role: principal.role,
+        allow_weaker_protection: options.allow_weaker_protection,
+        reason: options.reason.as_deref(),
+        purpose: purpose.as_deref(),
+    };
+    match StandardsRegistry::new(state.store().clone()).publish(request).await {
+        Ok(registry::Published::Created { standard, checked, .. }) => {
+            Ok((StatusCode::CREATED, standard.id.clone(), standard.version.clone(), Some(checked)))
+        }
+        Ok(registry::Published::Unchanged { standard }) => {
+            Ok((StatusCode::OK, standard.id.clone(), standard.version.clone(), None))
+        }
+        Err(registry::Error::Invalid { pointer, message }) => {
+            Err(Error::InvalidStandard { problems: vec![StandardProblem { pointer, message }] })
+        }
+        Err(registry::Error::Conflict { id, version }) => Err(Error::StandardConflict { id, version }),
+        Err(registry::Error::Incompatible { id, version, versions, report }) => {
+            let problems = report
+                .incompatibilities
+                .iter()
+                .map(|i| {
+                    let against = versions.get(i.against_version).map(String::as_str).unwrap_or("?");
+                    StandardProblem {
+                        pointer: i.pointer.clone(),
+                        message: format!("{} (breaks {} compatibility with version {against})", i.message, i.direction),
+                    }
+                })
+                .collect();
+            Err(Error::IncompatibleStandard { id, version, mode: report.mode, problems })
+        }
+        Err(registry::Error::WeakensProtection { id, version, columns }) => {
+            Err(Error::WeakensProtection { id, version, columns })
+        }
+        Err(e @ registry::Error::NotAllowed { .. }) => Err(Error::Forbidden { what: e.to_string() }),
+        Err(e @ registry::Error::ReasonRequired) => Err(Error::BadRequest { message: e.to_string() }),
+        Err(registry::Error::Store(e)) => Err(e.into()),
     }
 }
 

@@ -368,7 +368,22 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
         .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
     let standard = Standard::from_json_str(&standard_text)
         .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
-    catalog.store.register_standard(&standard.id, &standard.version, &standard_text).await?;
+    // Through the one registry: a new version must be backward compatible
+    // with the registered ones and may not weaken any column's protection.
+    let publisher = format!("ingest job {}", job.spec.name);
+    let publish = civlink_catalog::registry::Publish {
+        document: &standard_text,
+        mode: civlink_standards::compat::Mode::Backward,
+        publisher: &publisher,
+        role: civlink_catalog::policy::Role::DepartmentService,
+        allow_weaker_protection: false,
+        reason: None,
+        purpose: None,
+    };
+    civlink_catalog::registry::StandardsRegistry::new(catalog.store.clone())
+        .publish(publish)
+        .await
+        .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
     let spec = dataset_spec(job, &standard);
     let dataset = catalog
         .store

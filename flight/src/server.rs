@@ -35,9 +35,9 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::encoded::PreEncoded;
 use crate::error::{Error, Result};
 use crate::service::CivlinkFlightSql;
-use crate::wire::PreEncoded;
 
 /// How long a client may take over the TLS handshake: a connection that
 /// never finishes it would otherwise hold its slot (and delay a graceful

@@ -21,7 +21,7 @@
 //! arrow-flight's encoded messages and frame them as tonic would.
 //!
 //! Tables held in the server's cache go further: each cached batch is kept
-//! as the IPC message it travels as ([`PreEncoded`]), its columns slices of
+//! as the IPC message it travels as ([`crate::encoded::PreEncoded`]), its columns slices of
 //! that one body, so when a scan passes a cached batch through unchanged
 //! (`SELECT *` of a cached table, unscoped and unmasked) the message goes out
 //! as it is: one header and one contiguous body, nothing encoded or copied.
@@ -30,18 +30,16 @@
 //! application/grpc`, length-prefixed messages, and `grpc-status` in the
 //! trailers (an error before the first message is a trailers-only response).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, ready};
 
-use arrow::array::ArrayRef;
 use arrow::buffer::Buffer;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::MessageHeader;
-use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamEncoder};
+use arrow::ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamEncoder};
 use arrow::record_batch::RecordBatch;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::{FlightData, Ticket};
@@ -59,11 +57,10 @@ use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 use tonic::server::NamedService;
 
 use civlink_query::Error;
-use civlink_query::cache::BatchKeeper;
 
-use crate::CivlinkFlightSql;
+use crate::encoded::{EncodedBatch, PreEncoded, split_for_grpc};
 use crate::error::to_status;
-use crate::service::DoGetResults;
+use crate::service::{CivlinkFlightSql, DoGetResults};
 
 /// The gRPC path of `DoGet`.
 pub const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
@@ -71,9 +68,6 @@ pub const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
 /// The largest `DoGet` request read: a ticket is a statement handle (the SQL
 /// and its bound parameters), far below this.
 const MAX_REQUEST_BYTES: usize = 16 << 20;
-
-/// The size a result message aims to stay under (arrow-flight's default).
-const MAX_MESSAGE_BYTES: usize = 2 << 20;
 
 /// Pieces at least this large go out as they are; smaller ones are copied
 /// into the buffer that gathers a message's prefix and padding. hyper writes
@@ -193,99 +187,6 @@ async fn read_ticket(body: Body) -> Result<Ticket, Status> {
     Ticket::decode(message).map_err(|e| bad_request(format!("not a Flight ticket: {e}")))
 }
 
-/// A cached batch kept as the IPC message it travels as.
-#[derive(Debug)]
-struct EncodedBatch {
-    /// The batch's columns (slices of `body`), to recognise it by.
-    columns: Vec<ArrayRef>,
-    /// `FlightData.data_header`: the record batch message.
-    header: Vec<u8>,
-    /// `FlightData.data_body`.
-    body: Buffer,
-}
-
-/// The batches of cached tables that can go out as their pre-encoded
-/// messages, found by their columns' identity. Cheap to clone (shared).
-#[derive(Debug, Clone, Default)]
-pub struct PreEncoded {
-    /// By the address of the batch's first column (kept alive here, so no
-    /// other array can take its address while the entry exists).
-    batches: Arc<RwLock<HashMap<usize, Arc<EncodedBatch>>>>,
-}
-
-impl PreEncoded {
-    /// Encode `batch` (in wire types, so without dictionaries) as a Flight
-    /// message and remember it. Returns the batch to keep in its place (the
-    /// same values, its buffers slices of the message body), the key to
-    /// [`Self::forget`] it by, and the bytes it holds.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<(RecordBatch, Option<usize>, usize), ArrowError> {
-        let mut context = IpcWriteContext::default();
-        let (dictionaries, encoded) = IpcDataGenerator::default().encode(
-            batch,
-            &mut DictionaryTracker::new(false),
-            &IpcWriteOptions::default(),
-            &mut context,
-        )?;
-        if !dictionaries.is_empty() {
-            return Err(ArrowError::InvalidArgumentError("dictionary columns are not pre-encoded".into()));
-        }
-        let body = Buffer::from(encoded.arrow_data);
-        let message =
-            arrow::ipc::root_as_message(&encoded.ipc_message).map_err(|e| ArrowError::IpcError(e.to_string()))?;
-        let header = message
-            .header_as_record_batch()
-            .ok_or_else(|| ArrowError::IpcError("the encoder wrote no record batch message".into()))?;
-        let kept = arrow::ipc::reader::read_record_batch(
-            &body,
-            header,
-            batch.schema(),
-            &HashMap::new(),
-            None,
-            &message.version(),
-        )?;
-        let bytes = body.len() + encoded.ipc_message.len();
-        let Some(key) = key(&kept) else { return Ok((kept, None, bytes)) };
-        let entry = EncodedBatch { columns: kept.columns().to_vec(), header: encoded.ipc_message, body };
-        if let Ok(mut batches) = self.batches.write() {
-            batches.insert(key, Arc::new(entry));
-        }
-        Ok((kept, Some(key), bytes))
-    }
-
-    /// Drop the messages of batches no longer cached.
-    pub fn forget(&self, keys: impl IntoIterator<Item = usize>) {
-        if let Ok(mut batches) = self.batches.write() {
-            for key in keys {
-                batches.remove(&key);
-            }
-        }
-    }
-
-    /// The message of `batch`, if it is exactly a cached batch.
-    fn find(&self, batch: &RecordBatch) -> Option<Arc<EncodedBatch>> {
-        let key = key(batch)?;
-        let encoded = self.batches.read().ok()?.get(&key).cloned()?;
-        let same = encoded.columns.len() == batch.num_columns()
-            && encoded.columns.iter().zip(batch.columns()).all(|(a, b)| Arc::ptr_eq(a, b));
-        same.then_some(encoded)
-    }
-}
-
-impl BatchKeeper for PreEncoded {
-    /// Cut to gRPC's message size, then each part kept as its Flight message.
-    fn keep(&self, batch: &RecordBatch) -> Result<Vec<(RecordBatch, usize)>, ArrowError> {
-        split_for_grpc(batch).iter().map(|part| self.encode(part).map(|(kept, _, bytes)| (kept, bytes))).collect()
-    }
-
-    fn release(&self, batches: &[RecordBatch]) {
-        self.forget(batches.iter().filter_map(key));
-    }
-}
-
-fn key(batch: &RecordBatch) -> Option<usize> {
-    batch.columns().first().map(|column| Arc::as_ptr(column).cast::<()>() as usize)
-}
-
 /// Where a response's messages come from.
 enum Source {
     /// A statement's batches; the schema message is already framed.
@@ -345,29 +246,6 @@ impl DoGetBody {
         }
         Poll::Ready(())
     }
-}
-
-/// `batch` cut (zero-copy) into slices of about [`MAX_MESSAGE_BYTES`] each,
-/// as arrow-flight's encoder does: gRPC clients refuse messages above a limit
-/// (often 4 MiB by default).
-pub(crate) fn split_for_grpc(batch: &RecordBatch) -> Vec<RecordBatch> {
-    // The bytes of the rows themselves: a column sliced from a larger buffer
-    // (every cached column is a slice of its message body) would count the
-    // whole buffer with `get_buffer_memory_size`.
-    let bytes: usize = batch
-        .columns()
-        .iter()
-        .map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_buffer_memory_size()))
-        .sum();
-    let parts = bytes.div_ceil(MAX_MESSAGE_BYTES).max(1);
-    if parts == 1 {
-        return vec![batch.clone()];
-    }
-    let rows_per_part = batch.num_rows().div_ceil(parts).max(1);
-    (0..batch.num_rows())
-        .step_by(rows_per_part)
-        .map(|offset| batch.slice(offset, rows_per_part.min(batch.num_rows() - offset)))
-        .collect()
 }
 
 /// What framing a source item left to do.
@@ -578,6 +456,7 @@ mod tests {
     use tonic::Code;
 
     use super::*;
+    use crate::encoded::MAX_MESSAGE_BYTES;
 
     /// The body's frames, decoded the way a client does: gRPC messages, then
     /// `FlightData`, then record batches. Also the final status.

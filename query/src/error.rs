@@ -196,8 +196,14 @@ impl Error {
                 | arrow::error::ArrowError::ArithmeticOverflow(m) => Error::Query { message: m.clone() },
                 arrow::error::ArrowError::DivideByZero => Error::Query { message: "division by zero".into() },
                 arrow::error::ArrowError::MemoryError(m) => Error::MemoryExhausted { detail: m.clone() },
+                arrow::error::ArrowError::IoError(m, io) if spill_budget_exceeded(io) => {
+                    Error::MemoryExhausted { detail: m.clone() }
+                }
                 _ => Error::Engine { message: error.to_string() },
             },
+            DataFusionError::IoError(io) if spill_budget_exceeded(io) => {
+                Error::MemoryExhausted { detail: io.to_string() }
+            }
             _ => Error::Engine { message: error.to_string() },
         }
     }
@@ -295,6 +301,14 @@ impl Error {
             Error::Arrow { message } => Error::Arrow { message: message.clone() },
         }
     }
+}
+
+/// Whether an I/O error is DataFusion's disk manager refusing to spill past
+/// its budget. DataFusion reports that as a plain `io::Error` with only a
+/// message (no type to match), so this is the one place its text is read,
+/// to turn it into the typed resource error it is.
+fn spill_budget_exceeded(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::Other && error.to_string().contains("exceeded the allowable limit")
 }
 
 impl From<DataFusionError> for Error {

@@ -15,7 +15,8 @@
 //! 2. [`SessionFactory::run`] ([`run`]): the principal's slot, the session
 //!    ([`session`]) with its [`scope::ScopedTable`]s, the plan gate
 //!    ([`gate`]), the audit entry written before the first batch, and the
-//!    results as a [`run::QueryStream`] under the time limit, cancellable.
+//!    results as a [`run::QueryStream`] under the time limit, cancellable
+//!    ([`running`]).
 //!
 //! Policy is *decided* in `civlink_catalog::policy::decide` and *enforced*
 //! here: below every user expression, in [`scope`].
@@ -27,6 +28,7 @@
 //! | [`scope`] | [`scope::ScopedTable`] and [`scope::ScopeExec`]: a dataset as one principal may see it |
 //! | [`cache`] | the table cache: tables decoded once per version, masked columns once per version, single-flight loads, the [`cache::BatchKeeper`] plug-in |
 //! | [`run`] | [`SessionFactory::run`]: slot, deadline, audit, cancellation, the result stream |
+//! | [`running`] | the running queries by id, for cancellation |
 //! | [`limits`] | [`Limits`], the slot table, the server's memory budget and each query's pool |
 //! | [`guard`] | resource guards on DataFusion functions that could allocate without bound |
 //! | [`audit`] | the [`audit::Auditor`]: fail-closed, grouped appends, failed-authentication counts, head checkpoints |
@@ -46,6 +48,7 @@ pub mod limits;
 pub mod plain;
 pub mod redact;
 pub mod run;
+pub mod running;
 pub mod scope;
 pub mod session;
 pub mod udf;

@@ -212,10 +212,19 @@ impl ScopedTable {
     /// (masking as the scan reads). `Err((column, message))` for a mask that
     /// cannot be written as JSON.
     fn masking_outputs(&self) -> Result<Vec<Expr>, (String, String)> {
+        let stored = self.source.schema();
         self.columns
             .iter()
             .map(|(name, mask)| match mask {
-                MaskStrategy::None => Ok(ident(name)),
+                // In the plain types whatever the storage holds, so that the
+                // schema (which EXPLAIN shows) does not tell a table in the
+                // cache from one read from its files.
+                MaskStrategy::None => Ok(match stored.field_with_name(name).map(|f| f.data_type().clone()) {
+                    Ok(t) if crate::plain::plain_type(&t) != t => {
+                        cast(ident(name), crate::plain::plain_type(&t)).alias(name)
+                    }
+                    _ => ident(name),
+                }),
                 strategy => {
                     let json = serde_json::to_string(strategy).map_err(|e| (name.clone(), e.to_string()))?;
                     Ok(self.mask.call(vec![ident(name), lit(json)]).alias(name))

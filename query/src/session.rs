@@ -47,7 +47,7 @@ use crate::cache::{BatchKeeper, PlainKeeper, TableCache};
 use crate::error::{Error, Result};
 use crate::guard::{Guard, GuardRule};
 use crate::limits::{Limits, QueryPool, ServerMemory, Slots};
-use crate::run::RunningQueries;
+use crate::running::RunningQueries;
 use crate::scope::ScopedTable;
 use crate::udf;
 

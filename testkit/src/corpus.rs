@@ -224,6 +224,7 @@ pub fn data() -> Data {
     Data { population, benefits, villages }
 }
 
+/// A catalog holding the corpus data.
 pub struct Catalog {
     /// The directory it lives in.
     pub dir: tempfile::TempDir,
@@ -235,7 +236,33 @@ pub struct Catalog {
     pub data: Data,
 }
 
+/// A catalog holding the corpus data.
 pub async fn catalog() -> Catalog {
+    catalog_with_outsiders(0).await
+}
+
+/// `batch` repeated to `n` rows, each with a new key (`key_column`, made of
+/// `key_prefix` and a serial) and a division code under 海西州 (632800…),
+/// where no corpus principal below the province is scoped.
+fn outsiders(batch: &RecordBatch, n: usize, key_column: &str, key_prefix: &str) -> RecordBatch {
+    let indices = arrow::array::UInt32Array::from_iter_values((0..n).map(|i| (i % batch.num_rows()) as u32));
+    let mut columns: Vec<ArrayRef> =
+        batch.columns().iter().map(|c| arrow::compute::take(c, &indices, None).unwrap()).collect();
+    let schema = batch.schema();
+    let key = schema.index_of(key_column).unwrap();
+    columns[key] = strings_col((0..n).map(|i| Some(format!("{key_prefix}{i:08}"))).collect());
+    let division = schema.index_of("division_code").unwrap();
+    columns[division] = strings_col(
+        (0..n).map(|i| Some(format!("6328{:02}{:03}{:03}", 21 + i % 3, 100 + i % 7, 200 + i % 5))).collect(),
+    );
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+/// [`catalog`], plus `n` more rows in each dataset outside every corpus
+/// scope below the province, committed as a second version: the in-scope
+/// rows are the same, what lies outside differs (and so do the tables'
+/// sizes and files).
+pub async fn catalog_with_outsiders(n: usize) -> Catalog {
     let dir = tempfile::tempdir().unwrap();
     let config = CatalogConfig::local(dir.path()).unwrap();
     let store = MetadataStore::connect(&config.metadata_url).await.unwrap();
@@ -281,6 +308,32 @@ pub async fn catalog() -> Catalog {
         &data.benefits,
     )
     .await;
+    if n > 0 {
+        for (id, standard, sharing, pk, batch, key, prefix) in [
+            (
+                POPULATION,
+                &people_standard,
+                SharingType::Unconditional,
+                "id_number",
+                &data.population,
+                "id_number",
+                "6328211990",
+            ),
+            (
+                ARCHIVE,
+                &people_standard,
+                SharingType::NotShared,
+                "id_number",
+                &data.population,
+                "id_number",
+                "6328211990",
+            ),
+            (BENEFITS, &benefits_standard, SharingType::Conditional, "benefit_id", &data.benefits, "benefit_id", "X"),
+        ] {
+            let extra = outsiders(batch, n, key, prefix);
+            crate::catalog::commit_dataset(&store, &tables, &spec(id, standard, sharing, pk), &extra).await;
+        }
+    }
     Catalog { dir, store, tables, data }
 }
 
@@ -422,7 +475,8 @@ pub enum Check {
     /// Only that both run and give as many rows (plans differ by design: EXPLAIN).
     RowCount,
     /// Must fail in the scoped session whatever the reference does (writes,
-    /// settings, file access: the reference is a plain session that allows them).
+    /// settings, file access, unbounded allocations: the reference is a
+    /// plain session that allows them, so it is not run for these).
     Refused,
 }
 
@@ -556,6 +610,11 @@ pub const CORPUS: &[(Check, &str)] = &[
     (Refused, "SET datafusion.execution.batch_size = 1"),
     (Refused, "COPY (SELECT * FROM {P}) TO '/tmp/civlink-adversarial-leak.csv'"),
     (Refused, "EXPLAIN ANALYZE SELECT count(*) FROM {P}"),
+    // Resource bounds: refused before they allocate (the reference is not run for these).
+    (Refused, "SELECT length(repeat('x', 2000000000))"),
+    (Refused, "SELECT cardinality(range(0, 3000000000))"),
+    (Refused, "SELECT length(lpad('x', 2000000000))"),
+    (Refused, "SELECT cardinality(array_repeat(1, 2000000000))"),
 ];
 
 /// Expand the corpus placeholders.

@@ -176,3 +176,32 @@ fn psql_check(url: &str, name: &str, valid: u64) {
         .expect("psql");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), valid.to_string(), "database {name}");
 }
+
+#[test]
+fn ingest_publishes_a_new_standard_version_through_the_registry_and_never_unmasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_gbk(&dir.path().join("people.csv"), &valid_export(20, 0));
+    let first = civlink(&data, &["ingest", job(dir.path(), "append", "people.csv").to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+
+    // Version 2 shows names in clear: the run stops before reading anything.
+    let v1 = std::fs::read_to_string(crate::common::repo().join("tests/data/person_v1.json")).unwrap();
+    let v2 = v1
+        .replace("\"x-civlink-version\": \"1\"", "\"x-civlink-version\": \"2\"")
+        .replace(
+            r#""name": {"type": "string", "title": "姓名", "x-civlink-sensitivity": "sensitive", "x-civlink-mask": {"strategy": "name"}}"#,
+            r#""name": {"type": "string", "title": "姓名", "x-civlink-sensitivity": "internal"}"#,
+        );
+    assert_ne!(v1, v2.replace("\"2\"", "\"1\""), "the test changes the name column");
+    let standard = dir.path().join("person_v2.json");
+    std::fs::write(&standard, &v2).unwrap();
+    let job = crate::common::job_with_standard(dir.path(), "append", "people.csv", &standard);
+    let run = civlink(&data, &["ingest", job.to_str().unwrap()]);
+    let out = text(&run);
+    assert_eq!(run.status.code(), Some(2), "{out}");
+    assert!(out.contains("weakens the protection of name"), "{out}");
+    // Nothing was registered or written by the refused run.
+    let history = text(&civlink(&data, &["catalog", "history", "minzheng.test_people"]));
+    assert!(history.contains("1 version(s), 1 run(s)"), "{history}");
+}

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `civlink` binary: one test binary for the root package.
 
+mod architecture;
 mod catalog;
 mod cli;
 mod common;

@@ -156,3 +156,39 @@ async fn incompatible_versions_are_422_unless_the_mode_allows_them() {
     assert_eq!(publishes[1].outcome.kind, OutcomeKind::Error, "{:?}", publishes[1].outcome);
     f.stop().await;
 }
+
+#[tokio::test]
+async fn publishing_cannot_silently_unmask() {
+    let f = Fixture::start().await;
+    let masked = r#", "phone": {"type": "string", "title": "电话", "x-civlink-sensitivity": "sensitive",
+        "x-civlink-pii": true, "x-civlink-mask": {"strategy": "keep_ends", "first": 3, "last": 4}}"#;
+    let v1 = standard("1.0.0", masked, &[]);
+    assert_eq!(f.post(&f.tokens.standards, "/api/v1/standards", &v1).await.status, 201);
+    // v2 shows the phone in clear: a compatible change in shape, a weakening in protection.
+    let clear = r#", "phone": {"type": "string", "title": "电话", "x-civlink-sensitivity": "internal"}"#;
+    let v2 = standard("2.0.0", clear, &[]);
+    let body = f.post(&f.tokens.standards, "/api/v1/standards", &v2).await.problem(409);
+    assert_eq!(body["type"], "urn:civlink:problem:weakens-protection");
+    let columns = body["columns"].as_array().unwrap();
+    assert_eq!(columns.len(), 1);
+    assert_eq!(columns[0]["column"], "phone");
+    let change = columns[0]["change"].as_str().unwrap();
+    assert!(change.contains("mask") && change.contains("sensitivity") && change.contains("pii"), "{change}");
+    // The flag alone is not enough for a standards admin, nor without a reason for an admin.
+    let path = "/api/v1/standards?allow_weaker_protection=true&reason=%E5%85%AC%E5%BC%80%E5%8F%B7%E7%A0%81";
+    f.post(&f.tokens.standards, path, &v2).await.problem(403);
+    f.post(&f.tokens.admin, "/api/v1/standards?allow_weaker_protection=true", &v2).await.problem(400);
+    let reply = f.post(&f.tokens.admin, path, &v2).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    // Nothing else was registered, and the weakening is in the audit chain with its columns and reason.
+    let versions = f.get(&f.tokens.county, "/api/v1/standards/test.things").await.json();
+    assert_eq!(versions["versions"], json!(["1.0.0", "2.0.0"]));
+    let entries = f.store.audit_entries(None).await.unwrap();
+    let published: Vec<_> =
+        entries.iter().map(|r| &r.entry).filter(|e| e.action == AuditAction::StandardPublish).collect();
+    assert_eq!(published.len(), 2, "{published:#?}");
+    let weakened = published[1].outcome.detail.as_deref().unwrap();
+    assert!(weakened.contains("phone") && weakened.contains("公开号码") && weakened.contains("admin"), "{weakened}");
+    assert!(f.store.verify_audit().await.unwrap().intact());
+    f.stop().await;
+}

@@ -10,7 +10,7 @@ use civlink_standards::mask::MaskStrategy;
 use civlink_standards::standard::Standard;
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Principal, Result, Role};
+use super::principal::{Error, Principal, Result, Role};
 use crate::model::{DatasetId, DatasetRecord, Department, SharingType};
 
 /// To whom a grant is made.

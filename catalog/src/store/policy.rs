@@ -270,17 +270,28 @@ impl MetadataStore {
         for grant in sorted_grants(&rows)? {
             grants.entry(grant.dataset.clone()).or_default().push(grant);
         }
-        let mut standards: HashMap<(String, String), Standard> = HashMap::new();
+        let mut standards: HashMap<(String, String), Option<Standard>> = HashMap::new();
         let mut readable = Vec::new();
         for record in self.datasets().await? {
             let key = (record.spec.standard_id.clone(), record.spec.standard_version.clone());
             let standard = match standards.get(&key) {
                 Some(standard) => standard,
                 None => {
-                    let standard = self.bound_standard(&record).await?;
+                    // A dataset whose standard is missing or unreadable cannot be
+                    // scoped or masked, so it is readable by no one; the others are
+                    // not affected. A store failure still fails the whole call.
+                    let standard = match self.bound_standard(&record).await {
+                        Ok(standard) => Some(standard),
+                        Err(e @ (Error::MissingStandard { .. } | Error::BadStandard { .. })) => {
+                            tracing::error!(dataset = %record.spec.id, error = %e, "dataset unreadable: its standard cannot be used");
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    };
                     standards.entry(key).or_insert(standard)
                 }
             };
+            let Some(standard) = standard else { continue };
             let on_dataset = grants.get(&record.spec.id).map(Vec::as_slice).unwrap_or_default();
             if let Some(access) = decide(principal, &record, standard, on_dataset, now) {
                 readable.push((record, access));

@@ -13,9 +13,9 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::{CivlinkFlightSql, DoGetStream};
+use crate::encoded::PreEncoded;
 use crate::error::to_status;
 use crate::handle::Handle;
-use crate::wire::PreEncoded;
 
 /// What a `DoGet` answers (see [`CivlinkFlightSql::do_get_results`]).
 pub(crate) enum DoGetResults {

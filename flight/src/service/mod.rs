@@ -66,9 +66,9 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth;
+use crate::encoded::PreEncoded;
 use crate::error::to_status;
 use crate::handle::Handle;
-use crate::wire::PreEncoded;
 
 pub(crate) use do_get::DoGetResults;
 

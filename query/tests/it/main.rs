@@ -1,3 +1,5 @@
 //! civlink-query's integration tests: one binary.
 
 mod adversarial;
+mod explain;
+mod limits;

@@ -1,0 +1,80 @@
+//! The metadata store's failures ([`StoreError`], re-exported as
+//! `store::Error`), in a module of their own because both the store and the
+//! policy's error (which wraps them) name them.
+
+use crate::model::RunStatus;
+
+/// A metadata store failure.
+///
+/// Messages never contain passwords from database URLs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the metadata store at {url_redacted}: {message}")]
+    Connect {
+        /// The URL with its password replaced by `***`.
+        url_redacted: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The migrations could not be applied.
+    #[error("cannot migrate the metadata store: {message}")]
+    Migrate {
+        /// What went wrong.
+        message: String,
+    },
+    /// A statement failed.
+    #[error("metadata store: cannot {operation}: {message}")]
+    Query {
+        /// What the store was doing, e.g. "register standard".
+        operation: &'static str,
+        /// The database's message.
+        message: String,
+    },
+    /// No dataset with this id is registered.
+    #[error("unknown dataset {dataset}")]
+    UnknownDataset {
+        /// The dataset id.
+        dataset: String,
+    },
+    /// No run with this id was started.
+    #[error("unknown run {run_id}")]
+    UnknownRun {
+        /// The run id.
+        run_id: String,
+    },
+    /// The same standard id and version is already registered with a different document.
+    #[error(
+        "standard {id} version {version} is already registered with a different document; register it as a new version"
+    )]
+    StandardConflict {
+        /// Standard id.
+        id: String,
+        /// Standard version.
+        version: String,
+    },
+    /// A stored value does not parse.
+    #[error("corrupt metadata in {what}: {message}")]
+    Corrupt {
+        /// Which value, e.g. `runs.status of run 42`.
+        what: String,
+        /// Why it does not parse.
+        message: String,
+    },
+    /// The run cannot be committed or finished because it is no longer running.
+    #[error("run {run_id} is already {}; only a running run can be committed or finished", status.code())]
+    RunNotRunning {
+        /// The run id.
+        run_id: String,
+        /// Its recorded status.
+        status: RunStatus,
+    },
+    /// An argument the store cannot record as given.
+    #[error("cannot record {what}: {message}")]
+    Invalid {
+        /// Which argument.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
