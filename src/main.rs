@@ -71,10 +71,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CIVLINK_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let asked = tracing_subscriber::EnvFilter::try_from_env("CIVLINK_LOG").unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::registry()
+            .with(asked)
+            .with(tracing_subscriber::filter::filter_fn(civlink_query::redact::may_log))
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init();
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo(demo::DemoArgs { command: Some(demo::DemoCommand::Generate(args)), .. }) => demo::generate(args),

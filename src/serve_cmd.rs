@@ -64,6 +64,12 @@ pub struct LimitsSection {
     /// MiB of decoded tables kept in memory between queries, for both
     /// transports (default 2048; 0 = off).
     pub table_cache_mib: Option<usize>,
+    /// Connections one client address may hold open, over both transports (default 64).
+    pub max_connections_per_client: Option<usize>,
+    /// Connections all clients together may hold open (default 1024).
+    pub max_connections: Option<usize>,
+    /// Requests one HTTP/2 (Flight SQL) connection may have in flight (default 64).
+    pub max_streams_per_connection: Option<u32>,
 }
 
 /// Everything `civlink serve` runs with, resolved.
@@ -109,6 +115,11 @@ impl LimitsSection {
         let spill: Option<u64> = env_value("CIVLINK_LIMITS_SPILL_MIB", problems).or(self.spill_mib);
         let spill_dir: Option<PathBuf> = env_value("CIVLINK_LIMITS_SPILL_DIR", problems).or(self.spill_dir.clone());
         let cache: Option<usize> = env_value("CIVLINK_LIMITS_TABLE_CACHE_MIB", problems).or(self.table_cache_mib);
+        let per_client: Option<usize> =
+            env_value("CIVLINK_LIMITS_MAX_CONNECTIONS_PER_CLIENT", problems).or(self.max_connections_per_client);
+        let connections: Option<usize> = env_value("CIVLINK_LIMITS_MAX_CONNECTIONS", problems).or(self.max_connections);
+        let streams: Option<u32> =
+            env_value("CIVLINK_LIMITS_MAX_STREAMS_PER_CONNECTION", problems).or(self.max_streams_per_connection);
         let limits = Limits {
             query_timeout: timeout.map(Duration::from_secs).unwrap_or(defaults.query_timeout),
             max_concurrent_per_principal: concurrent.unwrap_or(defaults.max_concurrent_per_principal),
@@ -117,6 +128,11 @@ impl LimitsSection {
             max_spill_bytes: spill.map(|m| m.saturating_mul(1 << 20)).unwrap_or(defaults.max_spill_bytes),
             spill_dir: spill_dir.or(defaults.spill_dir),
             table_cache_bytes: cache.map(|m| m.saturating_mul(1 << 20)).unwrap_or(defaults.table_cache_bytes),
+            connections: civlink_query::connections::ConnectionLimits {
+                per_client: per_client.unwrap_or(defaults.connections.per_client),
+                total: connections.unwrap_or(defaults.connections.total),
+            },
+            max_streams_per_connection: streams.unwrap_or(defaults.max_streams_per_connection),
         };
         problems.extend(limits.problems().into_iter().map(|p| format!("serve.limits: {p}")));
         limits

@@ -22,6 +22,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
+//! | [`listener`] | accepted connections, admitted by the per-client and total connection counts |
 //! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
 //! | [`datasets`] | the dataset endpoints: listing, description, rows |
 //! | [`standards`] | publishing and reading standards |
@@ -32,6 +33,7 @@
 pub mod auth;
 pub mod datasets;
 pub mod error;
+pub mod listener;
 pub mod server;
 pub mod standards;
 pub mod state;

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::routing::{get, post};
+use civlink_catalog::policy::AuditAction;
 use civlink_query::SessionFactory;
 use tokio::net::TcpListener;
 
@@ -45,19 +47,21 @@ pub struct ApiServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    connections: civlink_query::connections::ConnectionLimiter,
 }
 
 /// Bind the listening socket and build the router over `factory`: the
 /// process's one, shared with Flight SQL (one cache, one slot table, one
 /// mask key, so both show the same pseudonym for the same value).
 pub async fn bind(config: ApiConfig, factory: Arc<SessionFactory>) -> Result<ApiServer> {
+    let connections = factory.connections().clone();
     let router = router(Arc::new(AppState::new(factory)));
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::Config { message: format!("cannot listen on {}: {e}", config.addr) })?;
     let local_addr =
         listener.local_addr().map_err(|e| Error::Config { message: format!("cannot read the bound address: {e}") })?;
-    Ok(ApiServer { listener, local_addr, router })
+    Ok(ApiServer { listener, local_addr, router, connections })
 }
 
 /// Every route of the API over `state`.
@@ -73,7 +77,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate_before_the_body))
         .with_state(state)
+}
+
+/// A request that carries a body is authenticated before a byte of the body
+/// is read: an anonymous client cannot make the server read (up to
+/// [`MAX_BODY_BYTES`] of) anything. Handlers authenticate again, as every
+/// request does, and audit under their own action.
+async fn authenticate_before_the_body(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && let Err(e) = state.principal(request.headers(), AuditAction::RestRequest).await
+    {
+        return e.into_response();
+    }
+    next.run(request).await
 }
 
 /// `GET /api/v1/health`: no authentication, no audit.
@@ -100,7 +124,8 @@ impl ApiServer {
     /// Serve until `shutdown` completes, then let the requests in flight finish.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         tracing::info!(addr = %self.local_addr, "REST API listening");
-        axum::serve(self.listener, self.router)
+        let listener = crate::listener::AdmittingListener::new(self.listener, self.connections);
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| Error::Transport { message: e.to_string() })?;

@@ -12,6 +12,7 @@
 //! | [`handle`] | stateless statement handles and tickets (the SQL, bound parameters, a query id) |
 //! | [`wire`] | [`wire::FastDoGet`]: `DoGet` framed straight from the batches' buffers |
 //! | [`encoded`] | [`encoded::PreEncoded`]: cached batches kept as their Flight messages (the table cache's keeper) |
+//! | [`incoming`] | accepted connections, admitted by the per-client and total connection counts |
 //! | [`server`] | [`server::bind`] / [`server::serve`]: the tonic server, TLS, port-0 binding, graceful shutdown |
 //! | [`auth`] | credentials and purpose from gRPC metadata |
 //! | [`error`] | [`error::to_status`], the one mapping to gRPC statuses, and the server's own errors |
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod encoded;
 pub mod error;
 pub mod handle;
+pub mod incoming;
 pub mod server;
 pub mod service;
 pub mod wire;

@@ -32,7 +32,6 @@ use civlink_query::SessionFactory;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::encoded::PreEncoded;
@@ -81,6 +80,10 @@ pub struct FlightServer {
     /// tonic's server builder, holding the TLS acceptor when TLS is on.
     server: Server,
     tls: bool,
+    /// The process's connection counts.
+    connections: civlink_query::connections::ConnectionLimiter,
+    /// Requests one connection may have in flight.
+    max_streams: u32,
 }
 
 /// Bind the listening socket and build the service over `factory` (the
@@ -92,14 +95,16 @@ pub struct FlightServer {
 /// file.
 pub async fn bind(config: FlightConfig, factory: Arc<SessionFactory>, pre_encoded: PreEncoded) -> Result<FlightServer> {
     let server = server_builder(config.tls.as_ref()).await?;
-    let service = CivlinkFlightSql::new(factory, pre_encoded)
+    let service = CivlinkFlightSql::new(Arc::clone(&factory), pre_encoded)
         .map_err(|e| Error::Config { message: format!("building the Flight SQL service: {e}") })?;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::Config { message: format!("cannot listen on {}: {e}", config.addr) })?;
     let local_addr =
         listener.local_addr().map_err(|e| Error::Config { message: format!("cannot read the bound address: {e}") })?;
-    Ok(FlightServer { listener, local_addr, service, server, tls: config.tls.is_some() })
+    let connections = factory.connections().clone();
+    let max_streams = factory.limits().max_streams_per_connection;
+    Ok(FlightServer { listener, local_addr, service, server, tls: config.tls.is_some(), connections, max_streams })
 }
 
 /// tonic's server builder, with a TLS acceptor for `tls`.
@@ -187,8 +192,8 @@ impl FlightServer {
     /// Serve until `shutdown` completes, then drain open connections.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         tracing::info!(addr = %self.local_addr, tls = self.tls, "Flight SQL server listening");
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        let mut server = self.server;
+        let incoming = crate::incoming::admitted(self.listener, self.connections);
+        let mut server = self.server.max_concurrent_streams(self.max_streams);
         server
             .add_service(crate::wire::FastDoGet::new(self.service))
             .serve_with_incoming_shutdown(incoming, shutdown)

@@ -67,7 +67,7 @@ pub const DO_GET_PATH: &str = "/arrow.flight.protocol.FlightService/DoGet";
 
 /// The largest `DoGet` request read: a ticket is a statement handle (the SQL
 /// and its bound parameters), far below this.
-const MAX_REQUEST_BYTES: usize = 16 << 20;
+const MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// Pieces at least this large go out as they are; smaller ones are copied
 /// into the buffer that gathers a message's prefix and padding. hyper writes

@@ -30,6 +30,7 @@
 //! | [`run`] | [`SessionFactory::run`]: slot, deadline, audit, cancellation, the result stream |
 //! | [`running`] | the running queries by id, for cancellation |
 //! | [`limits`] | [`Limits`], the slot table, the server's memory budget and each query's pool |
+//! | [`connections`] | connections per client and in all, for every transport |
 //! | [`guard`] | resource guards on DataFusion functions that could allocate without bound |
 //! | [`audit`] | the [`audit::Auditor`]: fail-closed, grouped appends, failed-authentication counts, head checkpoints |
 //! | [`auth`] | `authorization` (Bearer, Basic) and `x-civlink-purpose` parsing |
@@ -41,6 +42,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod connections;
 pub mod error;
 pub mod gate;
 pub mod guard;

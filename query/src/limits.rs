@@ -45,6 +45,10 @@ pub struct Limits {
     /// Memory (bytes) for keeping whole tables decoded in memory, shared by
     /// every session (see [`crate::cache`]). 0 turns the cache off.
     pub table_cache_bytes: usize,
+    /// Connections open at once, per client and in all (each transport's).
+    pub connections: crate::connections::ConnectionLimits,
+    /// Requests one HTTP/2 connection may have in flight (Flight SQL streams).
+    pub max_streams_per_connection: u32,
 }
 
 impl Default for Limits {
@@ -59,6 +63,8 @@ impl Default for Limits {
             max_spill_bytes: 16 << 30,
             spill_dir: None,
             table_cache_bytes: 2 << 30,
+            connections: crate::connections::ConnectionLimits::default(),
+            max_streams_per_connection: 64,
         }
     }
 }
@@ -78,6 +84,12 @@ impl Limits {
         }
         if self.memory_total < self.memory_per_query {
             problems.push("memory_total_mib must be at least memory_per_query_mib".to_owned());
+        }
+        if self.connections.per_client == 0 || self.connections.total < self.connections.per_client {
+            problems.push("max_connections_per_client must be at least 1 and at most max_connections".to_owned());
+        }
+        if self.max_streams_per_connection == 0 {
+            problems.push("max_streams_per_connection must be at least 1".to_owned());
         }
         problems
     }

@@ -44,6 +44,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::audit::Auditor;
 use crate::auth::Credentials;
 use crate::cache::{BatchKeeper, PlainKeeper, TableCache};
+use crate::connections::ConnectionLimiter;
 use crate::error::{Error, Result};
 use crate::guard::{Guard, GuardRule};
 use crate::limits::{Limits, QueryPool, ServerMemory, Slots};
@@ -117,6 +118,7 @@ impl SessionFactoryBuilder {
             memory: ServerMemory::new(limits.memory_total),
             guard: Arc::new(GuardRule::new(Guard::for_query_memory(limits.memory_per_query))),
             running: RunningQueries::default(),
+            connections: ConnectionLimiter::new(limits.connections),
             runtime,
             cache,
             mask_key: Arc::new(mask_key),
@@ -139,6 +141,7 @@ pub struct SessionFactory {
     mask_key: Arc<MaskKey>,
     auditor: Arc<Auditor>,
     running: RunningQueries,
+    connections: ConnectionLimiter,
     guard: Arc<GuardRule>,
 }
 
@@ -192,6 +195,11 @@ impl SessionFactory {
     /// The running queries.
     pub fn running(&self) -> &RunningQueries {
         &self.running
+    }
+
+    /// The connection counts every transport admits its connections by.
+    pub fn connections(&self) -> &ConnectionLimiter {
+        &self.connections
     }
 
     /// Memory all queries hold now (bytes).

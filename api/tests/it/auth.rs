@@ -130,3 +130,70 @@ fn base64_matches_known_vectors() {
     assert_eq!(base64("fooba"), "Zm9vYmE=");
     assert_eq!(base64("foob"), "Zm9vYg==");
 }
+
+#[tokio::test]
+async fn a_body_is_not_read_before_its_request_authenticates() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fixture::start().await;
+    // Announce 100 MB and send none of it: the answer comes without the body.
+    let mut stream = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/standards HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+        f.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut reply))
+        .await
+        .expect("an answer without the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&reply[..n]);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    let entries = f.store.audit_entries(None).await.unwrap();
+    assert!(
+        entries.iter().any(|e| e.entry.action == AuditAction::RestRequest
+            && e.entry.outcome.kind == OutcomeKind::Unauthenticated),
+        "{entries:?}"
+    );
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn connections_per_client_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = civlink_query::Limits {
+        connections: civlink_query::connections::ConnectionLimits { per_client: 2, total: 100 },
+        ..Default::default()
+    };
+    let f = Fixture::with_limits(limits).await;
+    let first = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    // Wait until both are counted, then a third from the same address is closed unread.
+    for _ in 0..100 {
+        if f.factory.connections().open() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.factory.connections().open(), 2);
+    let mut third = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    let _ = third.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), third.read(&mut buf)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "the third connection was served: {read:?}");
+    drop((first, second));
+    let mut answered = false;
+    for _ in 0..100 {
+        let mut stream = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+        let _ = stream.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        if raw.starts_with(b"HTTP/1.1 200") {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(answered, "closed connections free their places");
+    f.stop().await;
+}

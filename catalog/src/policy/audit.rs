@@ -43,11 +43,13 @@ pub enum AuditAction {
     RestPublishStandard,
     /// `GET /api/v1/standards/…`.
     RestReadStandard,
+    /// A REST request refused before its handler (an unauthenticated body).
+    RestRequest,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -64,6 +66,7 @@ impl AuditAction {
         AuditAction::RestRows,
         AuditAction::RestPublishStandard,
         AuditAction::RestReadStandard,
+        AuditAction::RestRequest,
     ];
 
     /// The stable code, as stored and hashed.
@@ -85,6 +88,7 @@ impl AuditAction {
             AuditAction::RestRows => "rest_rows",
             AuditAction::RestPublishStandard => "rest_publish_standard",
             AuditAction::RestReadStandard => "rest_read_standard",
+            AuditAction::RestRequest => "rest_request",
         }
     }
 }

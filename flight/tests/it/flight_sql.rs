@@ -445,3 +445,45 @@ async fn tables_that_fit_the_cache_are_scanned_from_memory_and_others_from_stora
         arrow::compute::concat_batches(&off.all[0].schema(), &off.all).unwrap()
     );
 }
+
+#[tokio::test]
+async fn connections_per_client_are_bounded() {
+    let limits = Limits {
+        connections: civlink_query::connections::ConnectionLimits { per_client: 2, total: 100 },
+        ..Limits::default()
+    };
+    let fx = Fixture::with_limits(limits).await;
+    let count = format!("SELECT count(*) FROM {PEOPLE}");
+    let mut first = fx.client_with(&fx.county).await;
+    let mut second = fx.client_with(&fx.county).await;
+    assert_eq!(scalar_i64(&query(&mut first, &count).await), 4);
+    assert_eq!(scalar_i64(&query(&mut second, &count).await), 4);
+    // A third connection from the same address is closed before it is read.
+    let third = tonic::transport::Channel::from_shared(format!("http://{}", fx.addr)).unwrap().connect().await;
+    if let Ok(channel) = third {
+        let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+        client.set_token(fx.county.clone());
+        assert!(client.execute(count.clone(), None).await.is_err(), "the third connection was served");
+    }
+    drop(first);
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(channel) =
+            tonic::transport::Channel::from_shared(format!("http://{}", fx.addr)).unwrap().connect().await
+        {
+            let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+            client.set_token(fx.county.clone());
+            if let Ok(info) = client.execute(count.clone(), None).await
+                && let Ok(batches) = try_fetch(&mut client, info).await
+            {
+                assert_eq!(scalar_i64(&batches), 4);
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "a closed connection frees its place");
+    drop(second);
+    fx.stop().await;
+}

@@ -3,3 +3,4 @@
 mod adversarial;
 mod explain;
 mod limits;
+mod logs;
