@@ -34,7 +34,6 @@
 //! of one dataset version never overlap or skip rows (rows equal in every
 //! visible column are indistinguishable, whatever their order).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -47,7 +46,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use civlink_catalog::model::{DatasetId, DatasetRecord, SharingType, UpdateCycle};
-use civlink_catalog::policy::{Access, Principal};
+use civlink_catalog::policy::Access;
 use civlink_standards::mask::MaskStrategy;
 use civlink_standards::standard::{Sensitivity, Standard};
 use datafusion::common::ScalarValue;
@@ -142,28 +141,6 @@ pub struct DatasetView {
     pub rows_url: String,
 }
 
-/// Parsed standards by (id, version), for one request.
-#[derive(Default)]
-struct Standards(HashMap<(String, String), Arc<Standard>>);
-
-impl Standards {
-    async fn get(&mut self, state: &AppState, record: &DatasetRecord) -> Result<Arc<Standard>> {
-        let key = (record.spec.standard_id.clone(), record.spec.standard_version.clone());
-        if let Some(standard) = self.0.get(&key) {
-            return Ok(Arc::clone(standard));
-        }
-        let document = state.store().standard(&key.0, &key.1).await?.ok_or_else(|| Error::Store {
-            message: format!("standard {} {} of dataset {} is not registered", key.0, key.1, record.spec.id),
-        })?;
-        let standard = Arc::new(
-            Standard::from_json_str(&document)
-                .map_err(|e| Error::Store { message: format!("standard {} {} does not parse: {e}", key.0, key.1) })?,
-        );
-        self.0.insert(key, Arc::clone(&standard));
-        Ok(standard)
-    }
-}
-
 /// The view of `record` for a principal with `access`.
 fn view(record: &DatasetRecord, access: &Access, standard: &Standard) -> DatasetView {
     let spec = &record.spec;
@@ -232,14 +209,9 @@ pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderM
     let principal = state.principal(&headers, AuditAction::RestList).await?;
     let audit = Audit::start(&principal, AuditAction::RestList, &headers, &request);
     let result = async {
-        let readable = state.store().readable(&principal).await.map_err(Error::from_policy)?;
-        let mut standards = Standards::default();
-        let mut datasets = Vec::with_capacity(readable.len());
-        for (record, access) in &readable {
-            let standard = standards.get(&state, record).await?;
-            datasets.push(view(record, access, &standard));
-        }
-        Ok(datasets)
+        let snapshot = state.factory().policy().current().await?;
+        let readable = snapshot.readable(&principal, chrono::Utc::now());
+        Ok(readable.iter().map(|r| view(&r.record, &r.access, &r.standard)).collect::<Vec<_>>())
     }
     .await;
     let count = result.as_ref().ok().map(|d| d.len() as u64);
@@ -260,27 +232,12 @@ pub async fn describe(
     let result = async {
         let (id, text) = dataset_id(path)?;
         audit.dataset(text);
-        let (record, access) = readable(&state, &principal, &id).await?;
-        let standard = Standards::default().get(&state, &record).await?;
-        Ok(view(&record, &access, &standard))
+        let snapshot = state.factory().policy().current().await?;
+        let found = snapshot.access(&principal, &id, chrono::Utc::now()).ok_or_else(not_found)?;
+        Ok(view(&found.record, &found.access, &found.standard))
     }
     .await;
     Ok(Json(audit.finish(&state, result, None).await?))
-}
-
-/// The dataset and the principal's access to it, or the 404.
-async fn readable(state: &AppState, principal: &Principal, id: &DatasetId) -> Result<(DatasetRecord, Access)> {
-    let missing = not_found;
-    let record = state.store().dataset(id).await?.ok_or_else(missing)?;
-    match state.store().access(principal, id).await {
-        Ok(Some(access)) => Ok((record, access)),
-        Ok(None) => Err(missing()),
-        // Unregistered between the two reads: the same 404.
-        Err(civlink_catalog::policy::Error::Store(civlink_catalog::store::Error::UnknownDataset { .. })) => {
-            Err(missing())
-        }
-        Err(e) => Err(Error::from_policy(e)),
-    }
 }
 
 /// The parameters of a rows request.
@@ -472,7 +429,9 @@ async fn page(state: &AppState, query: QueryRequest, id: &DatasetId, params: Row
         // Not in the session: unreadable or unknown (404), or readable but
         // never ingested (no table yet: an empty page).
         Err(QueryError::UnknownDataset { .. }) => {
-            let (record, access) = readable(state, &principal, id).await?;
+            let snapshot = state.factory().policy().current().await?;
+            let found = snapshot.access(&principal, id, chrono::Utc::now()).ok_or_else(not_found)?;
+            let (record, access) = (found.record, found.access);
             params.check_columns(|c| access.column(c).is_some())?;
             let columns =
                 params.columns.clone().unwrap_or_else(|| access.columns.iter().map(|c| c.name.clone()).collect());

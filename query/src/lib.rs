@@ -24,6 +24,8 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`session`] | [`SessionFactory`] (what the process shares) and [`ScopedSession`] (one principal's catalog) |
+//! | [`policy`] | the policy snapshot in memory, reloaded when the catalog's change counter moves |
+//! | [`plans`] | plans described by `GetFlightInfo`, kept for the one run of their ticket |
 //! | [`gate`] | the plan gate: read-only, the EXPLAIN rules, `?` placeholders, parameter binding |
 //! | [`scope`] | [`scope::ScopedTable`] and [`scope::ScopeExec`]: a dataset as one principal may see it |
 //! | [`cache`] | the table cache: tables decoded once per version, masked columns once per version, single-flight loads, the [`cache::BatchKeeper`] plug-in |
@@ -48,6 +50,8 @@ pub mod gate;
 pub mod guard;
 pub mod limits;
 pub mod plain;
+pub mod plans;
+pub mod policy;
 pub mod redact;
 pub mod run;
 pub mod running;

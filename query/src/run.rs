@@ -36,6 +36,7 @@ use futures::{Stream, StreamExt};
 use crate::error::{Error, Result};
 use crate::limits::Slot;
 use crate::plain::{plain_schema, to_plain};
+use crate::plans::KeptPlan;
 use crate::running::Registered;
 use crate::session::{ScopedSession, SessionFactory};
 
@@ -92,13 +93,33 @@ impl SessionFactory {
         let prepared = async {
             let slot = self.slots().acquire(&request.principal.name)?;
             let work = async {
-                let session = self.session_for(&request.principal).await?;
-                let (plan, datasets) = match statement {
+                let snapshot = self.policy().current().await?;
+                let (session, plan, datasets) = match statement {
                     Statement::Sql { sql, params } => {
-                        let planned = session.plan_sql(&sql).await?;
-                        (crate::gate::bind(planned.plan, params.as_ref())?, planned.datasets)
+                        let kept = request.query_id.as_deref().and_then(|id| {
+                            self.kept_plans().take(
+                                id,
+                                &request.principal,
+                                snapshot.epoch(),
+                                &sql,
+                                bound_params(params.as_ref()),
+                            )
+                        });
+                        match kept {
+                            Some(kept) => (kept.session, kept.plan, kept.datasets),
+                            None => {
+                                let session = self.session_in(&snapshot, &request.principal)?;
+                                let planned = session.plan_sql(&sql).await?;
+                                let plan = crate::gate::bind(planned.plan, params.as_ref())?;
+                                (session, plan, planned.datasets)
+                            }
+                        }
                     }
-                    Statement::Plan(build) => build(session.clone()).await?,
+                    Statement::Plan(build) => {
+                        let session = self.session_in(&snapshot, &request.principal)?;
+                        let (plan, datasets) = build(session.clone()).await?;
+                        (session, plan, datasets)
+                    }
                 };
                 let plain = plain_schema(plan.schema().as_arrow());
                 let frame = session.ctx.execute_logical_plan(plan).await?;
@@ -164,24 +185,42 @@ impl SessionFactory {
     /// run. `params` are bound when given; without them placeholders stay
     /// open. A refusal is audited under `request.action`; success is audited
     /// by the run that follows (or, for a prepare, by the caller).
+    ///
+    /// With a `request.query_id` (a ticket's), the bound plan is kept for the
+    /// run of that ticket ([`crate::plans`]).
     pub async fn describe(&self, request: &QueryRequest, sql: &str, params: Option<&RecordBatch>) -> Result<Described> {
         let started = Instant::now();
         let timeout = self.limits().query_timeout;
         let work = async {
             let _slot = self.slots().acquire(&request.principal.name)?;
             let planning = async {
-                let session = self.session_for(&request.principal).await?;
+                let snapshot = self.policy().current().await?;
+                let session = self.session_in(&snapshot, &request.principal)?;
                 let planned = session.plan_sql(sql).await?;
                 let parameters = crate::gate::parameter_schema(&planned.plan)?;
                 let plan = match params {
                     Some(params) => crate::gate::bind(planned.plan, Some(params))?,
                     None => planned.plan,
                 };
-                Ok::<_, Error>(Described {
+                let described = Described {
                     schema: plain_schema(plan.schema().as_arrow()),
                     parameters,
                     datasets: planned.datasets,
-                })
+                };
+                if let (Some(id), Some(_)) = (request.query_id.as_deref(), params) {
+                    let kept = KeptPlan {
+                        principal: request.principal.clone(),
+                        epoch: snapshot.epoch(),
+                        sql: sql.to_owned(),
+                        params: bound_params(params).cloned(),
+                        session,
+                        plan,
+                        datasets: described.datasets.clone(),
+                        kept_at: Instant::now(),
+                    };
+                    self.kept_plans().keep(id, kept);
+                }
+                Ok::<_, Error>(described)
             };
             tokio::select! {
                 biased;
@@ -199,6 +238,11 @@ impl SessionFactory {
         }
         result
     }
+}
+
+/// Parameters as a run compares them: a batch without columns binds nothing.
+fn bound_params(params: Option<&RecordBatch>) -> Option<&RecordBatch> {
+    params.filter(|p| p.num_columns() > 0)
 }
 
 /// The closing audit entry of a query, written once.

@@ -22,8 +22,11 @@
 //! * its own memory pool inside the server's budget ([`crate::limits`]), and
 //!   the server's spill disk with its one budget.
 //!
-//! A session is cheap to build and never reused across requests, so a
-//! revoked grant stops applying at the next request.
+//! What the principal may read comes from the policy snapshot
+//! ([`crate::policy`]), checked against the catalog's change counter on
+//! every request: a session is cheap to build and never reused across
+//! requests (except by the one run a described plan was kept for,
+//! [`crate::plans`]), so a revoked grant stops applying at the next request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use civlink_catalog::model::{DatasetId, DatasetRecord, Department};
 use civlink_catalog::policy::{Access, AuditAction, Principal};
-use civlink_catalog::store::MetadataStore;
+use civlink_catalog::store::{MetadataStore, PolicySnapshot};
 use civlink_catalog::table::TableStore;
 use civlink_standards::mask::MaskKey;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
@@ -48,6 +51,8 @@ use crate::connections::ConnectionLimiter;
 use crate::error::{Error, Result};
 use crate::guard::{Guard, GuardRule};
 use crate::limits::{Limits, QueryPool, ServerMemory, Slots};
+use crate::plans::KeptPlans;
+use crate::policy::PolicyCache;
 use crate::running::RunningQueries;
 use crate::scope::ScopedTable;
 use crate::udf;
@@ -98,6 +103,7 @@ impl SessionFactoryBuilder {
             Some(key) => key,
             None => self.store.mask_key().await.map_err(|e| Error::Store { message: e.to_string() })?,
         };
+        let policy = PolicyCache::load(self.store.clone()).await?;
         let limits = self.limits;
         let mode = match &limits.spill_dir {
             Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
@@ -114,6 +120,8 @@ impl SessionFactoryBuilder {
         Ok(Arc::new(SessionFactory {
             auditor: Auditor::start(self.store.clone()),
             store: self.store,
+            policy,
+            plans: KeptPlans::default(),
             slots: Slots::new(limits.max_concurrent_per_principal),
             memory: ServerMemory::new(limits.memory_total),
             guard: Arc::new(GuardRule::new(Guard::for_query_memory(limits.memory_per_query))),
@@ -130,6 +138,8 @@ impl SessionFactoryBuilder {
 /// What every session of the process shares (see the module docs).
 pub struct SessionFactory {
     store: MetadataStore,
+    policy: PolicyCache,
+    plans: KeptPlans,
     limits: Limits,
     cache: Arc<TableCache>,
     slots: Slots,
@@ -172,6 +182,16 @@ impl SessionFactory {
         &self.store
     }
 
+    /// The policy snapshot every request decides by.
+    pub fn policy(&self) -> &PolicyCache {
+        &self.policy
+    }
+
+    /// The plans described and kept for their runs.
+    pub fn kept_plans(&self) -> &KeptPlans {
+        &self.plans
+    }
+
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -210,7 +230,8 @@ impl SessionFactory {
     /// The principal behind `credentials` (the user name of Basic
     /// credentials, when given, must be the token's principal).
     pub async fn authenticate(&self, credentials: &Credentials) -> Result<Principal> {
-        let principal = self.store.authenticate(credentials.token()).await.map_err(Error::from_policy)?;
+        let snapshot = self.policy.current().await?;
+        let principal = snapshot.authenticate(credentials.token(), chrono::Utc::now()).map_err(Error::from_policy)?;
         match credentials.user() {
             Some(user) if !user.is_empty() && user != principal.name => Err(Error::UserMismatch),
             _ => Ok(principal),
@@ -240,9 +261,18 @@ impl SessionFactory {
 
     /// A fresh session holding what `principal` may read.
     pub async fn session_for(&self, principal: &Principal) -> Result<ScopedSession> {
-        let readable = self.store.readable(principal).await.map_err(Error::from_policy)?;
-        let datasets: Vec<(DatasetRecord, Access)> =
-            readable.into_iter().filter(|(record, _)| record.current_version.is_some()).collect();
+        let snapshot = self.policy.current().await?;
+        self.session_in(&snapshot, principal)
+    }
+
+    /// A fresh session holding what `principal` may read under `snapshot`.
+    pub(crate) fn session_in(&self, snapshot: &PolicySnapshot, principal: &Principal) -> Result<ScopedSession> {
+        let readable = snapshot.readable(principal, chrono::Utc::now());
+        let datasets: Vec<(DatasetRecord, Access)> = readable
+            .iter()
+            .filter(|r| r.record.current_version.is_some())
+            .map(|r| (r.record.clone(), r.access.clone()))
+            .collect();
 
         let mut runtime = self.runtime.clone();
         runtime.memory_pool = Arc::new(QueryPool::new(self.limits.memory_per_query, Arc::clone(&self.memory)));
@@ -279,7 +309,13 @@ impl SessionFactory {
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         udf::register_all(&ctx);
-        Ok(ScopedSession { ctx, principal: principal.clone(), datasets, store: self.store.clone() })
+        Ok(ScopedSession {
+            ctx,
+            principal: principal.clone(),
+            datasets,
+            epoch: snapshot.epoch(),
+            store: self.store.clone(),
+        })
     }
 }
 
@@ -292,6 +328,8 @@ pub struct ScopedSession {
     pub principal: Principal,
     /// The readable datasets that have a committed version, with their access.
     pub datasets: Vec<(DatasetRecord, Access)>,
+    /// The catalog change counter of the policy it was built under.
+    pub epoch: i64,
     pub(crate) store: MetadataStore,
 }
 

@@ -263,8 +263,21 @@ fn outsiders(batch: &RecordBatch, n: usize, key_column: &str, key_prefix: &str) 
 /// rows are the same, what lies outside differs (and so do the tables'
 /// sizes and files).
 pub async fn catalog_with_outsiders(n: usize) -> Catalog {
+    build(n, None).await
+}
+
+/// [`catalog`] with its metadata in the store at `metadata_url` (a
+/// PostgreSQL database, say) and its tables in a temporary directory.
+pub async fn catalog_at(metadata_url: &str) -> Catalog {
+    build(0, Some(metadata_url)).await
+}
+
+async fn build(n: usize, metadata_url: Option<&str>) -> Catalog {
     let dir = tempfile::tempdir().unwrap();
-    let config = CatalogConfig::local(dir.path()).unwrap();
+    let mut config = CatalogConfig::local(dir.path()).unwrap();
+    if let Some(url) = metadata_url {
+        config.metadata_url = url.to_owned();
+    }
     let store = MetadataStore::connect(&config.metadata_url).await.unwrap();
     let tables = TableStore::new(&config).unwrap();
     let (_, people_doc) = civlink_standards::shipped::SHIPPED.iter().find(|(id, _)| *id == POPULATION).unwrap();

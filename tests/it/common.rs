@@ -200,3 +200,100 @@ pub fn python_delta_rows(table: &Path, version: Option<i64>) -> (u64, i64) {
     assert!(rows >= 0 && read_version >= 0, "unexpected output: {stdout}");
     (rows as u64, read_version)
 }
+
+/// A `civlink serve` process on free loopback ports, stopped by [`Server::stop`].
+pub struct Server {
+    child: std::process::Child,
+    /// The REST address (`host:port`).
+    pub rest: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Server {
+    /// `civlink --data-dir DATA serve` on port 0 for both transports, with `env`.
+    pub fn start(data: &Path, env: &[(String, String)]) -> Server {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = command(data)
+            .args(["serve", "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start civlink serve");
+        // Drain stderr so that logging can never block the server on a full pipe.
+        let mut stderr_pipe = child.stderr.take().expect("stderr piped");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr_pipe.read_to_string(&mut s);
+            s
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+        let mut address = |prefix: &str| {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            line.trim().strip_prefix(prefix).map(str::to_owned)
+        };
+        let flight = address("Flight SQL listening on ");
+        let rest = address("REST API listening on http://");
+        let (Some(_), Some(rest)) = (flight, rest) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("civlink serve printed no addresses: {}", stderr.join().unwrap_or_default());
+        };
+        // Keep reading stdout: the server prints again when it stops.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Server { child, rest, stderr: Some(stderr) }
+    }
+
+    /// `GET path` with `Authorization: Bearer token`: the status code and body.
+    pub fn get(&self, path: &str, token: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.rest).expect("connect to the REST port");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+            self.rest
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the response");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns what it logged.
+    pub fn stop(mut self) -> String {
+        let term = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(term.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for civlink serve") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("civlink serve did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let logged = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        assert!(status.success(), "civlink serve exited with {status}: {logged}");
+        logged
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A test that failed before `stop`: do not leave the process behind.
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

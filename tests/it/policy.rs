@@ -228,3 +228,52 @@ fn audit_verify_names_entries_tampered_with_in_the_sqlite_file() {
     assert!(has_row(&out, &["entry", "2", "edited"]), "{out}");
     assert!(has_row(&out, &["entry", "4", "inserted"]), "{out}");
 }
+
+/// Two `civlink serve` processes sharing one PostgreSQL catalog: a token
+/// revoked through the CLI (a third process) is refused by both on their
+/// next request, without a restart.
+#[test]
+fn two_servers_sharing_a_postgres_catalog_both_refuse_a_revoked_token() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let database = runtime.block_on(civlink_testkit::postgres::PgDatabase::create());
+    let outcome = std::panic::catch_unwind(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let env = vec![("CIVLINK_CATALOG_URL".to_owned(), database.url.clone())];
+        let run = |args: &[&str]| {
+            let output = crate::common::civlink_env(&data, args, &env);
+            assert_eq!(output.status.code(), Some(0), "{args:?}: {}", text(&output));
+            text(&output)
+        };
+        let created =
+            run(&["token", "create", "--user", "svc-renshe", "--role", "department_service", "--division", "630000"]);
+        let token = created.lines().map(str::trim).find(|l| l.starts_with("clk_")).expect("a token").to_owned();
+        let token_id = token.split('_').nth(1).unwrap().to_owned();
+
+        let first = crate::common::Server::start(&data, &env);
+        let second = crate::common::Server::start(&data, &env);
+        for server in [&first, &second] {
+            let (status, body) = server.get("/api/v1/datasets", &token);
+            assert_eq!(status, 200, "{body}");
+        }
+        run(&["token", "revoke", &token_id]);
+        for server in [&first, &second] {
+            let (status, body) = server.get("/api/v1/datasets", &token);
+            assert_eq!(status, 401, "a revoked token was served: {body}");
+            assert!(body.contains("revoked"), "{body}");
+        }
+        // A token issued after both started is known to both at once.
+        let again =
+            run(&["token", "create", "--user", "svc-renshe-2", "--role", "department_service", "--division", "630000"]);
+        let fresh = again.lines().map(str::trim).find(|l| l.starts_with("clk_")).expect("a token").to_owned();
+        for server in [&first, &second] {
+            assert_eq!(server.get("/api/v1/datasets", &fresh).0, 200);
+        }
+        first.stop();
+        second.stop();
+    });
+    runtime.block_on(database.drop());
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

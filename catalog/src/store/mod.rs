@@ -100,6 +100,11 @@ macro_rules! dataset_columns {
     };
 }
 
+// After the column macros, which it uses.
+mod snapshot;
+
+pub use snapshot::{PolicySnapshot, ReadableDataset};
+
 /// The columns of `runs`, in the order [`run_from_row`] reads them.
 macro_rules! run_columns {
     () => {
@@ -202,16 +207,20 @@ impl MetadataStore {
             Some(_) => return Err(conflict()),
             None => {}
         }
+        let mut tx = self.pool.begin().await.map_err(db_err("register standard"))?;
         let inserted =
             sqlx::query("INSERT INTO standards (id, version, document, registered_at) VALUES ($1, $2, $3, $4)")
                 .bind(id)
                 .bind(version)
                 .bind(document)
                 .bind(timestamp(Utc::now()))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                snapshot::announce_change(&mut tx).await?;
+                tx.commit().await.map_err(db_err("register standard"))
+            }
             // Someone registered it between our read and our insert.
             Err(e) if is_unique_violation(&e) => match self.standard(id, version).await? {
                 Some(existing) if existing == document => Ok(()),
@@ -267,6 +276,7 @@ impl MetadataStore {
         let primary_key = serde_json::to_string(&spec.primary_key)
             .map_err(|e| Error::Invalid { what: "primary key", message: e.to_string() })?;
         let id = spec.id.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_err("register dataset"))?;
         sqlx::query(
             "INSERT INTO datasets (id, department, name, title, owner, description, standard_id, standard_version, \
              classification, sharing, update_cycle, division_column, primary_key, table_uri, quarantine_uri, \
@@ -294,9 +304,11 @@ impl MetadataStore {
         .bind(table_uri)
         .bind(quarantine_uri)
         .bind(timestamp(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err("register dataset"))?;
+        snapshot::announce_change(&mut tx).await?;
+        tx.commit().await.map_err(db_err("register dataset"))?;
         let record = self.require_dataset(&spec.id).await?;
         if record.table_uri != table_uri || record.quarantine_uri != quarantine_uri {
             tracing::warn!(
@@ -439,6 +451,8 @@ impl MetadataStore {
         if updated.rows_affected() == 0 {
             return Err(Error::UnknownDataset { dataset });
         }
+        // Readers see the new version from the next request on.
+        snapshot::announce_change(&mut tx).await?;
 
         if let Some(version) = run.data_version {
             sqlx::query(

@@ -13,6 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::codec::{count_from_db, count_to_db, parse_timestamp, timestamp};
+use super::snapshot::announce_change;
 use super::{Backend, Error as StoreError, MetadataStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::model::{DatasetId, DatasetRecord, Department};
 use crate::policy::{
@@ -22,7 +23,8 @@ use crate::policy::{
 };
 
 /// The columns of `grants`, in the order [`grant_from_row`] reads them.
-const GRANT_COLUMNS: &str = "id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, created_at";
+pub(super) const GRANT_COLUMNS: &str =
+    "id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, created_at";
 
 /// The columns of `audit_log` (with `seq` also as text, so that a forged
 /// non-integer `seq` in SQLite is reported rather than failing the read).
@@ -39,6 +41,7 @@ impl MetadataStore {
     /// an existing one (its tokens stay valid).
     pub async fn create_principal(&self, p: &Principal) -> Result<()> {
         check_name("principal", &p.name)?;
+        let mut tx = self.pool.begin().await.map_err(db_err("create principal"))?;
         sqlx::query(
             "INSERT INTO principals (name, department, role, division_code, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET department = excluded.department, role = excluded.role, \
@@ -49,9 +52,11 @@ impl MetadataStore {
         .bind(p.role.code())
         .bind(p.division.as_str())
         .bind(timestamp(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err("create principal"))?;
+        announce_change(&mut tx).await?;
+        tx.commit().await.map_err(db_err("create principal"))?;
         Ok(())
     }
 
@@ -92,6 +97,7 @@ impl MetadataStore {
             return Err(Error::UnknownPrincipal { name: principal.to_owned() });
         }
         let (id, secret) = new_token();
+        let mut tx = self.pool.begin().await.map_err(db_err("create token"))?;
         let inserted =
             sqlx::query("INSERT INTO tokens (id, principal, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&id)
@@ -99,10 +105,14 @@ impl MetadataStore {
                 .bind(token_hash(&secret))
                 .bind(timestamp(now))
                 .bind(expires_at.map(timestamp))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await;
         match inserted {
-            Ok(_) => Ok(IssuedToken { id, secret, expires_at }),
+            Ok(_) => {
+                announce_change(&mut tx).await?;
+                tx.commit().await.map_err(db_err("create token"))?;
+                Ok(IssuedToken { id, secret, expires_at })
+            }
             Err(e) if is_foreign_key_violation(&e) => Err(Error::UnknownPrincipal { name: principal.to_owned() }),
             Err(e) => Err(db_err("create token")(e).into()),
         }
@@ -143,12 +153,17 @@ impl MetadataStore {
 
     /// Revoke a token. Revoking a revoked token again changes nothing.
     pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err("revoke token"))?;
         let updated = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(timestamp(Utc::now()))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err("revoke token"))?;
+        if updated.rows_affected() > 0 {
+            announce_change(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_err("revoke token"))?;
         if updated.rows_affected() == 0 && self.token(id).await?.is_none() {
             return Err(Error::UnknownToken { id: id.to_owned() });
         }
@@ -196,6 +211,7 @@ impl MetadataStore {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| Error::Invalid { what: "grant", message: e.to_string() })?;
+        let mut tx = self.pool.begin().await.map_err(db_err("record grant"))?;
         let inserted = sqlx::query(
             "INSERT INTO grants (id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -212,10 +228,14 @@ impl MetadataStore {
         .bind(g.purpose.as_deref())
         .bind(g.expires_at.map(timestamp))
         .bind(timestamp(Utc::now()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                announce_change(&mut tx).await?;
+                tx.commit().await.map_err(db_err("record grant"))?;
+                Ok(())
+            }
             Err(e) if is_foreign_key_violation(&e) => {
                 Err(StoreError::UnknownDataset { dataset: g.dataset.to_string() }.into())
             }
@@ -225,14 +245,17 @@ impl MetadataStore {
 
     /// Withdraw a grant.
     pub async fn revoke_grant(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err("revoke grant"))?;
         let deleted = sqlx::query("DELETE FROM grants WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err("revoke grant"))?;
         if deleted.rows_affected() == 0 {
             return Err(Error::Invalid { what: "grant id", message: format!("no grant {id}") });
         }
+        announce_change(&mut tx).await?;
+        tx.commit().await.map_err(db_err("revoke grant"))?;
         Ok(())
     }
 
@@ -588,7 +611,7 @@ fn audit_from_row(row: &AnyRow) -> std::result::Result<(AuditRecord, String), (S
 }
 
 /// A `principals` row.
-fn principal_from_row(row: &AnyRow) -> Result<Principal> {
+pub(super) fn principal_from_row(row: &AnyRow) -> Result<Principal> {
     let name: String = get(row, "name", || "principals.name".into())?;
     let what = |column: &str| format!("principals.{column} of {name}");
     let department: Option<String> = get(row, "department", || what("department"))?;
@@ -630,7 +653,7 @@ fn sorted_grants(rows: &[AnyRow]) -> Result<Vec<Grant>> {
 }
 
 /// A `grants` row (columns of [`GRANT_COLUMNS`]) with its creation time.
-fn grant_from_row(row: &AnyRow) -> Result<(DateTime<Utc>, Grant)> {
+pub(super) fn grant_from_row(row: &AnyRow) -> Result<(DateTime<Utc>, Grant)> {
     let id: String = get(row, "id", || "grants.id".into())?;
     let what = |column: &str| format!("grants.{column} of grant {id}");
     let text = |column: &str| get::<String>(row, column, || what(column));

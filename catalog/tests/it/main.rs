@@ -1,5 +1,6 @@
 //! Integration tests of civlink-catalog: one test binary for the crate.
 mod policy;
 mod settings;
+mod snapshot;
 mod store;
 mod table;

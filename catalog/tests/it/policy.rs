@@ -17,16 +17,16 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{on_both_backends, raw};
 
-fn population() -> DatasetId {
+pub(crate) fn population() -> DatasetId {
     "gongan.population".parse().unwrap()
 }
 
-fn principal(name: &str, department: Option<Department>, role: Role, division: &str) -> Principal {
+pub(crate) fn principal(name: &str, department: Option<Department>, role: Role, division: &str) -> Principal {
     Principal { name: name.into(), department, role, division: DivisionCode::parse(division).unwrap() }
 }
 
 /// Register the shipped population standard and `gongan.population` under it.
-async fn register_population(store: &MetadataStore, sharing: SharingType) {
+pub(crate) async fn register_population(store: &MetadataStore, sharing: SharingType) {
     let (id, document) = SHIPPED[0];
     store.register_standard(id, "1.0.0", document).await.unwrap();
     let spec = DatasetSpec {

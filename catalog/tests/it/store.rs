@@ -6,10 +6,6 @@
 //! `postgres://postgres@127.0.0.1:5432/test`. When it is not reachable the
 //! tests FAIL: CI starts it.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::time::Duration;
-
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use civlink_catalog::model::{
     ColumnCompleteness, DatasetId, DatasetSpec, Department, LineageEdge, QualityReport, RuleValidity, RunCounts,
@@ -17,78 +13,10 @@ use civlink_catalog::model::{
 };
 use civlink_catalog::store::{Backend, Error, MetadataStore};
 use civlink_standards::standard::Sensitivity;
-use futures::FutureExt;
-use sqlx::{Connection, Executor};
+use civlink_testkit::postgres::postgres_url;
+use sqlx::Executor;
 
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn postgres_url() -> String {
-    std::env::var("CIVLINK_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.into())
-}
-
-/// A PostgreSQL database of its own for one test.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> PgDatabase {
-        let admin_url = postgres_url();
-        let name = format!("civlink_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL must be reachable at {admin_url} (set CIVLINK_TEST_POSTGRES_URL): {e}")
-        });
-        // Concurrent CREATE DATABASE can briefly collide on the template; retry a little.
-        let mut attempt = 0;
-        loop {
-            match admin.execute(format!("CREATE DATABASE {name}").as_str()).await {
-                Ok(_) => break,
-                Err(e) if attempt < 5 => {
-                    attempt += 1;
-                    eprintln!("CREATE DATABASE {name} failed ({e}); retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                Err(e) => panic!("cannot create the test database {name}: {e}"),
-            }
-        }
-        admin.close().await.unwrap();
-        let mut url = url::Url::parse(&admin_url).unwrap();
-        url.set_path(&name);
-        PgDatabase { admin_url, name, url: url.to_string() }
-    }
-
-    async fn drop(self) {
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
-        admin.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await.unwrap();
-        admin.close().await.unwrap();
-    }
-}
-
-/// Run `test` on SQLite, then on PostgreSQL, with a fresh database each time.
-pub(crate) async fn on_both_backends<F, Fut>(test: F)
-where
-    F: Fn(String) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    // A directory that does not exist yet and no `mode`: the store creates both.
-    let sqlite_url = format!("sqlite://{}", dir.path().join("data/meta/catalog.db").display());
-    eprintln!("--- backend: sqlite ({sqlite_url})");
-    test(sqlite_url).await;
-
-    let database = PgDatabase::create().await;
-    eprintln!("--- backend: postgres ({})", database.url);
-    let outcome = AssertUnwindSafe(test(database.url.clone())).catch_unwind().await;
-    database.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+pub(crate) use civlink_testkit::postgres::on_both_backends;
 
 /// A raw connection to the store's database, to look underneath or break things.
 pub(crate) async fn raw(url: &str) -> sqlx::AnyPool {

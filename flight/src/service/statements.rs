@@ -82,15 +82,16 @@ impl CivlinkFlightSql {
         handle: Handle,
     ) -> Result<Response<FlightInfo>, Status> {
         let principal = self.principal(request.metadata(), AuditAction::Query).await?;
-        let query = self.query_request(&principal, request.metadata(), AuditAction::Query, &handle);
+        // The ticket's query id names the plan made here, kept for its DoGet.
+        let ticket_handle = handle.for_execution();
+        let query = self.query_request(&principal, request.metadata(), AuditAction::Query, &ticket_handle);
         let described = self
             .factory()
-            .describe(&query, &handle.sql, Some(handle.params.as_ref().unwrap_or(&empty_params())))
+            .describe(&query, &ticket_handle.sql, Some(ticket_handle.params.as_ref().unwrap_or(&empty_params())))
             .await
             .map_err(|e| to_status(&e))?;
-        let ticket = TicketStatementQuery {
-            statement_handle: handle.for_execution().encode().map_err(|e| to_status(&e))?.into(),
-        };
+        let ticket =
+            TicketStatementQuery { statement_handle: ticket_handle.encode().map_err(|e| to_status(&e))?.into() };
         let info = FlightInfo::new()
             .try_with_schema(&described.schema)
             .map_err(|e| to_status(&Error::from(e)))?

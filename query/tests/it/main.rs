@@ -4,3 +4,4 @@ mod adversarial;
 mod explain;
 mod limits;
 mod logs;
+mod policy;
