@@ -20,41 +20,46 @@ use arrow::array::RecordBatch;
 use civlink_catalog::policy::Principal;
 use datafusion::logical_expr::LogicalPlan;
 
-use crate::session::ScopedSession;
-
 /// How long a described plan waits for its run.
 pub const KEPT_FOR: Duration = Duration::from_secs(30);
 /// How many described plans wait at once, at most.
 pub const MAX_KEPT: usize = 4096;
 
-/// A planned statement and everything it is bound to.
-pub(crate) struct KeptPlan {
+/// A planned statement and everything it is bound to; `S` is the session
+/// it was planned in (kept generic so this module needs nothing of the
+/// session's).
+pub(crate) struct KeptPlan<S> {
     pub principal: Principal,
     pub epoch: i64,
     pub sql: String,
     pub params: Option<RecordBatch>,
-    pub session: ScopedSession,
+    pub session: S,
     pub plan: LogicalPlan,
     pub datasets: Vec<String>,
     pub kept_at: Instant,
 }
 
 /// The kept plans (see the module docs).
-#[derive(Default)]
-pub struct KeptPlans {
-    plans: Mutex<HashMap<String, KeptPlan>>,
+pub struct KeptPlans<S> {
+    plans: Mutex<HashMap<String, KeptPlan<S>>>,
     reused: AtomicU64,
 }
 
-impl std::fmt::Debug for KeptPlans {
+impl<S> Default for KeptPlans<S> {
+    fn default() -> Self {
+        KeptPlans { plans: Mutex::default(), reused: AtomicU64::new(0) }
+    }
+}
+
+impl<S> std::fmt::Debug for KeptPlans<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeptPlans").field("reused", &self.reused()).finish_non_exhaustive()
     }
 }
 
-impl KeptPlans {
+impl<S> KeptPlans<S> {
     /// Keep `plan` for the run of ticket `query_id`.
-    pub(crate) fn keep(&self, query_id: &str, plan: KeptPlan) {
+    pub(crate) fn keep(&self, query_id: &str, plan: KeptPlan<S>) {
         let mut plans = self.lock();
         if plans.len() >= MAX_KEPT {
             plans.retain(|_, kept| kept.kept_at.elapsed() < KEPT_FOR);
@@ -73,7 +78,7 @@ impl KeptPlans {
         epoch: i64,
         sql: &str,
         params: Option<&RecordBatch>,
-    ) -> Option<KeptPlan> {
+    ) -> Option<KeptPlan<S>> {
         let mut plans = self.lock();
         let kept = plans.get(query_id)?;
         if kept.kept_at.elapsed() >= KEPT_FOR {
@@ -107,7 +112,7 @@ impl KeptPlans {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeptPlan>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeptPlan<S>>> {
         // A panic mid-insert leaves a whole map: keep using it.
         self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -139,7 +139,7 @@ impl SessionFactoryBuilder {
 pub struct SessionFactory {
     store: MetadataStore,
     policy: PolicyCache,
-    plans: KeptPlans,
+    plans: KeptPlans<ScopedSession>,
     limits: Limits,
     cache: Arc<TableCache>,
     slots: Slots,
@@ -188,7 +188,7 @@ impl SessionFactory {
     }
 
     /// The plans described and kept for their runs.
-    pub fn kept_plans(&self) -> &KeptPlans {
+    pub fn kept_plans(&self) -> &KeptPlans<ScopedSession> {
         &self.plans
     }
 

@@ -218,7 +218,7 @@ impl MetadataStore {
                 .await;
         match inserted {
             Ok(_) => {
-                snapshot::announce_change(&mut tx).await?;
+                announce_change(&mut tx).await?;
                 tx.commit().await.map_err(db_err("register standard"))
             }
             // Someone registered it between our read and our insert.
@@ -307,7 +307,7 @@ impl MetadataStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err("register dataset"))?;
-        snapshot::announce_change(&mut tx).await?;
+        announce_change(&mut tx).await?;
         tx.commit().await.map_err(db_err("register dataset"))?;
         let record = self.require_dataset(&spec.id).await?;
         if record.table_uri != table_uri || record.quarantine_uri != quarantine_uri {
@@ -452,7 +452,7 @@ impl MetadataStore {
             return Err(Error::UnknownDataset { dataset });
         }
         // Readers see the new version from the next request on.
-        snapshot::announce_change(&mut tx).await?;
+        announce_change(&mut tx).await?;
 
         if let Some(version) = run.data_version {
             sqlx::query(
@@ -855,6 +855,15 @@ async fn prepare_sqlite(url: &str) -> Result<(String, bool), String> {
         (None, None) => format!("{url}?mode=rwc"),
     };
     Ok((url, false))
+}
+
+/// Move the catalog's change counter, inside the transaction of the change it announces.
+pub(super) async fn announce_change(conn: &mut sqlx::AnyConnection) -> std::result::Result<(), Error> {
+    sqlx::query("UPDATE catalog_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .execute(conn)
+        .await
+        .map_err(db_err("move the catalog's change counter"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -276,12 +276,3 @@ impl MetadataStore {
         Ok(PolicySnapshot { epoch, principals, tokens, datasets, standards, grants, decisions: Mutex::default() })
     }
 }
-
-/// Move the catalog's change counter, inside the transaction of the change it announces.
-pub(super) async fn announce_change(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE catalog_epoch SET epoch = epoch + 1 WHERE id = 1")
-        .execute(conn)
-        .await
-        .map_err(db_err("move the catalog's change counter"))?;
-    Ok(())
-}
