@@ -170,6 +170,16 @@ impl ValueKind {
         }
     }
 
+    /// The JSON Schema `type` of this kind's values.
+    pub fn json_type(self) -> &'static str {
+        match self {
+            ValueKind::String | ValueKind::Date | ValueKind::DateTime => "string",
+            ValueKind::Integer => "integer",
+            ValueKind::Number => "number",
+            ValueKind::Boolean => "boolean",
+        }
+    }
+
     /// The word used in messages ("cannot read 'abc' as integer").
     pub fn noun(self) -> &'static str {
         match self {

@@ -19,7 +19,8 @@
 //! [`Validator::validate`] also reads each source column as the standard's
 //! Arrow type (see [`coerce`]); unreadable values are violations of their rows.
 
-mod coerce;
+pub mod coerce;
+pub mod delivered;
 mod fast;
 pub mod json;
 
@@ -33,7 +34,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-pub use coerce::{parse_date, parse_date_time};
+pub use coerce::{is_json_number, parse_boolean, parse_date, parse_date_time, parse_integer, parse_number};
+pub use delivered::{Delivered, DeliveredTypes};
 
 use self::fast::{FastSet, PackedStrSet, SimplePattern};
 use crate::code_table::{CodeTable, CodeTableRegistry};
@@ -513,6 +515,13 @@ impl Validator {
     /// Validate one batch. Columns are matched by name; missing columns are
     /// absent values; columns of other types are read as the standard's types.
     pub fn validate(&self, batch: &RecordBatch) -> Result<Verdict> {
+        self.validate_delivered(batch, None)
+    }
+
+    /// [`validate`](Self::validate) a batch from a JSON source: `delivered`
+    /// gives the JSON type of the values of its columns (after mapping), and
+    /// each is judged by JSON Schema's `type` rules, not read as text.
+    pub fn validate_delivered(&self, batch: &RecordBatch, delivered: Option<&DeliveredTypes>) -> Result<Verdict> {
         let rows = batch.num_rows();
         let mut violations = Vec::new();
 
@@ -535,8 +544,14 @@ impl Validator {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for plan in &self.columns {
             let before = violations.len();
-            let typed =
-                coerce::coerce_column(&plan.property, batch.column_by_name(&plan.property.name), rows, &mut violations);
+            let types = delivered.and_then(|d| d.get(&plan.property.name)).filter(|t| t.len() == rows);
+            let typed = coerce::coerce_column(
+                &plan.property,
+                batch.column_by_name(&plan.property.name),
+                rows,
+                types,
+                &mut violations,
+            );
             // A value that was there but unreadable is reported once, not again as missing.
             let unreadable: HashSet<usize> = violations[before..].iter().map(|v| v.row).collect();
             check_column(plan, typed.as_ref(), &unreadable, self.today, &mut violations);
