@@ -142,6 +142,22 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             let _ = writeln!(out, "    {:>8}  {:<20} {:<22} {}", rule.failed, column, rule.keyword, rule.example);
         }
     }
+    let changed: Vec<_> = quality.normalised.iter().filter(|n| n.normalised > 0).collect();
+    if !changed.is_empty() {
+        let _ = writeln!(out, "  normalised by the job's mapping (values as delivered / normalised):");
+        for n in changed {
+            let total = n.as_delivered + n.normalised;
+            let share = if total == 0 { 0.0 } else { n.normalised as f64 / total as f64 };
+            let _ = writeln!(
+                out,
+                "    {:<22} {:>10} / {:<10} {:>6.1}% normalised",
+                n.column,
+                n.as_delivered,
+                n.normalised,
+                share * 100.0
+            );
+        }
+    }
     out
 }
 

@@ -275,8 +275,10 @@ pub fn validate_file(validator: &Validator, data: &Path, csv: CsvOptions) -> Res
         tally.count += 1;
     };
     for positioned in batches {
-        let PositionedBatch { batch, first_row, lines, rejects } = positioned?;
-        let verdict = validator.validate(&batch).map_err(|source| Error::Compile { path: data.to_owned(), source })?;
+        let PositionedBatch { batch, first_row, lines, rejects, delivered } = positioned?;
+        let verdict = validator
+            .validate_delivered(&batch, delivered.as_ref())
+            .map_err(|source| Error::Compile { path: data.to_owned(), source })?;
         // Data-row indices of this batch: rejects keep theirs, good rows fill the rest in order.
         let span = batch.num_rows() as u64 + rejects.len() as u64;
         let mut reject_at: HashMap<u64, &file::RawReject> = rejects.iter().map(|r| (r.row_index, r)).collect();

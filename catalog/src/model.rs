@@ -467,6 +467,18 @@ pub struct RuleValidity {
     pub example: String,
 }
 
+/// How a column's values arrived: in the standard's form, or through one of
+/// the job's declared normalisers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnNormalisation {
+    /// The column (the standard's name).
+    pub column: String,
+    /// Non-null values delivered in the standard's form.
+    pub as_delivered: u64,
+    /// Values a declared normaliser changed into it.
+    pub normalised: u64,
+}
+
 /// The quality report of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
@@ -480,6 +492,11 @@ pub struct QualityReport {
     pub rules: Vec<RuleValidity>,
     /// Share of keyed rows whose primary key is unique within the run (1.0 when no key).
     pub primary_key_uniqueness: f64,
+    /// Per column the job's mapping has steps for: values kept as delivered
+    /// and values its declared normalisers changed (empty for reports
+    /// written before normalisation was counted).
+    #[serde(default)]
+    pub normalised: Vec<ColumnNormalisation>,
     /// Newest modification time among the sources, when known.
     pub source_modified: Option<DateTime<Utc>>,
     /// When the run committed.

@@ -36,8 +36,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use civlink_catalog::config::S3Config;
 use civlink_catalog::model::{
-    ColumnCompleteness, DatasetRecord, DatasetSpec, QualityReport, RuleValidity, RunCounts, RunRecord, RunStatus,
-    WriteMode,
+    ColumnCompleteness, ColumnNormalisation, DatasetRecord, DatasetSpec, QualityReport, RuleValidity, RunCounts,
+    RunRecord, RunStatus, WriteMode,
 };
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::{TableStore, TableWriter};
@@ -231,6 +231,26 @@ struct QualityTally {
     present: Vec<u64>,
     rules: BTreeMap<(String, String), (u64, String)>,
     keyed_rows: u64,
+    /// Per column with mapping steps: (as delivered, normalised), in first-seen order.
+    normalised: Vec<ColumnNormalisation>,
+}
+
+impl QualityTally {
+    fn add_normalised(&mut self, counts: &[crate::mapping::Normalised]) {
+        for c in counts {
+            match self.normalised.iter_mut().find(|n| n.column == c.column) {
+                Some(n) => {
+                    n.as_delivered += c.as_delivered;
+                    n.normalised += c.normalised;
+                }
+                None => self.normalised.push(ColumnNormalisation {
+                    column: c.column.clone(),
+                    as_delivered: c.as_delivered,
+                    normalised: c.normalised,
+                }),
+            }
+        }
+    }
 }
 
 /// Render one source row as a JSON object of its raw text values.
@@ -552,8 +572,9 @@ async fn ingest_files(
                 *tally_rule(&mut tally, "", "source", &reject.reason) += 1;
             }
             if positioned.batch.num_rows() > 0 {
-                let mapped = job.mapping.apply(&positioned.batch)?;
-                let verdict = validator.validate(&mapped)?;
+                let mapped = job.mapping.apply_delivered(&positioned.batch, positioned.delivered.as_ref())?;
+                tally.add_normalised(&mapped.normalised);
+                let verdict = validator.validate_delivered(&mapped.batch, mapped.delivered.as_ref())?;
                 let keep = classify(
                     &verdict,
                     &positioned.batch,
@@ -615,6 +636,7 @@ async fn ingest_files(
             rules.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.column.cmp(&b.column)));
             rules
         },
+        normalised: std::mem::take(&mut tally.normalised),
         primary_key_uniqueness: if tally.keyed_rows == 0 {
             1.0
         } else {

@@ -507,8 +507,10 @@ date_format = "%Y/%m/%d"
         id_column: 0,
         division_column: 2,
         steps: r#"
+# The export sends the 险种 code as a JSON number; the standard's column is text.
 [[mapping.columns]]
 name = "insurance_type"
+cast = "string"
 code_table = "insurance_type"
 
 [[mapping.columns]]
@@ -545,8 +547,10 @@ code_table = "insurance_status"
         id_column: 1,
         division_column: 3,
         steps: r#"
+# The export sends the 险种 code as a JSON number; the standard's column is text.
 [[mapping.columns]]
 name = "insurance_type"
+cast = "string"
 code_table = "insurance_type"
 "#,
         junk: &[

@@ -99,6 +99,7 @@ pub async fn commit_dataset(
         completeness: vec![],
         rules: vec![],
         primary_key_uniqueness: 1.0,
+        normalised: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),
     };

@@ -362,6 +362,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
         completeness: vec![],
         rules: vec![],
         primary_key_uniqueness: 1.0,
+        normalised: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),
     };

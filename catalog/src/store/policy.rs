@@ -12,8 +12,8 @@ use civlink_standards::standard::Standard;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::codec::{count_from_db, count_to_db, parse_timestamp, timestamp};
 use super::announce_change;
+use super::codec::{count_from_db, count_to_db, parse_timestamp, timestamp};
 use super::{Backend, Error as StoreError, MetadataStore, db_err, get, is_foreign_key_violation, is_unique_violation};
 use crate::model::{DatasetId, DatasetRecord, Department};
 use crate::policy::{

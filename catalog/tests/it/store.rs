@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use civlink_catalog::model::{
-    ColumnCompleteness, DatasetId, DatasetSpec, Department, LineageEdge, QualityReport, RuleValidity, RunCounts,
-    RunRecord, RunStatus, SharingType, UpdateCycle, VersionRecord, WriteMode,
+    ColumnCompleteness, ColumnNormalisation, DatasetId, DatasetSpec, Department, LineageEdge, QualityReport,
+    RuleValidity, RunCounts, RunRecord, RunStatus, SharingType, UpdateCycle, VersionRecord, WriteMode,
 };
 use civlink_catalog::store::{Backend, Error, MetadataStore};
 use civlink_standards::standard::Sensitivity;
@@ -107,6 +107,7 @@ fn report(run: &RunRecord) -> QualityReport {
             example: "校验码错误: \"11010519491231002Y\"".into(),
         }],
         primary_key_uniqueness: 0.9,
+        normalised: vec![ColumnNormalisation { column: "id_number".into(), as_delivered: 7, normalised: 2 }],
         source_modified: Some(beijing(1, 2, 3, 4)),
         ingested_at: run.finished_at.unwrap_or_else(Utc::now),
     }
@@ -441,6 +442,7 @@ async fn timestamps_and_counts_round_trip_exactly() {
             completeness: vec![],
             rules: vec![],
             primary_key_uniqueness: 0.333_333_333_333_333_3,
+            normalised: Vec::new(),
             ..report(&done)
         };
         store.commit_run(&done, &quality, &["file:///证书/2024年.xlsx".to_owned()]).await.unwrap();

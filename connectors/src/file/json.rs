@@ -8,6 +8,9 @@
 //! * Values are text: strings as-is (`""` stays an empty string), `null` and
 //!   missing keys → NULL, numbers / booleans / nested objects and arrays →
 //!   their exact JSON source text (so 18-digit IDs and `12.50` keep every digit).
+//!   Each value's JSON type travels with the batch
+//!   ([`PositionedBatch::delivered`]), so the validator judges `1` in a
+//!   string column, or `"7"` in an integer column, as JSON Schema does.
 //! * A record that is not valid UTF-8, not valid JSON, not an object, or has a
 //!   key twice becomes a [`RawReject`](super::RawReject) with the raw text.
 //! * NDJSON is read line by line; blank lines are not data rows. A JSON array
@@ -24,6 +27,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use civlink_standards::validate::Delivered;
 
 use super::{DEFAULT_MAX_RECORD_BYTES, Error, FileFormat, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size};
 
@@ -61,8 +66,8 @@ pub struct JsonReader {
 enum Parsed {
     Row {
         line: u64,
-        /// (column index, value) for non-null values.
-        values: Vec<(usize, String)>,
+        /// (column index, value, its JSON type) for non-null values.
+        values: Vec<(usize, String, Delivered)>,
     },
     Reject {
         line: u64,
@@ -181,8 +186,8 @@ impl JsonReader {
                     }
                 },
             };
-            if let Some(value) = value {
-                values.push((index, value.clone().into_owned()));
+            if let Some((value, delivered)) = value {
+                values.push((index, value.clone().into_owned(), *delivered));
             }
         }
         if !unexpected.is_empty() {
@@ -194,7 +199,7 @@ impl JsonReader {
             );
             return Ok(Some(reject(reason, &self.buf)));
         }
-        values.sort_unstable_by_key(|(index, _)| *index);
+        values.sort_unstable_by_key(|(index, _, _)| *index);
         Ok(Some(Parsed::Row { line: item.line, values }))
     }
 
@@ -202,10 +207,18 @@ impl JsonReader {
         match parsed {
             Parsed::Row { line, values } => {
                 let mut values = values.into_iter().peekable();
-                for (index, builder) in self.builder.columns.iter_mut().enumerate() {
-                    match values.next_if(|(i, _)| *i == index) {
-                        Some((_, value)) => builder.append_value(value),
-                        None => builder.append_null(),
+                let types = self.builder.types.get_or_insert_with(Vec::new);
+                types.resize_with(self.builder.columns.len(), Vec::new);
+                for (index, (builder, types)) in self.builder.columns.iter_mut().zip(types.iter_mut()).enumerate() {
+                    match values.next_if(|(i, _, _)| *i == index) {
+                        Some((_, value, delivered)) => {
+                            builder.append_value(value);
+                            types.push(delivered);
+                        }
+                        None => {
+                            builder.append_null();
+                            types.push(Delivered::Text);
+                        }
                     }
                 }
                 self.builder.push_row(line);
@@ -500,9 +513,10 @@ impl ArraySource {
     }
 }
 
-type Fields<'a> = Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>;
+type Fields<'a> = Vec<(Cow<'a, str>, Option<(Cow<'a, str>, Delivered)>)>;
 
-/// Splits one JSON object into (key, value text) pairs, in source order.
+/// Splits one JSON object into (key, value text and JSON type) pairs, in
+/// source order (`None` for `null`).
 /// `Err` carries the reject reason.
 fn split_object(bytes: &[u8]) -> Result<Fields<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "invalid UTF-8".to_owned())?;
@@ -536,10 +550,13 @@ fn split_object(bytes: &[u8]) -> Result<Fields<'_>, String> {
         }
         i = skip_ws(b, i + 1);
         let value_end = scan_value(b, i).ok_or_else(malformed)?;
-        let value = match b.get(i) {
-            Some(b'"') => Some(decode_string(text, i, value_end).ok_or_else(malformed)?),
-            Some(b'n') => None,
-            _ => Some(Cow::Borrowed(text.get(i..value_end).ok_or_else(malformed)?)),
+        let literal = text.get(i..value_end).ok_or_else(malformed)?;
+        let value = match Delivered::of_json(literal) {
+            Some(Delivered::String) => {
+                Some((decode_string(text, i, value_end).ok_or_else(malformed)?, Delivered::String))
+            }
+            Some(delivered) => Some((Cow::Borrowed(literal), delivered)),
+            None => None,
         };
         fields.push((key, value));
         i = skip_ws(b, value_end);
@@ -625,7 +642,11 @@ mod tests {
     use super::*;
 
     fn fields(s: &str) -> Vec<(String, Option<String>)> {
-        split_object(s.as_bytes()).unwrap().into_iter().map(|(k, v)| (k.into_owned(), v.map(Cow::into_owned))).collect()
+        split_object(s.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.map(|(v, _)| v.into_owned())))
+            .collect()
     }
 
     #[test]

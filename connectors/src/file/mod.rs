@@ -32,6 +32,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, StringBuilder};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use civlink_standards::validate::{Delivered, DeliveredTypes};
 
 pub mod csv;
 pub mod excel;
@@ -326,6 +327,10 @@ pub struct PositionedBatch {
     pub lines: Vec<u64>,
     /// Records in this batch's row range that could not be turned into rows.
     pub rejects: Vec<RawReject>,
+    /// JSON sources: the JSON type of every value of every column, for the
+    /// validator to judge by JSON Schema's rules. `None`: text (CSV,
+    /// spreadsheets) or typed columns (Parquet).
+    pub delivered: Option<DeliveredTypes>,
 }
 
 impl PositionedBatch {
@@ -434,6 +439,8 @@ fn check_batch_size(batch_size: usize) -> Result<()> {
 struct Utf8BatchBuilder {
     schema: SchemaRef,
     columns: Vec<StringBuilder>,
+    /// Per column, the JSON type of each row's value (JSON readers only).
+    types: Option<Vec<Vec<Delivered>>>,
     lines: Vec<u64>,
     rejects: Vec<RawReject>,
     first_row: u64,
@@ -444,7 +451,7 @@ struct Utf8BatchBuilder {
 impl Utf8BatchBuilder {
     fn new(schema: SchemaRef, first_row: u64) -> Self {
         let columns = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
-        Utf8BatchBuilder { schema, columns, lines: Vec::new(), rejects: Vec::new(), first_row, records: 0 }
+        Utf8BatchBuilder { schema, columns, types: None, lines: Vec::new(), rejects: Vec::new(), first_row, records: 0 }
     }
 
     /// Index the next record (good or rejected) will get.
@@ -479,11 +486,22 @@ impl Utf8BatchBuilder {
         let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
             .map_err(|source| Error::Arrow { path: path.to_owned(), source })?;
+        let delivered = self.types.as_mut().map(|types| {
+            let mut delivered = DeliveredTypes::new();
+            for (field, types) in self.schema.fields().iter().zip(types.iter_mut()) {
+                let mut taken = std::mem::take(types);
+                // Columns a batch never reached (no row so far had them) are all NULL.
+                taken.resize(num_rows, Delivered::Text);
+                delivered.insert(field.name().clone(), taken);
+            }
+            delivered
+        });
         let out = PositionedBatch {
             batch,
             first_row: self.first_row,
             lines: std::mem::take(&mut self.lines),
             rejects: std::mem::take(&mut self.rejects),
+            delivered,
         };
         self.first_row += self.records as u64;
         self.records = 0;

@@ -60,6 +60,7 @@ impl Iterator for ParquetReader {
                     first_row,
                     lines: (first_row + 1..=first_row + rows).collect(),
                     rejects: Vec::new(),
+                    delivered: None,
                 }))
             }
             Err(source) => {
