@@ -200,8 +200,13 @@ impl Spec {
             Format::Ndjson | Format::JsonArray | Format::Parquet => {}
         }
         t.push_str(
-            "\n[mapping]\n# Columns the standard does not have (such as remarks) are left out.\ndrop_unmapped = true\n\n",
+            "\n[mapping]\n# Columns the standard does not have (such as remarks) are left out.\ndrop_unmapped = true\n",
         );
+        if matches!(self.format, Format::Ndjson | Format::JsonArray) {
+            // The export writes `null` for a value it does not have; the standard's columns do not admit null.
+            t.push_str("# The export's JSON nulls mean \"no value\", as a missing key does.\njson_null = \"absent\"\n");
+        }
+        t.push('\n');
         t.push_str("[mapping.rename]\n");
         for column in self.columns.iter().filter(|c| !c.standard.is_empty()) {
             let _ = writeln!(t, "\"{}\" = \"{}\"", column.header, column.standard);

@@ -211,6 +211,10 @@ impl JsonReader {
                 types.resize_with(self.builder.columns.len(), Vec::new);
                 for (index, (builder, types)) in self.builder.columns.iter_mut().zip(types.iter_mut()).enumerate() {
                     match values.next_if(|(i, _, _)| *i == index) {
+                        Some((_, _, Delivered::Null)) => {
+                            builder.append_null();
+                            types.push(Delivered::Null);
+                        }
                         Some((_, value, delivered)) => {
                             builder.append_value(value);
                             types.push(delivered);
@@ -516,7 +520,7 @@ impl ArraySource {
 type Fields<'a> = Vec<(Cow<'a, str>, Option<(Cow<'a, str>, Delivered)>)>;
 
 /// Splits one JSON object into (key, value text and JSON type) pairs, in
-/// source order (`None` for `null`).
+/// source order (`null` is an empty text of type [`Delivered::Null`]).
 /// `Err` carries the reject reason.
 fn split_object(bytes: &[u8]) -> Result<Fields<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "invalid UTF-8".to_owned())?;
@@ -552,11 +556,10 @@ fn split_object(bytes: &[u8]) -> Result<Fields<'_>, String> {
         let value_end = scan_value(b, i).ok_or_else(malformed)?;
         let literal = text.get(i..value_end).ok_or_else(malformed)?;
         let value = match Delivered::of_json(literal) {
-            Some(Delivered::String) => {
-                Some((decode_string(text, i, value_end).ok_or_else(malformed)?, Delivered::String))
-            }
-            Some(delivered) => Some((Cow::Borrowed(literal), delivered)),
-            None => None,
+            Delivered::String => Some((decode_string(text, i, value_end).ok_or_else(malformed)?, Delivered::String)),
+            // Present but without a value: NULL, marked so the validator can tell it from a missing key.
+            Delivered::Null => Some((Cow::Borrowed(""), Delivered::Null)),
+            delivered => Some((Cow::Borrowed(literal), delivered)),
         };
         fields.push((key, value));
         i = skip_ws(b, value_end);
@@ -645,7 +648,7 @@ mod tests {
         split_object(s.as_bytes())
             .unwrap()
             .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.map(|(v, _)| v.into_owned())))
+            .map(|(k, v)| (k.into_owned(), v.filter(|(_, d)| *d != Delivered::Null).map(|(v, _)| v.into_owned())))
             .collect()
     }
 

@@ -97,6 +97,23 @@ pub struct MappingSpec {
     /// without it, the rename targets and mapped columns) are kept.
     #[serde(default)]
     pub drop_unmapped: bool,
+    /// JSON sources: what a JSON `null` means. `null` (default): JSON
+    /// Schema's reading, a value that only a type admitting null takes.
+    /// `absent`: no value, as if the key were missing (a declared
+    /// normalisation, counted per column).
+    #[serde(default)]
+    pub json_null: JsonNull,
+}
+
+/// What a JSON `null` in a JSON source means ([`MappingSpec::json_null`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonNull {
+    /// A null value, judged by the standard's types.
+    #[default]
+    Null,
+    /// No value, like a missing key.
+    Absent,
 }
 
 /// One `[[mapping.columns]]` entry: the steps for one target column.
@@ -373,6 +390,7 @@ pub struct Mapping {
     keep: Option<BTreeSet<String>>,
     /// Reference date of `id_age` and of ID validation.
     as_of: NaiveDate,
+    json_null: JsonNull,
 }
 
 impl Default for Mapping {
@@ -384,6 +402,7 @@ impl Default for Mapping {
             drop_unmapped: false,
             keep: None,
             as_of: idcard::today_in_china(),
+            json_null: JsonNull::Null,
         }
     }
 }
@@ -555,6 +574,7 @@ impl Mapping {
             drop_unmapped: spec.drop_unmapped,
             keep: None,
             as_of: idcard::today_in_china(),
+            json_null: spec.json_null,
         })
     }
 
@@ -579,7 +599,10 @@ impl Mapping {
 
     /// Whether applying the mapping changes nothing.
     pub fn is_identity(&self) -> bool {
-        self.rename.iter().all(|(source, target)| source == target) && self.columns.is_empty() && !self.drop_unmapped
+        self.rename.iter().all(|(source, target)| source == target)
+            && self.columns.is_empty()
+            && !self.drop_unmapped
+            && self.json_null == JsonNull::Null
     }
 
     /// The columns the mapping produces or touches: rename targets and
@@ -622,6 +645,26 @@ impl Mapping {
             fields.push(field);
             arrays.push(array.clone());
             types.push(delivered.and_then(|d| d.get(field_name_before(&schema, types.len()))).map(<[_]>::to_vec));
+        }
+
+        // JSON nulls the job declared absent are no values at all.
+        if self.json_null == JsonNull::Absent {
+            for ((field, array), types) in fields.iter().zip(&arrays).zip(types.iter_mut()) {
+                let Some(types) = types else { continue };
+                let mut nulls = 0;
+                for t in types.iter_mut().filter(|t| **t == Delivered::Null) {
+                    *t = Delivered::Text;
+                    nulls += 1;
+                }
+                if nulls > 0 {
+                    let present = (array.len() - array.null_count()) as u64;
+                    normalised.push(Normalised {
+                        column: field.name().clone(),
+                        as_delivered: present,
+                        normalised: nulls,
+                    });
+                }
+            }
         }
 
         // 2. Column steps.

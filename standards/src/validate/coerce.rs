@@ -56,6 +56,14 @@ pub(crate) fn coerce_column(
     let Some(column) = column else {
         return new_null_array(&target, rows);
     };
+    // JSON null is a value of its own, and only a type that admits it takes it.
+    if let Some(delivered) = delivered
+        && !property.admits_null
+    {
+        for (row, _) in delivered.iter().enumerate().filter(|(_, d)| **d == Delivered::Null) {
+            violations.push(wrong_json_type(property, "null", Delivered::Null, row));
+        }
+    }
     // A text column delivered from JSON still has its values' JSON types to judge.
     if column.data_type() == &target && (delivered.is_none() || target != DataType::Utf8) {
         return Arc::clone(column);
@@ -224,7 +232,7 @@ fn admits(kind: ValueKind, delivered: Delivered) -> bool {
         Delivered::String => matches!(kind, ValueKind::String | ValueKind::Date | ValueKind::DateTime),
         Delivered::Integer | Delivered::Number => matches!(kind, ValueKind::Integer | ValueKind::Number),
         Delivered::Boolean => kind == ValueKind::Boolean,
-        Delivered::Structured => false,
+        Delivered::Structured | Delivered::Null => false,
     }
 }
 

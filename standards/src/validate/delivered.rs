@@ -12,7 +12,7 @@ use std::collections::HashMap;
 #[repr(u8)]
 pub enum Delivered {
     /// Text without a JSON type: a CSV or spreadsheet cell, a value the
-    /// job's mapping produced, or NULL. Read by the text rules.
+    /// job's mapping produced, or an absent value. Read by the text rules.
     #[default]
     Text,
     /// A JSON string.
@@ -25,18 +25,20 @@ pub enum Delivered {
     Boolean,
     /// A JSON object or array.
     Structured,
+    /// JSON `null`: present, but no value (a missing key is absent, not null).
+    Null,
 }
 
 impl Delivered {
-    /// The JSON type of a JSON value from its first byte (`None` for `null`).
-    pub fn of_json(literal: &str) -> Option<Delivered> {
-        match literal.as_bytes().first()? {
-            b'"' => Some(Delivered::String),
-            b't' | b'f' => Some(Delivered::Boolean),
-            b'{' | b'[' => Some(Delivered::Structured),
-            b'n' => None,
-            _ if literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => Some(Delivered::Number),
-            _ => Some(Delivered::Integer),
+    /// The JSON type of a JSON value from its first byte.
+    pub fn of_json(literal: &str) -> Delivered {
+        match literal.as_bytes().first() {
+            Some(b'"') => Delivered::String,
+            Some(b't' | b'f') => Delivered::Boolean,
+            Some(b'{' | b'[') => Delivered::Structured,
+            Some(b'n') | None => Delivered::Null,
+            _ if literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => Delivered::Number,
+            _ => Delivered::Integer,
         }
     }
 
@@ -48,6 +50,7 @@ impl Delivered {
             Delivered::Integer | Delivered::Number => "number",
             Delivered::Boolean => "boolean",
             Delivered::Structured => "object or array",
+            Delivered::Null => "null",
         }
     }
 }
@@ -97,13 +100,13 @@ mod tests {
 
     #[test]
     fn json_types_from_literals() {
-        assert_eq!(Delivered::of_json("\"7\""), Some(Delivered::String));
-        assert_eq!(Delivered::of_json("7"), Some(Delivered::Integer));
-        assert_eq!(Delivered::of_json("-7"), Some(Delivered::Integer));
-        assert_eq!(Delivered::of_json("7.0"), Some(Delivered::Number));
-        assert_eq!(Delivered::of_json("7e2"), Some(Delivered::Number));
-        assert_eq!(Delivered::of_json("true"), Some(Delivered::Boolean));
-        assert_eq!(Delivered::of_json("[1]"), Some(Delivered::Structured));
-        assert_eq!(Delivered::of_json("null"), None);
+        assert_eq!(Delivered::of_json("\"7\""), Delivered::String);
+        assert_eq!(Delivered::of_json("7"), Delivered::Integer);
+        assert_eq!(Delivered::of_json("-7"), Delivered::Integer);
+        assert_eq!(Delivered::of_json("7.0"), Delivered::Number);
+        assert_eq!(Delivered::of_json("7e2"), Delivered::Number);
+        assert_eq!(Delivered::of_json("true"), Delivered::Boolean);
+        assert_eq!(Delivered::of_json("[1]"), Delivered::Structured);
+        assert_eq!(Delivered::of_json("null"), Delivered::Null);
     }
 }
