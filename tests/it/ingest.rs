@@ -205,3 +205,104 @@ fn ingest_publishes_a_new_standard_version_through_the_registry_and_never_unmask
     let history = text(&civlink(&data, &["catalog", "history", "minzheng.test_people"]));
     assert!(history.contains("1 version(s), 1 run(s)"), "{history}");
 }
+
+/// An NDJSON export with a JSON number for text, office date spellings and
+/// numeric strings: `standards validate` judges them as JSON Schema does;
+/// a job that declares the normalisers ingests them, and the quality report
+/// (printed by `ingest` and `catalog show`) counts per column what arrived
+/// in the standard's form and what was normalised.
+#[test]
+fn declared_normalisers_are_applied_counted_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rows = [
+        r#"{"id_number": "11010519491231002X", "name": "张三", "code": 11, "age": 30, "birth_date": "1949-12-31", "amount": 10.5}"#,
+        r#"{"id_number": "630102198001010019", "name": "王五", "code": "03", "age": "44", "birth_date": "19800101", "amount": "1,234.5"}"#,
+        r#"{"id_number": "11010519491231002X", "name": "张三", "code": "05", "age": 30.0, "birth_date": "1949年12月31日", "amount": null}"#,
+        r#"{"id_number": "630102198001010019", "name": "王五", "code": "07", "age": true, "birth_date": "明天", "amount": 1}"#,
+    ];
+    let export = dir.path().join("people.ndjson");
+    std::fs::write(&export, rows.join("\n") + "\n").unwrap();
+    let standard = crate::common::repo().join("tests/data/person_v1.json");
+
+    // As delivered: only what JSON Schema admits passes (a JSON number for
+    // `code`, "44" for an integer, 19800101 as a date and null all fail).
+    let validate = civlink(
+        &data,
+        &["standards", "validate", standard.to_str().unwrap(), export.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(validate.status.code(), Some(1), "{}", text(&validate));
+    let report: serde_json::Value = serde_json::from_slice(&validate.stdout).unwrap();
+    assert_eq!((report["valid"].as_u64(), report["invalid"].as_u64()), (Some(0), Some(4)), "{report}");
+    let keywords = |row: usize| -> Vec<String> {
+        let mut found: Vec<String> = report["invalid_rows"][row]["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{} {}", v["column"].as_str().unwrap(), v["keyword"].as_str().unwrap()))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(keywords(0), ["code type"]);
+    assert_eq!(keywords(1), ["age type", "amount type", "birth_date format"]);
+    assert_eq!(keywords(2), ["amount type", "birth_date format", "id_number x-civlink-primary-key"]);
+    let message = report["invalid_rows"][0]["violations"][0]["message"].as_str().unwrap();
+    assert!(message.contains("delivered a JSON number"), "{message}");
+
+    let job = dir.path().join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"
+name = "test-people-json"
+dataset = "minzheng.test_people"
+standard = "{standard}"
+mode = "append"
+
+[dataset_info]
+title = "测试人员"
+owner = "测试处"
+sharing = "conditional"
+update_cycle = "daily"
+
+[source]
+location = "people.ndjson"
+
+[mapping]
+json_null = "absent"
+
+[[mapping.columns]]
+name = "code"
+cast = "string"
+
+[[mapping.columns]]
+name = "age"
+cast = "integer"
+
+[[mapping.columns]]
+name = "birth_date"
+cast = "date"
+
+[[mapping.columns]]
+name = "amount"
+cast = "number"
+"#,
+            standard = standard.display()
+        ),
+    )
+    .unwrap();
+    let run = civlink(&data, &["ingest", job.to_str().unwrap()]);
+    let out = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    // Row 3 repeats row 1's key; row 4 has a boolean age and an unreadable date.
+    assert!(out.contains("conservation: 4 = 2 + 1 + 1 ✓"), "{out}");
+    let show = text(&civlink(&data, &["catalog", "show", "minzheng.test_people"]));
+    assert!(show.contains("normalised by the job's mapping"), "{show}");
+    // code: 1 retyped, "03", "05", "07" as delivered.
+    assert!(has_row(&show, &["code", "3", "/", "1"]), "{show}");
+    // birth_date: 1949-12-31 as delivered; 19800101 and 1949年12月31日 normalised; 明天 kept as delivered (and refused).
+    assert!(has_row(&show, &["birth_date", "2", "/", "2"]), "{show}");
+    // amount: 10.5 and 1 as delivered, "1,234.5" normalised, and the null declared absent.
+    assert!(has_row(&show, &["amount", "2", "/", "2"]), "{show}");
+}

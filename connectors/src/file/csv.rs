@@ -3,6 +3,24 @@
 //!
 //! * Every column is `Utf8` and nullable; an empty field becomes NULL
 //!   (typing is a later, standards-driven step, not a guess made here).
+//! * **How a cell becomes a value** (the same for spreadsheets): text has no
+//!   JSON type, so the validator reads each cell into its column's type by
+//!   fixed rules, and a cell that does not follow them is a violation as
+//!   delivered, never a guess:
+//!
+//!   | column | a cell reads when it is | not, for example |
+//!   |---|---|---|
+//!   | any | empty: NULL (absent) | |
+//!   | `string` | anything, spaces kept | |
+//!   | `integer` | a JSON number without a fraction: `7`, `-7`, `7.0`, `7e2` | `+7`, `007`, ` 7`, `1,234`, `7.5` |
+//!   | `number` | a JSON number: `-1.5`, `2e-3`, `12` | `.5`, `5.`, `+1`, `NaN`, `1,5` |
+//!   | `boolean` | `true` or `false` | `是`, `1`, `TRUE`, `Y` |
+//!   | `date` | RFC 3339 `YYYY-MM-DD` | `20240131`, `2024/1/31`, `2024年1月31日` |
+//!   | `date-time` | RFC 3339: `2024-01-31T08:00:00+08:00`, `…Z` | `2024-01-31 08:00:00` |
+//!
+//!   A job declares what its export needs instead (`trim`, `cast = "date"`,
+//!   `cast = "boolean"`, …, see [`crate::mapping`]), and the run counts the
+//!   values each column's steps normalised.
 //! * Header names are trimmed; a BOM is stripped; an empty name becomes
 //!   `column_N` (1-based position) and a repeated name gets `_2`, `_3`, ...
 //!   appended, so the schema is always valid and no column is lost.

@@ -31,6 +31,15 @@
 //!    fills a new column.
 //! 3. with **drop_unmapped**, columns outside the target set are removed.
 //!
+//! The standard reads values as JSON Schema does (see
+//! `civlink_standards::validate::coerce`): `20240131` is no date, `是` no
+//! boolean, `1` from a JSON source no string. Every conversion a source
+//! needs is declared here, and counted: [`Mapping::apply_delivered`]
+//! reports per column how many values arrived in the standard's form and
+//! how many a step normalised, and the run's quality report keeps it.
+//! A JSON value keeps its JSON type through renames and steps that leave it
+//! unchanged; a value a step changed, or a `cast` read, becomes text.
+//!
 //! Rules that keep the mapping honest:
 //!
 //! * It never drops or adds rows: the output has exactly the input's rows,
@@ -140,20 +149,26 @@ pub struct ColumnMapping {
     #[serde(default)]
     pub values: BTreeMap<String, String>,
     /// `id_number` (GB 11643: trim, full-width digits, `x` → `X`, 15 → 18
-    /// digits) or `division_code` (strip spaces, full-width digits; a 6-digit
-    /// GB/T 2260 county code becomes its 12-digit division code).
+    /// digits), `division_code` (strip spaces, full-width digits; a 6-digit
+    /// GB/T 2260 county code becomes its 12-digit division code) or
+    /// `half_width` (full-width digits, letters and punctuation to ASCII).
     #[serde(default)]
     pub normalize: Option<String>,
     /// Translates codes, labels and aliases of this shipped code table
     /// (`sex`: 男 → `1`); values it does not know are kept as they are.
     #[serde(default)]
     pub code_table: Option<String>,
-    /// Cleans text into `integer`, `number` (thousands separators, a leading
-    /// `¥` and a trailing `元` removed) or `date` (`YYYY-MM-DD`); values that
-    /// do not parse are kept as they are.
+    /// Reads the value into the standard's form: `integer`, `number`
+    /// (thousands separators, a leading `¥` and a trailing `元` removed),
+    /// `date` (`YYYY-MM-DD` from `20240131`, `2024/1/31`, `2024年1月31日`, …),
+    /// `datetime` (RFC 3339; a local `2024-01-31 08:00:00` is China time),
+    /// `boolean` (是/否, 有/无, yes/no, y/n, t/f, 1/0 in any case → `true` /
+    /// `false`) or `string` (a JSON number or boolean taken as its text).
+    /// Values that do not parse are kept as they are, for the validator to
+    /// reject as delivered.
     #[serde(default)]
     pub cast: Option<String>,
-    /// The chrono format of `cast = "date"` input, e.g. `%Y年%m月%d日`.
+    /// The chrono format of `cast = "date"` or `"datetime"` input, e.g. `%Y年%m月%d日`.
     /// Without it, common layouts are tried (see [`parse_date`]).
     #[serde(default)]
     pub date_format: Option<String>,
@@ -221,7 +236,7 @@ pub enum Problem {
         /// The format given.
         format: String,
     },
-    /// `date_format` without `cast = "date"`.
+    /// `date_format` without `cast = "date"` or `"datetime"`.
     DateFormatWithoutDateCast {
         /// The column.
         column: String,
@@ -297,7 +312,7 @@ impl fmt::Display for Problem {
                 "mapping.columns {column:?}: date_format {format:?} is not a valid format (use %Y, %m, %d, e.g. \"%Y年%m月%d日\")"
             ),
             Problem::DateFormatWithoutDateCast { column } => {
-                write!(f, "mapping.columns {column:?}: date_format needs cast = \"date\"")
+                write!(f, "mapping.columns {column:?}: date_format needs cast = \"date\" or \"datetime\"")
             }
             Problem::AmbiguousValue { column, key } => {
                 write!(
@@ -454,6 +469,17 @@ enum Cast {
     String,
 }
 
+impl Cast {
+    /// Whether a JSON value of type `delivered` is already what this cast produces.
+    fn delivers(&self, delivered: Delivered) -> bool {
+        match self {
+            Cast::Integer | Cast::Number => matches!(delivered, Delivered::Integer | Delivered::Number),
+            Cast::Boolean => delivered == Delivered::Boolean,
+            Cast::Date(_) | Cast::DateTime(_) | Cast::String => delivered == Delivered::String,
+        }
+    }
+}
+
 impl Mapping {
     /// Checks `spec` and compiles it, reporting every problem at once.
     /// The reference date of `id_age` is today in China; see [`with_as_of`](Self::with_as_of).
@@ -518,7 +544,7 @@ impl Mapping {
                 if !valid_date_format(format) {
                     problems.push(Problem::BadDateFormat { column: column.clone(), format: format.clone() });
                 }
-                if entry.cast.as_deref().map(str::trim) != Some("date") {
+                if !matches!(entry.cast.as_deref().map(str::trim), Some("date" | "datetime")) {
                     problems.push(Problem::DateFormatWithoutDateCast { column: column.clone() });
                 }
             }
@@ -657,7 +683,9 @@ impl Mapping {
                     nulls += 1;
                 }
                 if nulls > 0 {
-                    let present = (array.len() - array.null_count()) as u64;
+                    // A column with steps counts its values there; here only the nulls.
+                    let stepped = self.columns.iter().any(|c| c.derive.is_none() && c.name == *field.name());
+                    let present = if stepped { 0 } else { (array.len() - array.null_count()) as u64 };
                     normalised.push(Normalised {
                         column: field.name().clone(),
                         as_delivered: present,
@@ -695,8 +723,8 @@ impl Mapping {
                     let (out, retyped) = self.transform(column, value);
                     let before = types_in.as_ref().map_or(Delivered::Text, |t| t[row]);
                     let changed = out.as_deref() != value;
-                    // Reading a JSON string as a string retypes nothing.
-                    let retyped = retyped && !(column.cast == Some(Cast::String) && before == Delivered::String);
+                    // A cast that reads a value already of its JSON type, unchanged, retypes nothing.
+                    let retyped = retyped && !column.cast.as_ref().is_some_and(|cast| cast.delivers(before));
                     let after = if changed || retyped { Delivered::Text } else { before };
                     if let Some(types) = types_out.as_mut() {
                         types[row] = after;

@@ -543,3 +543,120 @@ fn number_and_date_helpers() {
     assert!(!valid_date_format("%"));
     assert!(!valid_date_format(""));
 }
+
+#[test]
+fn boolean_datetime_string_and_half_width_normalisers() {
+    let mapping = compile(
+        r#"
+        [[columns]]
+        name = "flag"
+        cast = "boolean"
+        [[columns]]
+        name = "at"
+        cast = "datetime"
+        [[columns]]
+        name = "at_custom"
+        cast = "datetime"
+        date_format = "%Y年%m月%d日 %H时%M分%S秒"
+        [[columns]]
+        name = "code"
+        normalize = "half_width"
+        "#,
+    );
+    let input = batch(&[
+        ("flag", vec![Some("是"), Some("否"), Some("Y"), Some("0"), Some("TRUE"), Some("也许"), None]),
+        (
+            "at",
+            vec![
+                Some("2024-01-31 08:00:00"),
+                Some("2024-01-31T00:00:00Z"),
+                Some("2024/01/31 08:00"),
+                Some("明天"),
+                None,
+                None,
+                None,
+            ],
+        ),
+        ("at_custom", vec![Some("2024年01月31日 08时00分00秒"), None, None, None, None, None, None]),
+        ("code", vec![Some("ＡＢ１２３"), Some("ab"), None, None, None, None, None]),
+    ]);
+    let out = mapping.apply(&input).unwrap();
+    assert_eq!(
+        column(&out, "flag"),
+        s(&[Some("true"), Some("false"), Some("true"), Some("false"), Some("true"), Some("也许"), None])
+    );
+    assert_eq!(
+        column(&out, "at")[..4],
+        s(&[
+            Some("2024-01-31T08:00:00+08:00"),
+            Some("2024-01-31T00:00:00Z"),
+            Some("2024-01-31T08:00:00+08:00"),
+            Some("明天")
+        ])
+    );
+    assert_eq!(column(&out, "at_custom")[0].as_deref(), Some("2024-01-31T08:00:00+08:00"));
+    assert_eq!(column(&out, "code")[..2], s(&[Some("AB123"), Some("ab")]));
+    // What the casts produce is what the standard reads.
+    assert!(civlink_standards::validate::parse_date_time("2024-01-31T08:00:00+08:00").is_some());
+}
+
+#[test]
+fn json_types_follow_renames_and_steps_and_are_counted() {
+    use civlink_standards::validate::{Delivered, DeliveredTypes};
+    let mapping = compile(
+        r#"
+        rename = { "CODE" = "code", "AMOUNT" = "amount", "NOTE" = "note" }
+        json_null = "absent"
+        [[columns]]
+        name = "code"
+        cast = "string"
+        [[columns]]
+        name = "amount"
+        cast = "number"
+        [[columns]]
+        name = "note"
+        trim = true
+        "#,
+    );
+    let input = batch(&[
+        ("CODE", vec![Some("170"), Some("390"), None]),
+        ("AMOUNT", vec![Some("12.5"), Some("1,234"), None]),
+        ("NOTE", vec![Some(" x "), Some("y"), None]),
+        ("OTHER", vec![Some("1"), None, None]),
+    ]);
+    let mut delivered = DeliveredTypes::new();
+    delivered.insert("CODE", vec![Delivered::Integer, Delivered::String, Delivered::Null]);
+    delivered.insert("AMOUNT", vec![Delivered::String, Delivered::String, Delivered::Text]);
+    delivered.insert("NOTE", vec![Delivered::String, Delivered::String, Delivered::Null]);
+    delivered.insert("OTHER", vec![Delivered::Integer, Delivered::Null, Delivered::Text]);
+    let mapped = mapping.apply_delivered(&input, Some(&delivered)).unwrap();
+    let types = mapped.delivered.expect("types kept");
+    // The number read as text is text now; the string stays a string.
+    assert_eq!(types.get("code").unwrap(), [Delivered::Text, Delivered::String, Delivered::Text]);
+    // A cast read both strings; an untouched value keeps its type.
+    assert_eq!(types.get("amount").unwrap()[..2], [Delivered::Text, Delivered::Text]);
+    assert_eq!(types.get("note").unwrap(), [Delivered::Text, Delivered::String, Delivered::Text]);
+    assert_eq!(types.get("OTHER").unwrap(), [Delivered::Integer, Delivered::Text, Delivered::Text]);
+    assert!(types.get("CODE").is_none());
+
+    let counted = |name: &str| -> (u64, u64) {
+        mapped
+            .normalised
+            .iter()
+            .filter(|n| n.column == name)
+            .fold((0, 0), |(a, b), n| (a + n.as_delivered, b + n.normalised))
+    };
+    // code: 170 retyped (normalised), "390" already a string, null declared absent (normalised).
+    assert_eq!(counted("code"), (1, 1 + 1));
+    // amount: "12.5" and "1,234" both read by the cast from JSON strings.
+    assert_eq!(counted("amount"), (0, 2));
+    // note: " x " trimmed, "y" as delivered, the null declared absent.
+    assert_eq!(counted("note"), (1, 1 + 1));
+    assert_eq!(counted("OTHER"), (1, 1));
+
+    // Without types (a CSV), the same mapping counts only changed text.
+    let plain = mapping.apply_delivered(&input, None).unwrap();
+    assert!(plain.delivered.is_none());
+    let amount: Vec<_> = plain.normalised.iter().filter(|n| n.column == "amount").collect();
+    assert_eq!((amount[0].as_delivered, amount[0].normalised), (1, 1));
+}

@@ -3,6 +3,7 @@
 mod csv;
 mod job;
 mod json;
+mod json_types;
 mod parquet;
 mod source;
 mod xlsx;
