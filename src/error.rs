@@ -62,6 +62,9 @@ pub enum Error {
     /// `token create` refused its arguments.
     #[error(transparent)]
     Token(#[from] crate::token_cmd::TokenError),
+    /// A delivery-gate override was refused.
+    #[error(transparent)]
+    Override(#[from] crate::ingest_cmd::OverrideError),
     /// `catalog read` refused a version or time, or could not mask.
     #[error(transparent)]
     CatalogRead(#[from] crate::catalog_cmd::ReadError),

@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use civlink_catalog::config::CatalogConfig;
-use civlink_catalog::model::{QualityReport, RunStatus};
+use civlink_catalog::model::{DatasetId, QualityReport, RunRecord, RunStatus};
+use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome, OutcomeKind, Principal, Role};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
+use civlink_connectors::gates::GateReport;
 use civlink_connectors::job::Job;
-use civlink_connectors::pipeline::{self, Catalog, Progress, RunOutcome};
+use civlink_connectors::pipeline::{self, Catalog, Progress, RunOptions, RunOutcome};
 use civlink_connectors::source::SourceFile;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -63,19 +65,147 @@ impl Progress for Bar {
     }
 }
 
-/// Run a job file and print its summary.
-pub async fn run(job_path: &Path, catalog: &OpenCatalog) -> Result<Outcome> {
+/// Why a gate override was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// No token to say who overrides.
+    #[error("{what} needs --token (or CIVLINK_TOKEN) of an admin or of the dataset department's service account")]
+    MissingToken {
+        /// `--accept` or `--force`.
+        what: &'static str,
+    },
+    /// No reason given.
+    #[error("{what} needs --reason: why the delivery is accepted although a gate held it (it is audited)")]
+    MissingReason {
+        /// `--accept` or `--force`.
+        what: &'static str,
+    },
+    /// The principal may not override this dataset's gates.
+    #[error(
+        "{principal} may not override the delivery gates of {dataset}: an admin or {dataset}'s department service account may"
+    )]
+    NotAllowed {
+        /// Who tried.
+        principal: String,
+        /// The dataset.
+        dataset: DatasetId,
+    },
+    /// `--accept` names no run.
+    #[error("no run {run_id}")]
+    UnknownRun {
+        /// The run id given.
+        run_id: String,
+    },
+}
+
+/// Run a job file (or accept a held run) and print its summary.
+pub async fn run(args: &IngestArgs, catalog: &OpenCatalog) -> Result<Outcome> {
+    if let Some(run_id) = &args.accept {
+        return accept(run_id, args, catalog).await;
+    }
+    let Some(job_path) = args.job.as_deref() else {
+        return Err(Error::Job { path: PathBuf::from("-"), message: "give a job file, or --accept RUN".into() });
+    };
     let job =
         Job::load(job_path).map_err(|source| Error::Job { path: job_path.to_owned(), message: source.to_string() })?;
-    let outcome = run_job(&job, job_path, catalog).await?;
+    let overrider = match args.force {
+        true => Some(overrider(args, catalog, &job.spec.dataset, "--force").await?),
+        false => None,
+    };
+    let options = RunOptions { force: args.force };
+    let outcome = run_job_with(&job, job_path, catalog, &options).await?;
+    if let (Some((principal, reason)), Some(gates)) = (overrider, &outcome.gates)
+        && !gates.passed()
+        && outcome.run.status == RunStatus::Committed
+    {
+        let overridden: Vec<String> = gates.failed().map(|g| g.to_string()).collect();
+        audit_override(catalog, &principal, AuditAction::IngestForce, &outcome.run, &reason, &overridden).await?;
+    }
     print!("{}", summary(&outcome));
+    Ok(if outcome.run.status == RunStatus::Held { Outcome::Held } else { Outcome::Clean })
+}
+
+/// The principal behind `--token`, if it may override `dataset`'s gates, and the reason given.
+async fn overrider(
+    args: &IngestArgs,
+    catalog: &OpenCatalog,
+    dataset: &DatasetId,
+    what: &'static str,
+) -> Result<(Principal, String)> {
+    let token = args.token.as_deref().ok_or(OverrideError::MissingToken { what })?;
+    let reason =
+        args.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).ok_or(OverrideError::MissingReason { what })?;
+    let principal = catalog.store.authenticate(token).await.map_err(Error::Policy)?;
+    let allowed = match principal.role {
+        Role::Admin => true,
+        Role::DepartmentService => principal.department == Some(dataset.department),
+        Role::Analyst | Role::StandardsAdmin => false,
+    };
+    if !allowed {
+        return Err(OverrideError::NotAllowed { principal: principal.name, dataset: dataset.clone() }.into());
+    }
+    Ok((principal, reason.to_owned()))
+}
+
+/// The override, in the audit chain: who, which run, why, and the gates it overrode.
+async fn audit_override(
+    catalog: &OpenCatalog,
+    principal: &Principal,
+    action: AuditAction,
+    run: &RunRecord,
+    reason: &str,
+    gates: &[String],
+) -> Result<()> {
+    let detail = format!("run {} of {}: {reason} (gates: {})", run.run_id, run.dataset, gates.join("; "));
+    let mut entry = AuditEntry::new(principal.name.clone(), action, AuditOutcome::new(OutcomeKind::Ok, detail));
+    entry.purpose = Some(reason.to_owned());
+    entry.datasets = vec![run.dataset.to_string()];
+    catalog.store.append_audit(&entry).await.map_err(Error::Policy)?;
+    Ok(())
+}
+
+/// `civlink ingest --accept RUN`: commit a held run as it is.
+async fn accept(run_id: &str, args: &IngestArgs, catalog: &OpenCatalog) -> Result<Outcome> {
+    let run = catalog
+        .store
+        .run(run_id)
+        .await
+        .map_err(Error::Store)?
+        .ok_or_else(|| OverrideError::UnknownRun { run_id: run_id.to_owned() })?;
+    let (principal, reason) = overrider(args, catalog, &run.dataset, "--accept").await?;
+    let hold = catalog.store.hold(run_id).await.map_err(Error::Store)?;
+    let gates: Vec<String> = hold
+        .as_ref()
+        .and_then(|h| serde_json::from_str::<GateReport>(&h.report).ok())
+        .map(|report| report.failed().map(|g| g.to_string()).collect())
+        .unwrap_or_default();
+    let accepted = catalog.store.accept_held_run(run_id, &principal.name, &reason).await.map_err(Error::Store)?;
+    audit_override(catalog, &principal, AuditAction::IngestAccept, &accepted, &reason, &gates).await?;
+    println!(
+        "run {} accepted by {}: {} is now at version {} ({} rows written)",
+        accepted.run_id,
+        principal.name,
+        accepted.dataset,
+        accepted.data_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        accepted.counts.written
+    );
     Ok(Outcome::Clean)
 }
 
 /// Run a loaded job with a progress bar; the bar is cleared when the run ends.
 pub async fn run_job(job: &Job, job_path: &Path, catalog: &OpenCatalog) -> Result<RunOutcome> {
+    run_job_with(job, job_path, catalog, &RunOptions::default()).await
+}
+
+/// [`run_job`] with options.
+pub async fn run_job_with(
+    job: &Job,
+    job_path: &Path,
+    catalog: &OpenCatalog,
+    options: &RunOptions,
+) -> Result<RunOutcome> {
     let bar = Bar::new(&job.spec.name);
-    let outcome = pipeline::run(job, &catalog.pipeline(), &bar).await;
+    let outcome = pipeline::run_with(job, &catalog.pipeline(), &bar, options).await;
     bar.0.finish_and_clear();
     outcome.map_err(|e| Error::Ingest { job: job_path.to_owned(), message: e.to_string() })
 }
@@ -122,6 +252,52 @@ pub fn summary(outcome: &RunOutcome) -> String {
     if let Some(quality) = &outcome.quality {
         out.push_str(&quality_lines(quality, 5));
     }
+    if let Some(gates) = &outcome.gates {
+        out.push_str(&gate_lines(gates, run));
+    }
+    out
+}
+
+/// The delivery gates of a run: every gate when one held it, else only warnings and overrides.
+pub fn gate_lines(gates: &GateReport, run: &RunRecord) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if run.status == RunStatus::Held {
+        let _ = writeln!(
+            out,
+            "  HELD by a delivery gate: {} keeps its current version; nothing was committed",
+            run.dataset
+        );
+    } else if !gates.passed() {
+        let _ = writeln!(out, "  committed with --force over these gates:");
+    }
+    if !gates.passed() {
+        for gate in &gates.outcomes {
+            let _ = writeln!(out, "    {gate}");
+        }
+    }
+    if let Some(hint) = &gates.encoding_hint {
+        let _ = writeln!(out, "  encoding: {hint}");
+    }
+    if !gates.unused_columns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  warning: source columns the mapping does not use: {} (renamed at the source?)",
+            gates.unused_columns.join(", ")
+        );
+    }
+    if run.status == RunStatus::Held {
+        if run.data_version.is_some() {
+            let _ = writeln!(
+                out,
+                "  inspect: civlink catalog quarantine {}; accept as it is: civlink ingest --accept {} --token … --reason …",
+                run.dataset, run.run_id
+            );
+        } else {
+            let _ =
+                writeln!(out, "  fix the export or the job and run it again (or --force with --token and --reason)");
+        }
+    }
     out
 }
 
@@ -164,6 +340,19 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
 /// Arguments of `civlink ingest`.
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
-    /// The job file (TOML).
-    pub job: PathBuf,
+    /// The job file (TOML); not with --accept.
+    #[arg(required_unless_present = "accept")]
+    pub job: Option<PathBuf>,
+    /// Commit a run a delivery gate held, by its run id, as it is.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["job", "force"])]
+    pub accept: Option<String>,
+    /// Commit even when a delivery gate would hold the run.
+    #[arg(long)]
+    pub force: bool,
+    /// With --accept or --force: the token of an admin, or of the dataset department's service account.
+    #[arg(long, env = "CIVLINK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// With --accept or --force: why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
 }

@@ -89,11 +89,7 @@ fn main() -> ExitCode {
         }
         Command::Standards(command) => standards_cmd::run(command),
         Command::Ingest(args) => {
-            with_catalog(
-                &cli.config,
-                &cli.data_dir,
-                |catalog| async move { ingest_cmd::run(&args.job, &catalog).await },
-            )
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { ingest_cmd::run(&args, &catalog).await })
         }
         Command::Catalog(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { catalog_cmd::run(command, &catalog).await })
@@ -152,6 +148,8 @@ pub enum Outcome {
     Clean,
     /// The command ran and found problems (invalid rows, incompatibilities).
     Findings,
+    /// An ingest run a delivery gate held: the dataset kept its version.
+    Held,
 }
 
 impl Outcome {
@@ -159,6 +157,7 @@ impl Outcome {
         match self {
             Outcome::Clean => ExitCode::SUCCESS,
             Outcome::Findings => ExitCode::from(1),
+            Outcome::Held => ExitCode::from(3),
         }
     }
 }

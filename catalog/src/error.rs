@@ -69,6 +69,30 @@ pub enum StoreError {
         /// Its recorded status.
         status: RunStatus,
     },
+    /// Only a held run can be accepted, once.
+    #[error("run {run_id} is {}, not held; only a held run can be accepted", if *accepted { "held and already accepted" } else { status.code() })]
+    RunNotHeld {
+        /// The run id.
+        run_id: String,
+        /// Its recorded status.
+        status: RunStatus,
+        /// Whether it was held and someone accepted it already.
+        accepted: bool,
+    },
+    /// A held run whose dataset has moved on: accepting it would replace newer data.
+    #[error(
+        "run {run_id} was held against version {} of its dataset, which is now at version {}: accepting it would replace newer data; run the job again with --force instead",
+        held_against.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+        current.map_or_else(|| "none".to_owned(), |v| v.to_string())
+    )]
+    HoldSuperseded {
+        /// The run id.
+        run_id: String,
+        /// The dataset's version when the run was held.
+        held_against: Option<i64>,
+        /// The dataset's version now.
+        current: Option<i64>,
+    },
     /// An argument the store cannot record as given.
     #[error("cannot record {what}: {message}")]
     Invalid {

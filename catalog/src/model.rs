@@ -365,6 +365,9 @@ pub enum RunStatus {
     Failed,
     /// Skipped: the same sources were already ingested by a committed run.
     Skipped,
+    /// Stopped by a delivery gate: the dataset kept its version; the run's
+    /// data waits to be accepted (or is superseded by the next run).
+    Held,
 }
 
 impl RunStatus {
@@ -375,6 +378,7 @@ impl RunStatus {
             RunStatus::Committed => "committed",
             RunStatus::Failed => "failed",
             RunStatus::Skipped => "skipped",
+            RunStatus::Held => "held",
         }
     }
 }
@@ -387,6 +391,7 @@ impl FromStr for RunStatus {
             "committed" => Ok(RunStatus::Committed),
             "failed" => Ok(RunStatus::Failed),
             "skipped" => Ok(RunStatus::Skipped),
+            "held" => Ok(RunStatus::Held),
             _ => Err(ParseError::RunStatus { value: value.to_owned() }),
         }
     }

@@ -27,6 +27,9 @@
 //!
 //! [mapping]                              # optional: see the mapping module
 //! rename = { "公民身份号码" = "id_number" }
+//!
+//! [gates]                                # optional: see the gates module (defaults apply)
+//! max_quarantined = "10%"
 //! ```
 //!
 //! [`Job::load`] checks everything it can without reading the data and
@@ -51,6 +54,7 @@ use serde::{Deserialize, Deserializer};
 use toml::{Table, Value};
 
 use crate::file::{CsvOptions, CsvReader, DEFAULT_BATCH_SIZE, FileFormat, ReadOptions};
+use crate::gates::Gates;
 use crate::mapping::{Mapping, MappingError, MappingSpec};
 use crate::source;
 
@@ -82,6 +86,10 @@ pub struct JobSpec {
     /// How the export's columns map onto the standard's (default: unchanged).
     #[serde(default)]
     pub mapping: MappingSpec,
+    /// The delivery gates' thresholds, as written (see [`crate::gates`];
+    /// checked into [`Job::gates`]).
+    #[serde(default)]
+    pub gates: Table,
 }
 
 /// The `[dataset_info]` section: how the dataset is catalogued.
@@ -212,6 +220,8 @@ pub struct Job {
     pub mapping: Mapping,
     /// The parsed `schedule`.
     pub schedule: Option<croner::Cron>,
+    /// The delivery gates, defaults filled in.
+    pub gates: Gates,
 }
 
 impl Job {
@@ -239,8 +249,13 @@ impl Job {
         c.unknown_keys(
             &table,
             "",
-            &["name", "dataset", "standard", "mode", "schedule", "dataset_info", "source", "mapping"],
+            &["name", "dataset", "standard", "mode", "schedule", "dataset_info", "source", "mapping", "gates"],
         );
+        let gates_table = c.table(&table, "", "gates", false);
+        let (gates, gate_problems) = crate::gates::check(gates_table);
+        for (field, message) in gate_problems {
+            c.problem(field, message);
+        }
 
         if let Some(name) = c.string(&table, "", "name", true)
             && (name.trim().is_empty() || name.chars().any(char::is_control))
@@ -364,7 +379,7 @@ impl Job {
         if let Some((columns, _)) = standard_columns {
             mapping = mapping.restrict_to(columns);
         }
-        Ok(Job { spec, text: text.to_owned(), base_dir: base_dir.to_path_buf(), path: None, mapping, schedule })
+        Ok(Job { spec, text: text.to_owned(), base_dir: base_dir.to_path_buf(), path: None, mapping, schedule, gates })
     }
 
     /// The standard's JSON document: the shipped text, or the file named by

@@ -6,11 +6,13 @@
 //! |---|---|
 //! | [`file`](mod@file) | file formats: CSV (UTF-8, GBK, GB18030), NDJSON / JSON arrays, Parquet, Excel `.xlsx` |
 //! | [`source`] | where files come from (paths, globs, `file://`, `s3://`) and the async [`source::Source`] stream |
+//! | [`gates`] | delivery gates: when a run is held instead of committed (quarantine share, shrink, rows, required columns) |
 //! | [`mapping`] | declarative mapping of a department's columns and values onto a standard's, applied before validation |
 //! | [`pipeline`] | one ingestion run: map, validate, quarantine, de-duplicate, write and commit with quality and lineage |
 //! | [`job`] | ingestion job files (TOML): dataset, standard, write mode, schedule, governance attributes, source, mapping |
 
 pub mod file;
+pub mod gates;
 pub mod job;
 pub mod mapping;
 pub mod pipeline;

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod demo;
 mod demo_data;
+mod gates;
 mod ingest;
 mod policy;
 mod python_clients;

@@ -45,11 +45,15 @@ pub enum AuditAction {
     RestReadStandard,
     /// A REST request refused before its handler (an unauthenticated body).
     RestRequest,
+    /// A run a delivery gate held was accepted (`civlink ingest --accept`), with a reason.
+    IngestAccept,
+    /// A run committed although a delivery gate would have held it (`civlink ingest --force`), with a reason.
+    IngestForce,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -67,6 +71,8 @@ impl AuditAction {
         AuditAction::RestPublishStandard,
         AuditAction::RestReadStandard,
         AuditAction::RestRequest,
+        AuditAction::IngestAccept,
+        AuditAction::IngestForce,
     ];
 
     /// The stable code, as stored and hashed.
@@ -89,6 +95,8 @@ impl AuditAction {
             AuditAction::RestPublishStandard => "rest_publish_standard",
             AuditAction::RestReadStandard => "rest_read_standard",
             AuditAction::RestRequest => "rest_request",
+            AuditAction::IngestAccept => "ingest_accept",
+            AuditAction::IngestForce => "ingest_force",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! SQLite does.
 
 mod codec;
+mod holds;
 mod policy;
 mod settings;
 
@@ -103,6 +104,7 @@ macro_rules! dataset_columns {
 // After the column macros, which it uses.
 mod snapshot;
 
+pub use holds::{Accepted, Hold};
 pub use snapshot::{PolicySnapshot, ReadableDataset};
 
 /// The columns of `runs`, in the order [`run_from_row`] reads them.
@@ -437,54 +439,7 @@ impl MetadataStore {
             return Err(explain_not_running(&mut tx, &run.run_id, Some(&run.dataset)).await);
         }
 
-        let updated = sqlx::query(
-            "UPDATE datasets SET current_version = COALESCE($1, current_version), \
-             quarantine_version = COALESCE($2, quarantine_version), updated_at = $3 WHERE id = $4",
-        )
-        .bind(run.data_version)
-        .bind(run.quarantine_version)
-        .bind(&committed_at)
-        .bind(&dataset)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("commit run: move the dataset's versions"))?;
-        if updated.rows_affected() == 0 {
-            return Err(Error::UnknownDataset { dataset });
-        }
-        // Readers see the new version from the next request on.
-        announce_change(&mut tx).await?;
-
-        if let Some(version) = run.data_version {
-            sqlx::query(
-                "INSERT INTO dataset_versions (dataset, version, run_id, mode, rows_written, committed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&dataset)
-            .bind(version)
-            .bind(&run.run_id)
-            .bind(run.mode.code())
-            .bind(rows_written)
-            .bind(&committed_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("commit run: record the dataset version"))?;
-
-            let mut seen = HashSet::new();
-            let distinct = sources.iter().filter(|s| seen.insert(s.as_str()));
-            for (ordinal, source) in (0_i64..).zip(distinct) {
-                sqlx::query(
-                    "INSERT INTO lineage (dataset, version, run_id, source_uri, ordinal) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&dataset)
-                .bind(version)
-                .bind(&run.run_id)
-                .bind(source)
-                .bind(ordinal)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("commit run: record lineage"))?;
-            }
-        }
+        publish_version(&mut tx, run, rows_written, &committed_at, sources).await?;
 
         sqlx::query("INSERT INTO quality_reports (run_id, report) VALUES ($1, $2)")
             .bind(&run.run_id)
@@ -622,14 +577,17 @@ impl MetadataStore {
         row.map(|row| parse_report(&row, run_id)).transpose()
     }
 
-    /// The quality report of the dataset's most recently committed run.
+    /// The quality report of the dataset's most recently committed run (a
+    /// held run's report counts once the run is accepted).
     pub async fn latest_quality(&self, dataset: &DatasetId) -> Result<Option<QualityReport>> {
         // Only the run ids and commit times: reports can be large.
         let rows = sqlx::query(
             "SELECT r.run_id, r.finished_at FROM runs r JOIN quality_reports q ON q.run_id = r.run_id \
-             WHERE r.dataset = $1",
+             WHERE r.dataset = $1 AND r.status = $2",
         )
         .bind(dataset.to_string())
+        // A held run's report describes data nobody reads (until it is accepted).
+        .bind(RunStatus::Committed.code())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err("find the latest quality report"))?;
@@ -855,6 +813,68 @@ async fn prepare_sqlite(url: &str) -> Result<(String, bool), String> {
         (None, None) => format!("{url}?mode=rwc"),
     };
     Ok((url, false))
+}
+
+/// Make a run's versions the dataset's current ones, inside the commit's
+/// transaction: the dataset's pointers, the version record and its lineage
+/// (see [`MetadataStore::commit_run`]).
+pub(super) async fn publish_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run: &RunRecord,
+    rows_written: i64,
+    committed_at: &str,
+    sources: &[String],
+) -> Result<()> {
+    let dataset = run.dataset.to_string();
+    let updated = sqlx::query(
+        "UPDATE datasets SET current_version = COALESCE($1, current_version), \
+         quarantine_version = COALESCE($2, quarantine_version), updated_at = $3 WHERE id = $4",
+    )
+    .bind(run.data_version)
+    .bind(run.quarantine_version)
+    .bind(committed_at)
+    .bind(&dataset)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err("commit run: move the dataset's versions"))?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::UnknownDataset { dataset });
+    }
+    // Readers see the new version from the next request on.
+    announce_change(tx).await?;
+
+    if let Some(version) = run.data_version {
+        sqlx::query(
+            "INSERT INTO dataset_versions (dataset, version, run_id, mode, rows_written, committed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&dataset)
+        .bind(version)
+        .bind(&run.run_id)
+        .bind(run.mode.code())
+        .bind(rows_written)
+        .bind(committed_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("commit run: record the dataset version"))?;
+
+        let mut seen = HashSet::new();
+        let distinct = sources.iter().filter(|s| seen.insert(s.as_str()));
+        for (ordinal, source) in (0_i64..).zip(distinct) {
+            sqlx::query(
+                "INSERT INTO lineage (dataset, version, run_id, source_uri, ordinal) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&dataset)
+            .bind(version)
+            .bind(&run.run_id)
+            .bind(source)
+            .bind(ordinal)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err("commit run: record lineage"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Move the catalog's change counter, inside the transaction of the change it announces.

@@ -25,7 +25,7 @@
 //!   `column_N` (1-based position) and a repeated name gets `_2`, `_3`, ...
 //!   appended, so the schema is always valid and no column is lost.
 //! * A header that does not decode cleanly (invalid UTF-8, or U+FFFD after
-//!   GBK/GB18030 decoding) is an [`Error::Csv`]: it almost always means the
+//!   GBK/GB18030 decoding) is an [`Error::HeaderEncoding`]: it almost always means the
 //!   configured encoding is wrong, and every row would be garbled or rejected.
 //! * Rows are never dropped: a record whose field count differs from the
 //!   header's, that is not valid UTF-8, or that contains bytes that are not
@@ -52,7 +52,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
 use super::{
-    DEFAULT_MAX_RECORD_BYTES, Encoding, Error, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size,
+    DEFAULT_MAX_RECORD_BYTES, Encoding, Error, PositionedBatch, RejectKind, Result, Utf8BatchBuilder, check_batch_size,
     normalize_column_names,
 };
 
@@ -362,20 +362,14 @@ impl CsvReader {
             self.peeked = true;
             return Ok((1..=width).map(|i| format!("column_{i}")).collect());
         }
-        let header = StringRecord::from_byte_record(record).map_err(|e| Error::Csv {
+        let encoding = self.options.encoding;
+        let header = StringRecord::from_byte_record(record).map_err(|_| Error::HeaderEncoding {
             path: self.path.clone(),
             line,
-            message: format!("header is not valid UTF-8 ({}); is the file encoded as GBK or GB18030?", e.utf8_error()),
+            encoding,
         })?;
-        if self.options.encoding != Encoding::Utf8 && contains_replacement_char(header.as_byte_record().as_slice()) {
-            return Err(Error::Csv {
-                path: self.path.clone(),
-                line,
-                message: format!(
-                    "header contains bytes that are not valid {}; is the file encoded as UTF-8?",
-                    self.options.encoding.name().to_ascii_uppercase()
-                ),
-            });
+        if encoding != Encoding::Utf8 && contains_replacement_char(header.as_byte_record().as_slice()) {
+            return Err(Error::HeaderEncoding { path: self.path.clone(), line, encoding });
         }
         let names = normalize_column_names(header.iter());
         self.record = Some(header.into_byte_record());
@@ -437,7 +431,7 @@ impl CsvReader {
         let width = self.schema.fields().len();
         if record.len() != width {
             let reason = format!("ragged row: {} fields, header has {width}", record.len());
-            self.reject(&record, line, reason);
+            self.reject(&record, line, RejectKind::Ragged, reason);
             self.record = Some(record);
             return;
         }
@@ -448,7 +442,7 @@ impl CsvReader {
                 {
                     let reason = format!("invalid {} byte sequence", self.options.encoding.name().to_ascii_uppercase());
                     let record = text.into_byte_record();
-                    self.reject(&record, line, reason);
+                    self.reject(&record, line, RejectKind::Encoding, reason);
                     self.record = Some(record);
                     return;
                 }
@@ -464,13 +458,13 @@ impl CsvReader {
             }
             Err(e) => {
                 let record = e.into_byte_record();
-                self.reject(&record, line, "invalid UTF-8".to_owned());
+                self.reject(&record, line, RejectKind::Encoding, "invalid UTF-8".to_owned());
                 self.record = Some(record);
             }
         }
     }
 
-    fn reject(&mut self, record: &ByteRecord, line: u64, reason: String) {
+    fn reject(&mut self, record: &ByteRecord, line: u64, kind: RejectKind, reason: String) {
         let delimiter = char::from(self.options.delimiter);
         let mut raw = String::with_capacity(record.as_slice().len() + record.len());
         for (i, field) in record.iter().enumerate() {
@@ -479,7 +473,7 @@ impl CsvReader {
             }
             raw.push_str(&String::from_utf8_lossy(field));
         }
-        self.builder.push_reject(line, raw, reason);
+        self.builder.push_reject(line, raw, kind, reason);
     }
 
     /// Emits the batch built so far, if it holds anything.

@@ -39,7 +39,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use calamine::{DataRef, ExcelDateTime, Reader, Xlsx};
 
-use super::{Error, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size, normalize_column_names};
+use super::{Error, PositionedBatch, RejectKind, Result, Utf8BatchBuilder, check_batch_size, normalize_column_names};
 
 /// Seconds in a day, for Excel serial date-times (days since the epoch, the
 /// time of day as the fraction).
@@ -351,6 +351,7 @@ impl Worker {
             })
             .collect();
         if !outside.is_empty() || !errors.is_empty() {
+            let kind = if outside.is_empty() { RejectKind::ErrorCell } else { RejectKind::Ragged };
             let reason = if !outside.is_empty() {
                 let letters: Vec<String> = outside.iter().map(|c| column_letters(*c)).collect();
                 format!(
@@ -363,7 +364,7 @@ impl Worker {
                 format!("error cell: {}", errors.join("; "))
             };
             let raw = raw_line(cells, min_col.min(table.first_col), max_col);
-            table.builder.push_reject(line, raw, reason);
+            table.builder.push_reject(line, raw, kind, reason);
         } else {
             table.values.iter_mut().for_each(|v| *v = None);
             for (c, cell) in cells {

@@ -30,7 +30,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use civlink_standards::validate::Delivered;
 
-use super::{DEFAULT_MAX_RECORD_BYTES, Error, FileFormat, PositionedBatch, Result, Utf8BatchBuilder, check_batch_size};
+use super::{
+    DEFAULT_MAX_RECORD_BYTES, Error, FileFormat, PositionedBatch, RejectKind, Result, Utf8BatchBuilder,
+    check_batch_size,
+};
 
 /// Number of records (good or rejected) read up front to fix the schema.
 pub const SCHEMA_INFERENCE_RECORDS: usize = 1000;
@@ -72,6 +75,7 @@ enum Parsed {
     Reject {
         line: u64,
         raw: String,
+        kind: RejectKind,
         reason: String,
     },
 }
@@ -150,8 +154,9 @@ impl JsonReader {
         let Some(item) = self.source.next_item(&mut self.buf, &self.path)? else {
             return Ok(None);
         };
-        let reject = |reason: String, buf: &[u8]| Parsed::Reject {
+        let reject = |kind: RejectKind, reason: String, buf: &[u8]| Parsed::Reject {
             line: item.line,
+            kind,
             raw: String::from_utf8_lossy(buf).into_owned(),
             reason: match item.element_line {
                 Some(physical) => format!("{reason} (element starts at line {physical})"),
@@ -160,13 +165,14 @@ impl JsonReader {
         };
         if item.truncated {
             return Ok(Some(reject(
+                RejectKind::Malformed,
                 "truncated element: the file ends before the JSON array is closed".to_owned(),
                 &self.buf,
             )));
         }
         let fields = match split_object(&self.buf) {
             Ok(fields) => fields,
-            Err(reason) => return Ok(Some(reject(reason, &self.buf))),
+            Err((kind, reason)) => return Ok(Some(reject(kind, reason, &self.buf))),
         };
         let mut values = Vec::with_capacity(fields.len());
         let mut unexpected: Vec<&str> = Vec::new();
@@ -197,7 +203,7 @@ impl JsonReader {
                 unexpected.join(", "),
                 SCHEMA_INFERENCE_RECORDS
             );
-            return Ok(Some(reject(reason, &self.buf)));
+            return Ok(Some(reject(RejectKind::Malformed, reason, &self.buf)));
         }
         values.sort_unstable_by_key(|(index, _, _)| *index);
         Ok(Some(Parsed::Row { line: item.line, values }))
@@ -227,7 +233,7 @@ impl JsonReader {
                 }
                 self.builder.push_row(line);
             }
-            Parsed::Reject { line, raw, reason } => self.builder.push_reject(line, raw, reason),
+            Parsed::Reject { line, raw, kind, reason } => self.builder.push_reject(line, raw, kind, reason),
         }
     }
 }
@@ -522,8 +528,12 @@ type Fields<'a> = Vec<(Cow<'a, str>, Option<(Cow<'a, str>, Delivered)>)>;
 /// Splits one JSON object into (key, value text and JSON type) pairs, in
 /// source order (`null` is an empty text of type [`Delivered::Null`]).
 /// `Err` carries the reject reason.
-fn split_object(bytes: &[u8]) -> Result<Fields<'_>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "invalid UTF-8".to_owned())?;
+fn split_object(bytes: &[u8]) -> Result<Fields<'_>, (RejectKind, String)> {
+    let text = std::str::from_utf8(bytes).map_err(|_| (RejectKind::Encoding, "invalid UTF-8".to_owned()))?;
+    split_text(text).map_err(|reason| (RejectKind::Malformed, reason))
+}
+
+fn split_text(text: &str) -> Result<Fields<'_>, String> {
     // Full validation first, so the scanner below only ever sees valid JSON.
     serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let b = text.as_bytes();
@@ -675,7 +685,10 @@ mod tests {
 
     #[test]
     fn split_rejects() {
-        let reason = |s: &[u8]| split_object(s).unwrap_err();
+        let reason = |s: &[u8]| split_object(s).unwrap_err().1;
+        let kind = |s: &[u8]| split_object(s).unwrap_err().0;
+        assert_eq!(kind(b"{\"a\":\xFF}"), RejectKind::Encoding);
+        assert_eq!(kind(b"[1]"), RejectKind::Malformed);
         assert_eq!(reason(b"[1]"), "not a JSON object (found an array)");
         assert_eq!(reason(b"42"), "not a JSON object (found a number)");
         assert_eq!(reason(b"\"x\""), "not a JSON object (found a string)");

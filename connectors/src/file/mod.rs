@@ -33,6 +33,7 @@ use arrow::array::{ArrayRef, StringBuilder};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use civlink_standards::validate::{Delivered, DeliveredTypes};
+use serde::{Deserialize, Serialize};
 
 pub mod csv;
 pub mod excel;
@@ -75,6 +76,17 @@ pub enum Error {
         line: u64,
         /// What went wrong.
         message: String,
+    },
+    /// The CSV header does not decode in the declared encoding: almost
+    /// always the wrong encoding, and every row would be garbled.
+    #[error("{path}, line {line}: the header is not valid {}; is the file encoded otherwise?", encoding.name())]
+    HeaderEncoding {
+        /// File (or stream name) being read.
+        path: String,
+        /// 1-based physical line of the header.
+        line: u64,
+        /// The encoding it was read in.
+        encoding: Encoding,
     },
     /// The JSON file is unreadable at file level (not an array, truncated, record too large).
     #[error("{path}, line {line}: JSON error: {message}")]
@@ -370,6 +382,34 @@ pub struct RawReject {
     pub raw: String,
     /// Why the row was rejected, e.g. `ragged row: 9 fields, header has 12`.
     pub reason: String,
+    /// The kind of reason, for the delivery gates.
+    pub kind: RejectKind,
+}
+
+/// Why a row was rejected by the reader, before any mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    /// Bytes that are not valid in the file's encoding.
+    Encoding,
+    /// A record with more or fewer fields than the header.
+    Ragged,
+    /// A record that is not well-formed (JSON that does not parse, not an object, a repeated key, an unexpected field).
+    Malformed,
+    /// A spreadsheet error cell (`#DIV/0!`, `#REF!`).
+    ErrorCell,
+}
+
+impl RejectKind {
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectKind::Encoding => "encoding",
+            RejectKind::Ragged => "ragged rows",
+            RejectKind::Malformed => "malformed records",
+            RejectKind::ErrorCell => "error cells",
+        }
+    }
 }
 
 /// A stream of positioned batches, whatever the format.
@@ -470,9 +510,9 @@ impl Utf8BatchBuilder {
         self.records += 1;
     }
 
-    fn push_reject(&mut self, line: u64, raw: String, reason: String) {
+    fn push_reject(&mut self, line: u64, raw: String, kind: RejectKind, reason: String) {
         let row_index = self.next_row_index();
-        self.rejects.push(RawReject { row_index, line, raw, reason });
+        self.rejects.push(RawReject { row_index, line, raw, reason, kind });
         self.records += 1;
     }
 
@@ -609,7 +649,7 @@ mod tests {
         let mut b = Utf8BatchBuilder::new(schema, 10);
         b.columns[0].append_value("x");
         b.push_row(2);
-        b.push_reject(3, "raw".into(), "why".into());
+        b.push_reject(3, "raw".into(), RejectKind::Ragged, "why".into());
         b.columns[0].append_null();
         b.push_row(4);
         let batch = b.finish("t").unwrap();

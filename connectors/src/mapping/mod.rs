@@ -631,6 +631,14 @@ impl Mapping {
             && self.json_null == JsonNull::Null
     }
 
+    /// Whether the source column `source` feeds one of the `standard`'s
+    /// columns: named as one (after renaming), or read by a derivation.
+    pub fn uses(&self, source: &str, standard: &BTreeSet<&str>) -> bool {
+        let target = self.rename.get(source).map_or(source, String::as_str);
+        standard.contains(target)
+            || self.columns.iter().any(|c| c.derive.as_ref().is_some_and(|d| d.function.inputs().contains(&target)))
+    }
+
     /// The columns the mapping produces or touches: rename targets and
     /// `[[columns]]` names, sorted.
     pub fn target_columns(&self) -> BTreeSet<&str> {

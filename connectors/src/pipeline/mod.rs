@@ -24,16 +24,13 @@
 //! URI, size, modification time and ETag. Re-running a job whose fingerprint
 //! already committed is recorded as `skipped` and changes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Utc};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use chrono::Utc;
 use civlink_catalog::config::S3Config;
 use civlink_catalog::model::{
     ColumnCompleteness, ColumnNormalisation, DatasetRecord, DatasetSpec, QualityReport, RuleValidity, RunCounts,
@@ -45,8 +42,13 @@ use civlink_standards::standard::Standard;
 use civlink_standards::validate::{Validator, Verdict};
 use sha2::{Digest, Sha256};
 
+mod rows;
+
+use crate::gates::{GateReport, RejectKind, RunFigures};
 use crate::job::Job;
 use crate::source::{SourceFile, list_files, open_source};
+pub use rows::quarantine_schema;
+use rows::{KeySet, QuarantineBuilder, key_hash, raw_row, violations_json};
 
 /// Why a run failed. The dataset is left at its previous version in every case.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,16 @@ pub struct RunOutcome {
     pub skipped_because_of: Option<String>,
     /// Source files read.
     pub sources: Vec<SourceFile>,
+    /// What the delivery gates measured (None when skipped).
+    pub gates: Option<GateReport>,
+}
+
+/// How to run a job.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Commit even when a delivery gate would hold the run (the caller has
+    /// checked that its principal may, and audits the override).
+    pub force: bool,
 }
 
 /// Where the catalog lives: its metadata store, table storage and S3 credentials for sources.
@@ -145,83 +157,6 @@ pub struct Catalog<'a> {
     pub tables: &'a TableStore,
     /// Credentials for `s3://` sources.
     pub s3: Option<&'a S3Config>,
-}
-
-/// The Arrow schema of every quarantine table.
-pub fn quarantine_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("run_id", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("source_uri", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, true),
-        Field::new("row_index", DataType::Int64, false),
-        Field::new("raw", DataType::Utf8, false),
-        Field::new("violations", DataType::Utf8, false),
-        Field::new("quarantined_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
-    ]))
-}
-
-/// Rows bound for quarantine, built up per batch.
-struct QuarantineBuilder {
-    run_id: String,
-    at: i64,
-    kind: StringBuilder,
-    source: StringBuilder,
-    line: Int64Builder,
-    row_index: Int64Builder,
-    raw: StringBuilder,
-    violations: StringBuilder,
-    rows: usize,
-}
-
-impl QuarantineBuilder {
-    fn new(run_id: &str, at: DateTime<Utc>) -> QuarantineBuilder {
-        QuarantineBuilder {
-            run_id: run_id.to_owned(),
-            at: at.timestamp_micros(),
-            kind: StringBuilder::new(),
-            source: StringBuilder::new(),
-            line: Int64Builder::new(),
-            row_index: Int64Builder::new(),
-            raw: StringBuilder::new(),
-            violations: StringBuilder::new(),
-            rows: 0,
-        }
-    }
-
-    fn push(&mut self, kind: &str, source: &str, line: u64, row_index: u64, raw: &str, violations: &str) {
-        self.kind.append_value(kind);
-        self.source.append_value(source);
-        self.line.append_value(i64::try_from(line).unwrap_or(i64::MAX));
-        self.row_index.append_value(i64::try_from(row_index).unwrap_or(i64::MAX));
-        self.raw.append_value(raw);
-        self.violations.append_value(violations);
-        self.rows += 1;
-    }
-
-    fn finish(&mut self) -> Result<Option<RecordBatch>> {
-        if self.rows == 0 {
-            return Ok(None);
-        }
-        let rows = std::mem::take(&mut self.rows);
-        let mut run = StringBuilder::with_capacity(rows, rows * self.run_id.len());
-        let mut at = TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
-        for _ in 0..rows {
-            run.append_value(&self.run_id);
-            at.append_value(self.at);
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(run.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.row_index.finish()),
-            Arc::new(self.raw.finish()),
-            Arc::new(self.violations.finish()),
-            Arc::new(at.finish()),
-        ];
-        RecordBatch::try_new(quarantine_schema(), columns).map(Some).map_err(arrow_err)
-    }
 }
 
 /// Tallies for the quality report.
@@ -251,94 +186,6 @@ impl QualityTally {
             }
         }
     }
-}
-
-/// Render one source row as a JSON object of its raw text values.
-fn raw_row(batch: &RecordBatch, row: usize) -> String {
-    let mut object = serde_json::Map::with_capacity(batch.num_columns());
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let value = if column.is_null(row) {
-            serde_json::Value::Null
-        } else {
-            match column.as_string_opt::<i32>() {
-                Some(strings) => serde_json::Value::String(strings.value(row).to_owned()),
-                None => serde_json::Value::String(
-                    arrow::util::display::array_value_to_string(column, row).unwrap_or_default(),
-                ),
-            }
-        };
-        object.insert(field.name().clone(), value);
-    }
-    serde_json::Value::Object(object).to_string()
-}
-
-fn violations_json(items: &[(&str, &str, &str)]) -> String {
-    let list: Vec<serde_json::Value> = items
-        .iter()
-        .map(|(column, keyword, message)| serde_json::json!({"column": column, "keyword": keyword, "message": message}))
-        .collect();
-    serde_json::Value::Array(list).to_string()
-}
-
-/// The primary-key hashes seen in a run, for run-level duplicate detection.
-///
-/// Memory is what bounds a 5 GB ingest: a key costs about 9 bytes here (a 64-bit
-/// hash in a table kept at most 7/8 full), and the table is split into 256
-/// partitions by the hash's top byte so that growing never holds two copies of
-/// the whole table at once. Two different keys with the same 64-bit hash would
-/// be reported as a duplicate (and kept in quarantine, not lost); with n keys
-/// the chance is about n²/2^65 — 5·10⁻⁵ for 45 million rows.
-struct KeySet {
-    partitions: Vec<HashSet<u64, std::hash::BuildHasherDefault<IdentityHasher>>>,
-}
-
-impl KeySet {
-    fn new() -> KeySet {
-        KeySet { partitions: (0..256).map(|_| HashSet::default()).collect() }
-    }
-
-    /// Insert; false when the hash was already there.
-    fn insert(&mut self, hash: u64) -> bool {
-        let partition = (hash >> 56) as usize;
-        self.partitions[partition].insert(hash)
-    }
-}
-
-/// The keys are already well-mixed hashes: hashing them again would only cost time.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Hash of a row's primary key, or None when part of the key is NULL.
-fn key_hash(columns: &[&ArrayRef], row: usize) -> Option<u64> {
-    let mut hasher = std::hash::DefaultHasher::new();
-    for column in columns {
-        if column.is_null(row) {
-            return None;
-        }
-        match column.as_string_opt::<i32>() {
-            Some(strings) => strings.value(row).hash(&mut hasher),
-            None => arrow::util::display::array_value_to_string(column, row).unwrap_or_default().hash(&mut hasher),
-        }
-        // A separator keeps ("ab","c") and ("a","bc") apart.
-        0xFFu8.hash(&mut hasher);
-    }
-    Some(hasher.finish())
 }
 
 /// The fingerprint of a run: job, standard and the identity of every source file.
@@ -383,6 +230,17 @@ fn dataset_spec(job: &Job, standard: &Standard) -> DatasetSpec {
 
 /// Run one ingestion job to completion.
 pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> Result<RunOutcome> {
+    run_with(job, catalog, progress, &RunOptions::default()).await
+}
+
+/// [`run`] with options: a forced run commits whatever the gates say (and
+/// its report says which gates it overrode).
+pub async fn run_with(
+    job: &Job,
+    catalog: &Catalog<'_>,
+    progress: &dyn Progress,
+    options: &RunOptions,
+) -> Result<RunOutcome> {
     let standard_text = job
         .standard_document()
         .map_err(|e| Error::Standard { standard: job.spec.standard.clone(), message: e.to_string() })?;
@@ -442,21 +300,47 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
             quality: None,
             skipped_because_of: Some(previous.run_id),
             sources: files,
+            gates: None,
         });
     }
 
-    match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress).await {
-        Ok((counts, data_version, quarantine_version, quality)) => {
-            record.status = RunStatus::Committed;
+    let base_version = dataset.current_version;
+    match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress, options).await {
+        Ok(Ingested { counts, data_version, quarantine_version, quality, gates, held }) => {
             record.finished_at = Some(Utc::now());
             record.counts = counts;
             record.data_version = data_version;
             record.quarantine_version = quarantine_version;
+            if held {
+                record.status = RunStatus::Held;
+                let report = serde_json::to_string(&gates).map_err(|e| Error::Arrow { message: e.to_string() })?;
+                let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
+                catalog.store.hold_run(&record, quality.as_ref(), base_version, &report, &uris).await?;
+                tracing::warn!(run_id = %run_id, dataset = %spec.id, read = counts.read,
+                    gates = %gates.failed().map(|g| g.to_string()).collect::<Vec<_>>().join("; "),
+                    "run held by a delivery gate; dataset unchanged");
+                return Ok(RunOutcome {
+                    run: record,
+                    quality,
+                    skipped_because_of: None,
+                    sources: files,
+                    gates: Some(gates),
+                });
+            }
+            record.status = RunStatus::Committed;
+            let quality =
+                quality.ok_or_else(|| Error::Arrow { message: "a committed run has a quality report".into() })?;
             let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
             catalog.store.commit_run(&record, &quality, &uris).await?;
             tracing::info!(run_id = %run_id, dataset = %spec.id, read = counts.read, written = counts.written,
                 quarantined = counts.quarantined, duplicate = counts.duplicate, "run committed");
-            Ok(RunOutcome { run: record, quality: Some(quality), skipped_because_of: None, sources: files })
+            Ok(RunOutcome {
+                run: record,
+                quality: Some(quality),
+                skipped_because_of: None,
+                sources: files,
+                gates: Some(gates),
+            })
         }
         Err(error) => {
             tracing::warn!(run_id = %run_id, dataset = %spec.id, %error, "run failed; dataset unchanged");
@@ -470,8 +354,19 @@ pub async fn run(job: &Job, catalog: &Catalog<'_>, progress: &dyn Progress) -> R
     }
 }
 
-type Ingested = (RunCounts, Option<i64>, Option<i64>, QualityReport);
+/// What a run's read and write came to.
+struct Ingested {
+    counts: RunCounts,
+    data_version: Option<i64>,
+    quarantine_version: Option<i64>,
+    /// None when the run stopped at a file's header.
+    quality: Option<QualityReport>,
+    gates: GateReport,
+    /// A gate stopped it: the Delta versions (if any) are not the dataset's.
+    held: bool,
+}
 
+#[allow(clippy::too_many_arguments)]
 async fn ingest(
     job: &Job,
     catalog: &Catalog<'_>,
@@ -480,6 +375,7 @@ async fn ingest(
     files: &[SourceFile],
     run_id: &str,
     progress: &dyn Progress,
+    options: &RunOptions,
 ) -> Result<Ingested> {
     let table_schema = nullable(validator.schema());
     let primary_key = validator.standard().primary_key.clone();
@@ -504,27 +400,92 @@ async fn ingest(
             return Err(e.into());
         }
     };
-    let result =
-        ingest_files(job, catalog, validator, files, run_id, progress, &table_schema, &mut data, &mut quarantine).await;
-    match result {
-        Ok((counts, quality)) => {
-            // Quarantine first: a crash between the two commits leaves only orphans the next run rolls back.
-            let quarantine_version = match quarantine.commit(run_id).await {
-                Ok(v) => v,
-                Err(e) => {
-                    let _ = data.abort().await;
-                    return Err(e.into());
-                }
-            };
-            let data_version = data.commit(run_id).await?;
-            Ok((counts, Some(data_version), Some(quarantine_version), quality))
-        }
+    let result = ingest_files(
+        job,
+        catalog,
+        validator,
+        files,
+        run_id,
+        progress,
+        &table_schema,
+        &mut data,
+        &mut quarantine,
+        options.force,
+    )
+    .await;
+    let read = match result {
+        Ok(read) => read,
         Err(e) => {
             let _ = data.abort().await;
             let _ = quarantine.abort().await;
-            Err(e)
+            return Err(e);
         }
+    };
+    let (counts, quality, mut gates) = match read {
+        FilesRead::StoppedAtHeader { gates } => {
+            // Nothing of this run is kept: there is nothing to accept, only to run again.
+            let _ = data.abort().await;
+            let _ = quarantine.abort().await;
+            return Ok(Ingested {
+                counts: RunCounts::default(),
+                data_version: None,
+                quarantine_version: None,
+                quality: None,
+                gates,
+                held: true,
+            });
+        }
+        FilesRead::Done { counts, quality, gates } => (counts, quality, gates),
+    };
+    let current_rows = match (job.spec.mode, dataset.current_version) {
+        (WriteMode::Overwrite, Some(version)) => {
+            Some(catalog.tables.count(&dataset.table_uri, civlink_catalog::table::TimeTravel::Version(version)).await?)
+        }
+        _ => None,
+    };
+    let mut figures = gates.figures.take().unwrap_or_default();
+    figures.current_rows = current_rows;
+    figures.written = counts.written;
+    gates.report.outcomes.extend(job.gates.evaluate(&figures));
+    let mut report = gates.report;
+    if !report.passed() && figures.rejected.iter().any(|(kind, _)| *kind == RejectKind::Encoding) {
+        report.encoding_hint = crate::gates::encoding_hint(files, job.read_options().csv.encoding);
     }
+    let held = !report.passed() && !options.force;
+    // Quarantine first: a crash between the two commits leaves only orphans the next run rolls back.
+    // A held run commits too, past the dataset's version: readers never see it, and
+    // accepting it later moves the pointer to it.
+    let quarantine_version = match quarantine.commit(run_id).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = data.abort().await;
+            return Err(e.into());
+        }
+    };
+    let data_version = data.commit(run_id).await?;
+    Ok(Ingested {
+        counts,
+        data_version: Some(data_version),
+        quarantine_version: Some(quarantine_version),
+        quality: Some(*quality),
+        gates: report,
+        held,
+    })
+}
+
+/// How reading the files ended.
+enum FilesRead {
+    /// Every file read.
+    Done { counts: RunCounts, quality: Box<QualityReport>, gates: GateInputs },
+    /// A file's header lacked the standard's required columns.
+    StoppedAtHeader { gates: GateReport },
+}
+
+/// What the read gathered for the gates.
+#[derive(Default)]
+struct GateInputs {
+    report: GateReport,
+    figures: Option<RunFigures>,
 }
 
 fn nullable(schema: &SchemaRef) -> SchemaRef {
@@ -543,8 +504,15 @@ async fn ingest_files(
     table_schema: &SchemaRef,
     data: &mut TableWriter,
     quarantine: &mut TableWriter,
-) -> Result<(RunCounts, QualityReport)> {
+    force: bool,
+) -> Result<FilesRead> {
     let standard = validator.standard();
+    let standard_columns: BTreeSet<&str> = standard.properties.iter().map(|p| p.name.as_str()).collect();
+    let required: Vec<&str> = standard.properties.iter().filter(|p| p.required).map(|p| p.name.as_str()).collect();
+    let mut report = GateReport::default();
+    let mut rejected: BTreeMap<RejectKind, u64> = BTreeMap::new();
+    let mut unused: BTreeSet<String> = BTreeSet::new();
+    let mut header_outcome: Option<crate::gates::GateOutcome> = None;
     let mut counts = RunCounts::default();
     let mut tally = QualityTally { present: vec![0; standard.properties.len()], ..QualityTally::default() };
     let mut seen_keys = KeySet::new();
@@ -554,12 +522,68 @@ async fn ingest_files(
 
     for file in files {
         progress.source_started(file);
-        let mut source = open_source(file, job.spec.source.format, &options, catalog.s3).await?;
-        while let Some(positioned) = source.next_batch().await? {
+        // A header in the wrong encoding: every row would be rejected; hold the run with the hint.
+        let header_in_wrong_encoding =
+            |encoding: crate::file::Encoding, mut report: GateReport, unused: BTreeSet<String>| {
+                report.outcomes.push(crate::gates::GateOutcome {
+                    gate: crate::gates::Gate::SourceReason { reason: RejectKind::Encoding },
+                    figure: 1.0,
+                    threshold: job.gates.max_source_reason,
+                    passed: false,
+                    detail: format!("{}: the header is not valid {}", file.uri, encoding.name()),
+                });
+                report.encoding_hint = crate::gates::encoding_hint(std::slice::from_ref(file), options.csv.encoding);
+                report.unused_columns = unused.into_iter().collect();
+                Ok(FilesRead::StoppedAtHeader { gates: report })
+            };
+        let mut source = match open_source(file, job.spec.source.format, &options, catalog.s3).await {
+            Ok(source) => source,
+            Err(crate::source::Error::File(crate::file::Error::HeaderEncoding { encoding, .. })) if !force => {
+                return header_in_wrong_encoding(encoding, report, unused);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut at_header = true;
+        loop {
+            let positioned = match source.next_batch().await {
+                Ok(Some(positioned)) => positioned,
+                Ok(None) => break,
+                Err(crate::source::Error::File(crate::file::Error::HeaderEncoding { encoding, .. })) if !force => {
+                    return header_in_wrong_encoding(encoding, report, unused);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if std::mem::take(&mut at_header) {
+                // The header, before any row of this file counts: does it carry the standard's required columns?
+                let mapped = job.mapping.apply(&positioned.batch.slice(0, 0))?;
+                let missing: Vec<String> = required
+                    .iter()
+                    .filter(|c| mapped.schema().column_with_name(c).is_none())
+                    .map(|c| (*c).to_owned())
+                    .collect();
+                let outcome = job.gates.required_columns(required.len() - missing.len(), required.len(), &missing);
+                for field in positioned.batch.schema().fields() {
+                    if !job.mapping.uses(field.name(), &standard_columns) {
+                        unused.insert(field.name().clone());
+                    }
+                }
+                if !outcome.passed && !force {
+                    let mut outcome = outcome;
+                    outcome.detail = format!("{}: {}", file.uri, outcome.detail);
+                    report.outcomes.push(outcome);
+                    report.unused_columns = unused.into_iter().collect();
+                    return Ok(FilesRead::StoppedAtHeader { gates: report });
+                }
+                // The weakest file speaks for the run.
+                if header_outcome.as_ref().is_none_or(|h| outcome.figure < h.figure) {
+                    header_outcome = Some(outcome);
+                }
+            }
             let rows_here = positioned.batch.num_rows() as u64 + positioned.rejects.len() as u64;
             counts.read += rows_here;
             let indices = positioned.row_indices();
             for reject in &positioned.rejects {
+                *rejected.entry(reject.kind).or_default() += 1;
                 q.push(
                     "invalid",
                     &file.uri,
@@ -608,6 +632,14 @@ async fn ingest_files(
             duplicate: counts.duplicate,
         });
     }
+    report.outcomes.extend(header_outcome);
+    report.unused_columns = unused.into_iter().collect();
+    let figures = RunFigures {
+        read: counts.read,
+        set_aside: counts.quarantined + counts.duplicate,
+        rejected: rejected.into_iter().collect(),
+        ..RunFigures::default()
+    };
     let quality = QualityReport {
         run_id: run_id.to_owned(),
         counts,
@@ -645,7 +677,7 @@ async fn ingest_files(
         source_modified: files.iter().filter_map(|f| f.modified).max(),
         ingested_at: Utc::now(),
     };
-    Ok((counts, quality))
+    Ok(FilesRead::Done { counts, quality: Box::new(quality), gates: GateInputs { report, figures: Some(figures) } })
 }
 
 fn tally_rule<'t>(tally: &'t mut QualityTally, column: &str, keyword: &str, example: &str) -> &'t mut u64 {
