@@ -389,6 +389,32 @@ async fn history(catalog: &OpenCatalog, id: &DatasetId) -> Result<String> {
             c.duplicate,
             r.error.as_deref().map(|e| format!("  error: {e}")).unwrap_or_default()
         );
+        // A run a gate held: each gate that held it, at a glance, and whether someone accepted it.
+        if let Some(hold) = catalog.store.hold(&r.run_id).await.map_err(Error::Store)? {
+            if let Ok(report) = serde_json::from_str::<civlink_connectors::gates::GateReport>(&hold.report) {
+                for gate in report.failed() {
+                    let _ = writeln!(out, "      {gate}");
+                }
+                if let Some(hint) = &report.encoding_hint {
+                    let _ = writeln!(out, "      encoding: {hint}");
+                }
+            }
+            match &hold.accepted {
+                Some(accepted) => {
+                    let _ = writeln!(
+                        out,
+                        "      accepted by {} at {}: {}",
+                        accepted.by,
+                        accepted.at.format("%Y-%m-%d %H:%M:%S"),
+                        accepted.reason
+                    );
+                }
+                None if r.status == civlink_catalog::model::RunStatus::Held => {
+                    let _ = writeln!(out, "      waiting: civlink ingest --accept {} --token … --reason …", r.run_id);
+                }
+                None => {}
+            }
+        }
     }
     Ok(out)
 }

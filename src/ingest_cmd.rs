@@ -253,13 +253,13 @@ pub fn summary(outcome: &RunOutcome) -> String {
         out.push_str(&quality_lines(quality, 5));
     }
     if let Some(gates) = &outcome.gates {
-        out.push_str(&gate_lines(gates, run));
+        out.push_str(&gate_lines(gates, run, outcome.quality.is_some()));
     }
     out
 }
 
 /// The delivery gates of a run: every gate when one held it, else only warnings and overrides.
-pub fn gate_lines(gates: &GateReport, run: &RunRecord) -> String {
+pub fn gate_lines(gates: &GateReport, run: &RunRecord, with_quality: bool) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     if run.status == RunStatus::Held {
@@ -279,7 +279,8 @@ pub fn gate_lines(gates: &GateReport, run: &RunRecord) -> String {
     if let Some(hint) = &gates.encoding_hint {
         let _ = writeln!(out, "  encoding: {hint}");
     }
-    if !gates.unused_columns.is_empty() {
+    // With a quality report, the warning is printed from it (and stored with it).
+    if !gates.unused_columns.is_empty() && !with_quality {
         let _ = writeln!(
             out,
             "  warning: source columns the mapping does not use: {} (renamed at the source?)",
@@ -317,6 +318,13 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             let column = if rule.column.is_empty() { "(row)" } else { &rule.column };
             let _ = writeln!(out, "    {:>8}  {:<20} {:<22} {}", rule.failed, column, rule.keyword, rule.example);
         }
+    }
+    if !quality.unused_source_columns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  warning: source columns the mapping does not use: {} (renamed at the source?)",
+            quality.unused_source_columns.join(", ")
+        );
     }
     let changed: Vec<_> = quality.normalised.iter().filter(|n| n.normalised > 0).collect();
     if !changed.is_empty() {

@@ -502,6 +502,10 @@ pub struct QualityReport {
     /// written before normalisation was counted).
     #[serde(default)]
     pub normalised: Vec<ColumnNormalisation>,
+    /// Source columns the job's mapping does not use: a warning, since a
+    /// column renamed at the source shows up here first.
+    #[serde(default)]
+    pub unused_source_columns: Vec<String>,
     /// Newest modification time among the sources, when known.
     pub source_modified: Option<DateTime<Utc>>,
     /// When the run committed.

@@ -100,6 +100,7 @@ pub async fn commit_dataset(
         rules: vec![],
         primary_key_uniqueness: 1.0,
         normalised: Vec::new(),
+        unused_source_columns: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),
     };

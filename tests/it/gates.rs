@@ -90,6 +90,9 @@ fn a_mis_encoded_delivery_is_held_and_the_dataset_keeps_its_rows() {
     assert_eq!(count_rows(&data), 999);
     let history = text(&civlink(&data, &["catalog", "history", "minzheng.gate_people"]));
     assert!(history.contains("held"), "{history}");
+    // The run record says why, at a glance.
+    assert!(has_row(&history, &["HELD", "rejected:", "encoding"]), "{history}");
+    assert!(history.contains("declared utf-8; the file decodes cleanly as gbk"), "{history}");
 
     // With an ASCII header (as the reported export had), the rows are read, and
     // set aside as invalid UTF-8: held on the quarantine and encoding gates, its
@@ -202,6 +205,9 @@ fn a_shrink_is_held_and_accepting_it_takes_an_allowed_principal_and_is_audited()
     let accepted = accept(&service, Some("county merged two townships; the smaller list is right"));
     assert_eq!(accepted.status.code(), Some(0), "{}", text(&accepted));
     assert!(text(&accepted).contains("accepted by svc-minzheng"), "{}", text(&accepted));
+    let history = text(&civlink(&data, &["catalog", "history", "minzheng.gate_people"]));
+    assert!(has_row(&history, &["HELD", "shrink", "70%"]), "{history}");
+    assert!(history.contains("accepted by svc-minzheng") && history.contains("county merged"), "{history}");
     assert_eq!(count_rows(&data), 300);
     // Once only.
     let again = accept(&service, Some("again"));
@@ -262,4 +268,24 @@ fn bad_gates_are_reported_with_every_other_job_problem() {
     ] {
         assert!(out.contains(expected), "{expected:?} not in {out}");
     }
+}
+
+#[test]
+fn source_columns_the_mapping_does_not_use_are_a_stored_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let export = valid_export(20, 0);
+    let mut lines = export.lines();
+    let mut text_with_note = format!("{},备注\n", lines.next().unwrap());
+    for line in lines {
+        text_with_note.push_str(&format!("{line},无\n"));
+    }
+    std::fs::write(dir.path().join("people.csv"), text_with_note).unwrap();
+    let job = overwrite_job(dir.path(), "people.csv", "");
+    let run = civlink(&data, &["ingest", job.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(text(&run).contains("source columns the mapping does not use: 备注"), "{}", text(&run));
+    // Kept with the run's quality report, not only printed.
+    let show = text(&civlink(&data, &["catalog", "show", "minzheng.gate_people"]));
+    assert!(show.contains("source columns the mapping does not use: 备注"), "{show}");
 }

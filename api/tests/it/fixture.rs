@@ -363,6 +363,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
         rules: vec![],
         primary_key_uniqueness: 1.0,
         normalised: Vec::new(),
+        unused_source_columns: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),
     };

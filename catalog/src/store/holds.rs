@@ -13,7 +13,10 @@ use sqlx::Row;
 
 use super::codec::parse_timestamp;
 use super::codec::timestamp;
-use super::{DbCounts, Error, MetadataStore, Result, db_err, explain_not_running, get, publish_version};
+use super::{
+    DbCounts, Error, MetadataStore, Result, db_err, explain_not_running, get, publish_version, quality_json,
+    store_quality,
+};
 use crate::model::{QualityReport, RunRecord, RunStatus};
 
 /// What is recorded about a held run.
@@ -97,14 +100,7 @@ impl MetadataStore {
             .await
             .map_err(db_err("hold run: record the hold"))?;
         if let Some(quality) = quality {
-            let text = serde_json::to_string(quality)
-                .map_err(|e| Error::Invalid { what: "quality report", message: e.to_string() })?;
-            sqlx::query("INSERT INTO quality_reports (run_id, report) VALUES ($1, $2)")
-                .bind(&run.run_id)
-                .bind(text)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("hold run: store the quality report"))?;
+            store_quality(&mut tx, &run.run_id, &quality_json(quality)?).await?;
         }
         tx.commit().await.map_err(db_err("hold run: commit the transaction"))
     }

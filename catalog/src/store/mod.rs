@@ -407,8 +407,7 @@ impl MetadataStore {
                 message: format!("primary key uniqueness {} is not a number", quality.primary_key_uniqueness),
             });
         }
-        let report = serde_json::to_string(quality)
-            .map_err(|e| Error::Invalid { what: "quality report", message: e.to_string() })?;
+        let report = quality_json(quality)?;
         let counts = DbCounts::of(&run.counts)?;
         let rows_written = counts.written;
         let committed_at = timestamp(run.finished_at.unwrap_or_else(Utc::now));
@@ -441,12 +440,7 @@ impl MetadataStore {
 
         publish_version(&mut tx, run, rows_written, &committed_at, sources).await?;
 
-        sqlx::query("INSERT INTO quality_reports (run_id, report) VALUES ($1, $2)")
-            .bind(&run.run_id)
-            .bind(report)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("commit run: store the quality report"))?;
+        store_quality(&mut tx, &run.run_id, &report).await?;
 
         tx.commit().await.map_err(db_err("commit run: commit the transaction"))
     }
@@ -813,6 +807,22 @@ async fn prepare_sqlite(url: &str) -> Result<(String, bool), String> {
         (None, None) => format!("{url}?mode=rwc"),
     };
     Ok((url, false))
+}
+
+/// A quality report as stored.
+pub(super) fn quality_json(quality: &QualityReport) -> Result<String> {
+    serde_json::to_string(quality).map_err(|e| Error::Invalid { what: "quality report", message: e.to_string() })
+}
+
+/// Store a run's quality report (JSON), inside the transaction recording the run.
+pub(super) async fn store_quality(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, report: &str) -> Result<()> {
+    sqlx::query("INSERT INTO quality_reports (run_id, report) VALUES ($1, $2)")
+        .bind(run_id)
+        .bind(report)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err("store the quality report"))?;
+    Ok(())
 }
 
 /// Make a run's versions the dataset's current ones, inside the commit's

@@ -669,6 +669,7 @@ async fn ingest_files(
             rules
         },
         normalised: std::mem::take(&mut tally.normalised),
+        unused_source_columns: report.unused_columns.clone(),
         primary_key_uniqueness: if tally.keyed_rows == 0 {
             1.0
         } else {
