@@ -674,11 +674,11 @@ impl Mapping {
                     second: field.name().clone(),
                 });
             }
+            types.push(delivered.and_then(|d| d.get(field.name())).map(<[_]>::to_vec));
             let field =
                 if name == field.name() { field.clone() } else { Arc::new(field.as_ref().clone().with_name(name)) };
             fields.push(field);
             arrays.push(array.clone());
-            types.push(delivered.and_then(|d| d.get(field_name_before(&schema, types.len()))).map(<[_]>::to_vec));
         }
 
         // JSON nulls the job declared absent are no values at all.
@@ -844,11 +844,6 @@ impl Mapping {
         }
         (value.filter(|v| !v.is_empty()), retyped)
     }
-}
-
-/// The name of the source batch's column `index`.
-fn field_name_before(schema: &Schema, index: usize) -> &str {
-    schema.field(index).name()
 }
 
 /// What mapping one batch gave ([`Mapping::apply_delivered`]).
