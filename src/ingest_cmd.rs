@@ -326,6 +326,9 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             quality.unused_source_columns.join(", ")
         );
     }
+    for layout in &quality.sheets {
+        out.push_str(&sheet_lines(layout));
+    }
     let changed: Vec<_> = quality.normalised.iter().filter(|n| n.normalised > 0).collect();
     if !changed.is_empty() {
         let _ = writeln!(out, "  normalised by the job's mapping (values as delivered / normalised):");
@@ -342,6 +345,43 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             );
         }
     }
+    out
+}
+
+/// Where a sheet's table was and the rows not taken as data, e.g.
+/// `sheet 低保户 (台账.xlsx): header rows 3–4 (found: 6 known column names); skipped 3 rows: 1–2 above the header, 12 trailer (合计)`.
+fn sheet_lines(layout: &civlink_catalog::model::SheetLayout) -> String {
+    use std::fmt::Write;
+    let file = layout.source.rsplit('/').next().unwrap_or(&layout.source);
+    let rows = match layout.header.rows.as_slice() {
+        [] => "no header".to_owned(),
+        [one] => format!("header row {one}"),
+        [first, .., last] => format!("header rows {first}–{last}"),
+    };
+    let mut out = String::new();
+    let _ = write!(out, "  sheet {} ({file}): {rows} ({})", layout.sheet, layout.header.found);
+    if layout.skipped.is_empty() {
+        let _ = writeln!(out);
+        return out;
+    }
+    // Runs of consecutive rows with one reason, so a long title block reads as `1–4`.
+    let mut groups: Vec<(u64, u64, String)> = Vec::new();
+    for row in &layout.skipped {
+        let reason = row.reason.to_string();
+        match groups.last_mut() {
+            Some((_, last, r)) if *last + 1 == row.line && *r == reason => *last = row.line,
+            _ => groups.push((row.line, row.line, reason)),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(
+            |(first, last, reason)| {
+                if first == last { format!("{first} {reason}") } else { format!("{first}–{last} {reason}") }
+            },
+        )
+        .collect();
+    let _ = writeln!(out, "; skipped {} rows: {}", layout.skipped.len(), parts.join(", "));
     out
 }
 

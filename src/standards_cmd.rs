@@ -275,7 +275,7 @@ pub fn validate_file(validator: &Validator, data: &Path, csv: CsvOptions) -> Res
         tally.count += 1;
     };
     for positioned in batches {
-        let PositionedBatch { batch, first_row, lines, rejects, delivered } = positioned?;
+        let PositionedBatch { batch, first_row, lines, rejects, delivered, .. } = positioned?;
         let verdict = validator
             .validate_delivered(&batch, delivered.as_ref())
             .map_err(|source| Error::Compile { path: data.to_owned(), source })?;

@@ -484,6 +484,89 @@ pub struct ColumnNormalisation {
     pub normalised: u64,
 }
 
+/// Where a spreadsheet's table was found, one per sheet read: the header
+/// row(s), how they were found, and the rows read but not taken as data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetLayout {
+    /// The workbook's URI.
+    pub source: String,
+    /// The sheet.
+    pub sheet: String,
+    /// The header.
+    pub header: SheetHeader,
+    /// Rows above the header and trailer rows, in sheet order.
+    pub skipped: Vec<SkippedRow>,
+}
+
+/// The header row(s) of a sheet and how they were found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SheetHeader {
+    /// 1-based sheet rows of the header: one, or two for a group title
+    /// merged over sub-columns (names `组_子`).
+    pub rows: Vec<u64>,
+    /// How the reader chose them.
+    pub found: HeaderFound,
+}
+
+/// How a sheet's header row was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum HeaderFound {
+    /// The job's `header_row`.
+    Declared,
+    /// The first row whose cells name this many of the job's source columns
+    /// or the standard's column names and titles.
+    Matched {
+        /// Names matched.
+        names: u64,
+    },
+    /// No row named enough columns: the first row with a value.
+    FirstRow,
+}
+
+impl fmt::Display for HeaderFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderFound::Declared => f.write_str("declared by the job (header_row)"),
+            HeaderFound::Matched { names } => write!(f, "found: {names} known column names"),
+            HeaderFound::FirstRow => f.write_str("no row named the standard's columns: the first row with a value"),
+        }
+    }
+}
+
+/// A spreadsheet row read but not taken as data (nor quarantined).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// 1-based sheet row.
+    pub line: u64,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// Why a spreadsheet row was not data. Only the reason is kept, never the
+/// row's text: a signature line names a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Above the header: a title, units, a note such as 填报单位：….
+    AboveHeader,
+    /// A total (合计, 小计, …) or signature line (制表人, 审核人, …): its
+    /// first cell starts with `word`.
+    Trailer {
+        /// The trailer word its first cell starts with.
+        word: String,
+    },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::AboveHeader => f.write_str("above the header"),
+            SkipReason::Trailer { word } => write!(f, "trailer ({word})"),
+        }
+    }
+}
+
 /// The quality report of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
@@ -506,6 +589,10 @@ pub struct QualityReport {
     /// column renamed at the source shows up here first.
     #[serde(default)]
     pub unused_source_columns: Vec<String>,
+    /// Spreadsheets: per sheet read, where its table was and the rows
+    /// skipped (empty for other sources).
+    #[serde(default)]
+    pub sheets: Vec<SheetLayout>,
     /// Newest modification time among the sources, when known.
     pub source_modified: Option<DateTime<Utc>>,
     /// When the run committed.

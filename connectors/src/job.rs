@@ -21,7 +21,10 @@
 //! [source]
 //! location = "exports/population_*.csv"  # path or glob (relative to this file), file:// or s3:// URL
 //! format = "csv"                         # optional; from the extension otherwise
-//! sheet = "人口"                          # xlsx only
+//! sheet = "人口"                          # xlsx/xls only: one sheet (default: the first visible)
+//! # sheets = ["低保户", "低保成员"]        # or several, names or glob patterns, into one dataset
+//! header_row = 3                         # xlsx/xls only, optional: found by its names otherwise
+//! trailer_words = ["备注"]                # xlsx/xls only, optional: more words that start a trailer row
 //! [source.csv]                           # CSV only: see file::CsvOptions
 //! encoding = "gbk"
 //!
@@ -37,7 +40,7 @@
 //! error (with line and column), unknown or missing keys, an unknown
 //! department, write mode, sharing type or update cycle, a bad cron
 //! expression, a location that is not a path or URL, CSV options on a
-//! non-CSV source, a sheet on a non-Excel source, a standard that is neither
+//! non-CSV source, spreadsheet settings on a non-Excel source, a standard that is neither
 //! shipped nor a readable file, and every mapping problem, including (for a
 //! closed standard) mapped columns the standard does not have.
 
@@ -53,7 +56,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use toml::{Table, Value};
 
-use crate::file::{CsvOptions, CsvReader, DEFAULT_BATCH_SIZE, FileFormat, ReadOptions};
+use crate::file::{CsvOptions, CsvReader, DEFAULT_BATCH_SIZE, ExcelOptions, FileFormat, ReadOptions};
 use crate::gates::Gates;
 use crate::mapping::{Mapping, MappingError, MappingSpec};
 use crate::source;
@@ -131,9 +134,23 @@ pub struct SourceSpec {
     /// extension when absent.
     #[serde(default, deserialize_with = "de_opt_from_str")]
     pub format: Option<FileFormat>,
-    /// The worksheet of `.xlsx` files (default: the first sheet).
+    /// The worksheet of `.xlsx`/`.xls` files (default: the first visible sheet).
     #[serde(default)]
     pub sheet: Option<String>,
+    /// Several worksheets, by name or glob pattern (`乡镇*`), read into one
+    /// dataset, each with its own header; hidden sheets only when named
+    /// exactly. Not with `sheet`.
+    #[serde(default)]
+    pub sheets: Option<Vec<String>>,
+    /// The 1-based row of the header in every sheet read; without it the
+    /// reader finds the header by the names it carries (see
+    /// [`crate::file::excel::layout`]).
+    #[serde(default)]
+    pub header_row: Option<u32>,
+    /// Words that start a trailer row's first cell, besides 合计, 总计,
+    /// 小计, 制表人, 审核人, 填报日期 and the other defaults.
+    #[serde(default)]
+    pub trailer_words: Vec<String>,
     /// CSV reading options (`[source.csv]`), for CSV sources only.
     #[serde(default)]
     pub csv: Option<CsvOptions>,
@@ -292,7 +309,11 @@ impl Job {
         let mut sheet_given = false;
         let mut format: Option<Option<FileFormat>> = None;
         if let Some(src) = c.table(&table, "", "source", true) {
-            c.unknown_keys(src, "source", &["location", "format", "sheet", "csv"]);
+            c.unknown_keys(
+                src,
+                "source",
+                &["location", "format", "sheet", "sheets", "header_row", "trailer_words", "csv"],
+            );
             let explicit =
                 c.parsed(src, "source", "format", false, |v| FileFormat::from_str(v).map_err(|e| e.to_string()));
             if let Some(location) = c.string(src, "source", "location", true) {
@@ -301,7 +322,27 @@ impl Job {
                 }
                 format = Some(explicit.or_else(|| format_of_location(&location)));
             }
-            sheet_given = c.string(src, "source", "sheet", false).is_some();
+            let sheet = c.string(src, "source", "sheet", false);
+            let sheets = c.strings(src, "source", "sheets");
+            if sheet.is_some() && sheets.is_some() {
+                c.problem("source.sheets", "give either sheet or sheets, not both");
+            }
+            if sheets.as_ref().is_some_and(Vec::is_empty) {
+                c.problem("source.sheets", "must name at least one sheet");
+            }
+            if let Some(Value::Integer(row)) = src.get("header_row")
+                && !(1..=1_048_576).contains(row)
+            {
+                c.problem("source.header_row", format!("must be a sheet row, 1 to 1048576; found {row}"));
+            } else if let Some(other) = src.get("header_row").filter(|v| !v.is_integer()) {
+                c.problem("source.header_row", format!("expected an integer, found {}", other.type_str()));
+            }
+            let trailer_words = c.strings(src, "source", "trailer_words");
+            if trailer_words.as_ref().is_some_and(|words| words.iter().any(|w| w.trim().is_empty())) {
+                c.problem("source.trailer_words", "a trailer word must not be empty");
+            }
+            sheet_given = [sheet.is_some(), sheets.is_some(), src.contains_key("header_row"), trailer_words.is_some()]
+                .contains(&true);
             if let Some(options) = c.deserialize::<CsvOptions>(src, "source", "csv") {
                 csv_given = true;
                 // The readers' own checks (delimiter = quote, batch_size 0, …),
@@ -318,8 +359,14 @@ impl Job {
                     format!("CSV options on a {format} source; remove [source.csv] or set source.format"),
                 );
             }
-            if sheet_given && format != FileFormat::Xlsx {
-                c.problem("source.sheet", format!("a sheet applies to xlsx sources only, this source is {format}"));
+            if sheet_given && !matches!(format, FileFormat::Xlsx | FileFormat::Xls) {
+                c.problem(
+                    "source",
+                    format!(
+                        "sheet, sheets, header_row and trailer_words apply to spreadsheets (xlsx, xls) only, \
+                         this source is {format}"
+                    ),
+                );
             }
         }
 
@@ -403,13 +450,33 @@ impl Job {
             .map_err(|e| JobError::Standard { reference: self.spec.standard.clone(), message: e.to_string() })
     }
 
-    /// Reader options for this job's files: its `[source.csv]` and `sheet`,
+    /// The spreadsheet settings: the sheets, header row and trailer words
+    /// given, and the names a header row may carry (the mapping's source
+    /// columns, the standard's column names and titles).
+    fn excel_options(&self) -> ExcelOptions {
+        let source = &self.spec.source;
+        let mut header_names: Vec<String> = self.mapping.source_names().into_iter().map(str::to_owned).collect();
+        if let Ok(standard) = self.standard() {
+            for property in &standard.properties {
+                header_names.push(property.name.clone());
+                header_names.push(property.title.clone());
+            }
+        }
+        ExcelOptions {
+            sheets: source.sheet.iter().chain(source.sheets.iter().flatten()).cloned().collect(),
+            header_row: source.header_row,
+            header_names,
+            trailer_words: source.trailer_words.clone(),
+        }
+    }
+
+    /// Reader options for this job's files: its `[source.csv]` and spreadsheet settings,
     /// and [`DEFAULT_BATCH_SIZE`] records per batch (set
     /// [`ReadOptions::batch_size`] to change it).
     pub fn read_options(&self) -> ReadOptions {
         ReadOptions {
             csv: self.spec.source.csv.clone().unwrap_or_default(),
-            sheet: self.spec.source.sheet.clone(),
+            excel: self.excel_options(),
             batch_size: DEFAULT_BATCH_SIZE,
         }
     }
@@ -479,6 +546,25 @@ impl Checker {
         }
     }
 
+    /// An optional list of strings; `None` when absent or not one.
+    fn strings(&mut self, table: &Table, section: &str, key: &str) -> Option<Vec<String>> {
+        match table.get(key)? {
+            Value::Array(items) => {
+                let strings: Vec<String> = items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                if strings.len() == items.len() {
+                    Some(strings)
+                } else {
+                    self.problem(key_path(section, key), "expected a list of strings");
+                    None
+                }
+            }
+            other => {
+                self.problem(key_path(section, key), format!("expected a list of strings, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
     /// A sub-table.
     fn table<'t>(&mut self, table: &'t Table, section: &str, key: &str, required: bool) -> Option<&'t Table> {
         match table.get(key) {
@@ -536,6 +622,7 @@ fn format_of_location(location: &str) -> Option<FileFormat> {
         "json" => Some(FileFormat::JsonArray),
         "parquet" => Some(FileFormat::Parquet),
         "xlsx" => Some(FileFormat::Xlsx),
+        "xls" => Some(FileFormat::Xls),
         _ => None,
     }
 }

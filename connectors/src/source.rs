@@ -544,7 +544,7 @@ pub async fn open_object(
     let got = store.get_opts(key, GetOptions::default()).await.map_err(object_error)?;
     let stream = got.into_stream();
     match format {
-        Some(format @ (FileFormat::Parquet | FileFormat::Xlsx)) => {
+        Some(format @ (FileFormat::Parquet | FileFormat::Xlsx | FileFormat::Xls)) => {
             let (temp, mut out) = TempFile::create(format.name()).await?;
             let mut stream = stream;
             while let Some(chunk) = stream.next().await {
@@ -563,9 +563,7 @@ pub async fn open_object(
                     FileFormat::Parquet => {
                         Box::new(file::ParquetReader::open(&path, options.batch_size).map_err(rename)?)
                     }
-                    _ => Box::new(
-                        file::XlsxReader::open(&path, options.sheet.as_deref(), options.batch_size).map_err(rename)?,
-                    ),
+                    _ => Box::new(file::ExcelReader::open(&path, &options.excel, options.batch_size).map_err(rename)?),
                 };
                 Ok(reader)
             })
@@ -623,7 +621,7 @@ fn open_stream(
         FileFormat::Ndjson | FileFormat::JsonArray => {
             Box::new(JsonReader::from_reader(name, body, format, options.batch_size)?)
         }
-        // Parquet and xlsx are downloaded first, never streamed.
+        // Parquet and workbooks are downloaded first, never streamed.
         other => {
             return Err(file::Error::InvalidOptions { message: format!("{other} files cannot be streamed") });
         }

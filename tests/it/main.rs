@@ -11,3 +11,4 @@ mod ingest;
 mod policy;
 mod python_clients;
 mod s3;
+mod spreadsheets;

@@ -116,7 +116,8 @@ async fn run(plan: Plan) -> Report {
     let (start, window) = watch::channel(None::<(Instant, Instant)>);
     let mut tasks = Vec::new();
     for slot in 0..plan.clients.len() {
-        let (plan, report, ready, window) = (Arc::clone(&plan), Arc::clone(&report), Arc::clone(&ready), window.clone());
+        let (plan, report, ready, window) =
+            (Arc::clone(&plan), Arc::clone(&report), Arc::clone(&ready), window.clone());
         tasks.push(tokio::spawn(async move { client(slot, &plan, &report, &ready, window).await }));
     }
     ready.wait().await;

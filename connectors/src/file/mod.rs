@@ -17,7 +17,7 @@
 //! | CSV (UTF-8, GBK, GB18030) | [`CsvReader`] | all `Utf8`, empty field = NULL |
 //! | NDJSON, JSON array | [`JsonReader`] | all `Utf8`, JSON text of non-strings |
 //! | Parquet | [`ParquetReader`] | typed, as stored |
-//! | Excel `.xlsx` (one sheet) | [`XlsxReader`] | all `Utf8`, cells rendered as shown |
+//! | Excel `.xlsx`, `.xls` (chosen sheets) | [`ExcelReader`] | all `Utf8`, cells rendered as shown |
 //!
 //! [`open`] and [`open_with`] pick the reader from a [`FileFormat`] or the
 //! file's extension; [`ReadOptions`] carries the per-format settings.
@@ -32,6 +32,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, StringBuilder};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use civlink_catalog::model::{SheetHeader, SkippedRow};
 use civlink_standards::validate::{Delivered, DeliveredTypes};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ pub mod json;
 pub mod parquet;
 
 pub use self::csv::{CsvOptions, CsvReader};
-pub use self::excel::XlsxReader;
+pub use self::excel::{ExcelOptions, ExcelReader};
 pub use self::json::JsonReader;
 pub use self::parquet::ParquetReader;
 
@@ -115,7 +116,7 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
-    /// The Excel workbook could not be read (not an `.xlsx` file, corrupt,
+    /// The Excel workbook could not be read (not an `.xlsx` or `.xls` file, corrupt,
     /// password-protected).
     #[error("{path}: Excel error: {message}")]
     Xlsx {
@@ -141,13 +142,15 @@ pub enum Error {
         name: String,
     },
     /// The file format could not be determined from the path's extension.
-    #[error("{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json, .parquet or .xlsx")]
+    #[error(
+        "{path}: unknown file format: expected extension .csv, .txt, .ndjson, .jsonl, .json, .parquet, .xlsx or .xls"
+    )]
     UnknownFormat {
         /// The path whose extension was not recognised.
         path: String,
     },
     /// A format name that is not supported.
-    #[error("unknown file format name {name:?}: expected csv, ndjson, json-array, parquet or xlsx")]
+    #[error("unknown file format name {name:?}: expected csv, ndjson, json-array, parquet, xlsx or xls")]
     UnknownFormatName {
         /// The name as given.
         name: String,
@@ -247,14 +250,16 @@ pub enum FileFormat {
     JsonArray,
     /// Apache Parquet.
     Parquet,
-    /// Excel Office Open XML workbook (`.xlsx`); one sheet is read.
+    /// Excel Office Open XML workbook (`.xlsx`).
     Xlsx,
+    /// Excel 97–2003 workbook (`.xls`, BIFF8).
+    Xls,
 }
 
 impl FileFormat {
     /// Guesses the format from the path's extension (case-insensitive):
     /// `.csv`/`.txt` → CSV, `.ndjson`/`.jsonl` → NDJSON, `.parquet` → Parquet,
-    /// `.xlsx` → Excel.
+    /// `.xlsx`/`.xls` → Excel.
     ///
     /// `.json` is ambiguous in practice (many "JSON" exports are really one
     /// object per line), so the file is sniffed: if its first non-blank byte
@@ -268,6 +273,7 @@ impl FileFormat {
             "ndjson" | "jsonl" => Some(FileFormat::Ndjson),
             "parquet" => Some(FileFormat::Parquet),
             "xlsx" => Some(FileFormat::Xlsx),
+            "xls" => Some(FileFormat::Xls),
             "json" => Some(match sniff_first_byte(path) {
                 Some(b'{') => FileFormat::Ndjson,
                 _ => FileFormat::JsonArray,
@@ -276,7 +282,7 @@ impl FileFormat {
         }
     }
 
-    /// Canonical name (`csv`, `ndjson`, `json-array`, `parquet`, `xlsx`).
+    /// Canonical name (`csv`, `ndjson`, `json-array`, `parquet`, `xlsx`, `xls`).
     pub fn name(self) -> &'static str {
         match self {
             FileFormat::Csv => "csv",
@@ -284,6 +290,7 @@ impl FileFormat {
             FileFormat::JsonArray => "json-array",
             FileFormat::Parquet => "parquet",
             FileFormat::Xlsx => "xlsx",
+            FileFormat::Xls => "xls",
         }
     }
 }
@@ -298,7 +305,7 @@ impl FromStr for FileFormat {
     type Err = Error;
 
     /// Accepts `csv`, `ndjson`/`jsonl`, `json-array`/`json`, `parquet`,
-    /// `xlsx`/`excel` (case-insensitive).
+    /// `xlsx`/`excel`, `xls` (case-insensitive).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "csv" => Ok(FileFormat::Csv),
@@ -306,6 +313,7 @@ impl FromStr for FileFormat {
             "json-array" | "json_array" | "json" => Ok(FileFormat::JsonArray),
             "parquet" => Ok(FileFormat::Parquet),
             "xlsx" | "excel" => Ok(FileFormat::Xlsx),
+            "xls" => Ok(FileFormat::Xls),
             _ => Err(Error::UnknownFormatName { name: s.to_owned() }),
         }
     }
@@ -343,6 +351,14 @@ pub struct PositionedBatch {
     /// validator to judge by JSON Schema's rules. `None`: text (CSV,
     /// spreadsheets) or typed columns (Parquet).
     pub delivered: Option<DeliveredTypes>,
+    /// Spreadsheets: the sheet the rows come from.
+    pub sheet: Option<Arc<str>>,
+    /// Spreadsheets, on the first batch of each sheet: its header row(s)
+    /// and how they were found.
+    pub layout: Option<SheetHeader>,
+    /// Spreadsheets: rows in this batch's range read but not taken as data
+    /// (above the header, trailers); not counted as records.
+    pub skipped: Vec<SkippedRow>,
 }
 
 impl PositionedBatch {
@@ -425,15 +441,16 @@ pub struct ReadOptions {
     /// CSV settings, used only for CSV files. Their `batch_size` is
     /// overridden by [`ReadOptions::batch_size`].
     pub csv: CsvOptions,
-    /// Worksheet to read, used only for `.xlsx` files; `None` reads the first sheet.
-    pub sheet: Option<String>,
+    /// Spreadsheet settings (sheets, header row, names, trailer words), used
+    /// only for `.xlsx` and `.xls` files.
+    pub excel: ExcelOptions,
     /// Maximum number of records (good rows plus rejects) per batch, for every format.
     pub batch_size: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { csv: CsvOptions::default(), sheet: None, batch_size: DEFAULT_BATCH_SIZE }
+        ReadOptions { csv: CsvOptions::default(), excel: ExcelOptions::default(), batch_size: DEFAULT_BATCH_SIZE }
     }
 }
 
@@ -441,10 +458,10 @@ impl Default for ReadOptions {
 /// extension (see [`FileFormat::from_path`]) when `format` is `None`.
 ///
 /// `batch_size` applies to every format and overrides `csv.batch_size`; the
-/// other CSV options are used only for CSV files. An `.xlsx` file is read
-/// from its first sheet; use [`open_with`] to choose the sheet.
+/// other CSV options are used only for CSV files. A workbook is read from
+/// its first visible sheet; use [`open_with`] to choose sheets.
 pub fn open(path: &Path, format: Option<FileFormat>, csv: CsvOptions, batch_size: usize) -> Result<BatchIter> {
-    open_with(path, format, &ReadOptions { csv, sheet: None, batch_size })
+    open_with(path, format, &ReadOptions { csv, excel: ExcelOptions::default(), batch_size })
 }
 
 /// Opens `path` as a stream of batches with every format's settings; see
@@ -462,7 +479,7 @@ pub fn open_with(path: &Path, format: Option<FileFormat>, options: &ReadOptions)
         }
         FileFormat::Ndjson | FileFormat::JsonArray => Box::new(JsonReader::open(path, format, batch_size)?),
         FileFormat::Parquet => Box::new(ParquetReader::open(path, batch_size)?),
-        FileFormat::Xlsx => Box::new(XlsxReader::open(path, options.sheet.as_deref(), batch_size)?),
+        FileFormat::Xlsx | FileFormat::Xls => Box::new(ExcelReader::open(path, &options.excel, batch_size)?),
     })
 }
 
@@ -510,6 +527,18 @@ impl Utf8BatchBuilder {
         self.records += 1;
     }
 
+    /// Marks `column`'s value in the row being built (the next good row) as
+    /// delivered `delivered`; unmarked values are text.
+    fn mark_next_row(&mut self, column: usize, delivered: Delivered) {
+        let row = self.lines.len();
+        let width = self.columns.len();
+        let types = self.types.get_or_insert_with(|| vec![Vec::new(); width]);
+        if let Some(types) = types.get_mut(column) {
+            types.resize(row, Delivered::Text);
+            types.push(delivered);
+        }
+    }
+
     fn push_reject(&mut self, line: u64, raw: String, kind: RejectKind, reason: String) {
         let row_index = self.next_row_index();
         self.rejects.push(RawReject { row_index, line, raw, reason, kind });
@@ -542,6 +571,9 @@ impl Utf8BatchBuilder {
             lines: std::mem::take(&mut self.lines),
             rejects: std::mem::take(&mut self.rejects),
             delivered,
+            sheet: None,
+            layout: None,
+            skipped: Vec::new(),
         };
         self.first_row += self.records as u64;
         self.records = 0;
@@ -613,7 +645,8 @@ mod tests {
         assert_eq!(p("a.parquet"), Some(FileFormat::Parquet));
         assert_eq!(p("/nonexistent/a.json"), Some(FileFormat::JsonArray));
         assert_eq!(p("a.xlsx"), Some(FileFormat::Xlsx));
-        assert_eq!(p("a.xls"), None);
+        assert_eq!(p("a.xls"), Some(FileFormat::Xls));
+        assert_eq!(p("a.xlsm"), None);
         assert_eq!("Excel".parse::<FileFormat>().unwrap(), FileFormat::Xlsx);
         assert_eq!(p("noext"), None);
         assert_eq!("JSONL".parse::<FileFormat>().unwrap(), FileFormat::Ndjson);

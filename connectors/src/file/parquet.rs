@@ -61,6 +61,9 @@ impl Iterator for ParquetReader {
                     lines: (first_row + 1..=first_row + rows).collect(),
                     rejects: Vec::new(),
                     delivered: None,
+                    sheet: None,
+                    layout: None,
+                    skipped: Vec::new(),
                 }))
             }
             Err(source) => {

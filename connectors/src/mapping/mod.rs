@@ -86,7 +86,7 @@ mod values;
 
 use derive::{Derive, parse_derive};
 pub use values::parse_date;
-use values::{apply_cast, half_width, normalize_division_code, valid_date_format};
+use values::{apply_cast, excel_serial_date, half_width, normalize_division_code, valid_date_format};
 
 /// The `[mapping]` section of a job file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -151,7 +151,10 @@ pub struct ColumnMapping {
     /// `id_number` (GB 11643: trim, full-width digits, `x` → `X`, 15 → 18
     /// digits), `division_code` (strip spaces, full-width digits; a 6-digit
     /// GB/T 2260 county code becomes its 12-digit division code) or
-    /// `half_width` (full-width digits, letters and punctuation to ASCII).
+    /// `half_width` (full-width digits, letters and punctuation to ASCII) or
+    /// `excel_serial_date` (a plain number in a spreadsheet's date column,
+    /// Excel's serial day in the 1900 date system, e.g. `45292`, to
+    /// `YYYY-MM-DD`: `2024-01-01`; other values are kept).
     #[serde(default)]
     pub normalize: Option<String>,
     /// Translates codes, labels and aliases of this shipped code table
@@ -299,7 +302,7 @@ impl fmt::Display for Problem {
             ),
             Problem::UnknownNormalize { column, value } => write!(
                 f,
-                "mapping.columns {column:?}: unknown normalize {value:?}; expected id_number, division_code or half_width"
+                "mapping.columns {column:?}: unknown normalize {value:?}; expected id_number, division_code, half_width or excel_serial_date"
             ),
             Problem::UnknownCast { column, value } => {
                 write!(
@@ -453,6 +456,8 @@ enum Normalize {
     DivisionCode,
     /// Full-width forms (`１２３`, `ＡＢ`, the ideographic space) to ASCII.
     HalfWidth,
+    /// An Excel serial day number to `YYYY-MM-DD`.
+    ExcelSerialDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -535,6 +540,7 @@ impl Mapping {
                 "id_number" => Some(Normalize::IdNumber),
                 "division_code" => Some(Normalize::DivisionCode),
                 "half_width" => Some(Normalize::HalfWidth),
+                "excel_serial_date" => Some(Normalize::ExcelSerialDate),
                 _ => {
                     problems.push(Problem::UnknownNormalize { column: column.clone(), value: value.clone() });
                     None
@@ -637,6 +643,17 @@ impl Mapping {
         let target = self.rename.get(source).map_or(source, String::as_str);
         standard.contains(target)
             || self.columns.iter().any(|c| c.derive.as_ref().is_some_and(|d| d.function.inputs().contains(&target)))
+    }
+
+    /// The source columns the mapping names: rename sources, derive inputs
+    /// and `[[columns]]` names (a header row carries these).
+    pub fn source_names(&self) -> BTreeSet<&str> {
+        self.rename
+            .keys()
+            .map(String::as_str)
+            .chain(self.columns.iter().map(|c| c.name.as_str()))
+            .chain(self.columns.iter().filter_map(|c| c.derive.as_ref()).flat_map(|d| d.function.inputs()))
+            .collect()
     }
 
     /// The columns the mapping produces or touches: rename targets and
@@ -828,6 +845,7 @@ impl Mapping {
                 Normalize::IdNumber => Cow::Owned(idcard::normalize(&v)),
                 Normalize::DivisionCode => Cow::Owned(normalize_division_code(&v)),
                 Normalize::HalfWidth => Cow::Owned(v.chars().map(half_width).collect()),
+                Normalize::ExcelSerialDate => excel_serial_date(&v).map_or(v, Cow::Owned),
             });
         }
         if let Some(table) = column.code_table

@@ -174,3 +174,44 @@ pub fn parse_date(value: &str, format: Option<&str>) -> Option<NaiveDate> {
     let date = text.split([' ', 'T']).next().unwrap_or(text);
     DATE_LAYOUTS.iter().find_map(|layout| NaiveDate::parse_from_str(date, layout).ok())
 }
+
+/// Excel's serial day (1900 date system) as `YYYY-MM-DD`: day 1 is
+/// 1900-01-01, and day 60 is the 1900-02-29 Excel counts (after Lotus 1-2-3)
+/// though it never was, so days from 61 on are one less after it. Only
+/// whole days 1..=2958465 (9999-12-31), written as digits (a `.0` allowed):
+/// anything else is `None`, and the value is kept for the validator.
+pub(super) fn excel_serial_date(value: &str) -> Option<String> {
+    let text = value.trim();
+    let digits = text.strip_suffix(".0").unwrap_or(text);
+    if digits.is_empty() || digits.len() > 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let serial: i64 = digits.parse().ok()?;
+    if !(1..=2_958_465).contains(&serial) || serial == 60 {
+        return None;
+    }
+    // Day 0 is 1899-12-31; from day 61 on, the phantom 29 February is skipped.
+    let days = if serial > 60 { serial - 1 } else { serial };
+    let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 31)?;
+    Some(epoch.checked_add_days(chrono::Days::new(u64::try_from(days).ok()?))?.format("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excel_serial_date;
+
+    #[test]
+    fn excel_serial_dates() {
+        assert_eq!(excel_serial_date("1").as_deref(), Some("1900-01-01"));
+        assert_eq!(excel_serial_date("59").as_deref(), Some("1900-02-28"));
+        // Excel's phantom 1900-02-29 is no date.
+        assert_eq!(excel_serial_date("60"), None);
+        assert_eq!(excel_serial_date("61").as_deref(), Some("1900-03-01"));
+        assert_eq!(excel_serial_date("45292").as_deref(), Some("2024-01-01"));
+        assert_eq!(excel_serial_date(" 45292.0 ").as_deref(), Some("2024-01-01"));
+        assert_eq!(excel_serial_date("2958465").as_deref(), Some("9999-12-31"));
+        for kept in ["0", "2958466", "45292.5", "-1", "2024-01-01", "", "4529２"] {
+            assert_eq!(excel_serial_date(kept), None, "{kept}");
+        }
+    }
+}

@@ -33,8 +33,8 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::Utc;
 use civlink_catalog::config::S3Config;
 use civlink_catalog::model::{
-    ColumnCompleteness, ColumnNormalisation, DatasetRecord, DatasetSpec, QualityReport, RuleValidity, RunCounts,
-    RunRecord, RunStatus, WriteMode,
+    ColumnCompleteness, ColumnNormalisation, DatasetRecord, DatasetSpec, HeaderFound, QualityReport, RuleValidity,
+    RunCounts, RunRecord, RunStatus, SheetHeader, SheetLayout, SkippedRow, WriteMode,
 };
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::{TableStore, TableWriter};
@@ -513,6 +513,7 @@ async fn ingest_files(
     let mut rejected: BTreeMap<RejectKind, u64> = BTreeMap::new();
     let mut unused: BTreeSet<String> = BTreeSet::new();
     let mut header_outcome: Option<crate::gates::GateOutcome> = None;
+    let mut sheets: Vec<SheetLayout> = Vec::new();
     let mut counts = RunCounts::default();
     let mut tally = QualityTally { present: vec![0; standard.properties.len()], ..QualityTally::default() };
     let mut seen_keys = KeySet::new();
@@ -544,8 +545,9 @@ async fn ingest_files(
             Err(e) => return Err(e.into()),
         };
         let mut at_header = true;
+        let mut current_sheet: Option<Arc<str>> = None;
         loop {
-            let positioned = match source.next_batch().await {
+            let mut positioned = match source.next_batch().await {
                 Ok(Some(positioned)) => positioned,
                 Ok(None) => break,
                 Err(crate::source::Error::File(crate::file::Error::HeaderEncoding { encoding, .. })) if !force => {
@@ -553,7 +555,26 @@ async fn ingest_files(
                 }
                 Err(e) => return Err(e.into()),
             };
-            if std::mem::take(&mut at_header) {
+            // Each sheet of a workbook has its own header.
+            let new_sheet = positioned.sheet != current_sheet;
+            if new_sheet {
+                current_sheet.clone_from(&positioned.sheet);
+            }
+            // Positions name the sheet: `file:///…/台账.xlsx#低保户`.
+            let source_name = match &positioned.sheet {
+                Some(sheet) => format!("{}#{sheet}", file.uri),
+                None => file.uri.clone(),
+            };
+            if let Some(sheet) = &positioned.sheet {
+                record_layout(
+                    &mut sheets,
+                    &file.uri,
+                    sheet,
+                    positioned.layout.take(),
+                    std::mem::take(&mut positioned.skipped),
+                );
+            }
+            if std::mem::take(&mut at_header) || new_sheet {
                 // The header, before any row of this file counts: does it carry the standard's required columns?
                 let mapped = job.mapping.apply(&positioned.batch.slice(0, 0))?;
                 let missing: Vec<String> = required
@@ -569,7 +590,7 @@ async fn ingest_files(
                 }
                 if !outcome.passed && !force {
                     let mut outcome = outcome;
-                    outcome.detail = format!("{}: {}", file.uri, outcome.detail);
+                    outcome.detail = format!("{source_name}: {}", outcome.detail);
                     report.outcomes.push(outcome);
                     report.unused_columns = unused.into_iter().collect();
                     return Ok(FilesRead::StoppedAtHeader { gates: report });
@@ -586,7 +607,7 @@ async fn ingest_files(
                 *rejected.entry(reject.kind).or_default() += 1;
                 q.push(
                     "invalid",
-                    &file.uri,
+                    &source_name,
                     reject.line,
                     reject.row_index,
                     &serde_json::json!({ "_raw": reject.raw }).to_string(),
@@ -602,7 +623,7 @@ async fn ingest_files(
                 let keep = classify(
                     &verdict,
                     &positioned.batch,
-                    &file.uri,
+                    &source_name,
                     &positioned.lines,
                     &indices,
                     &primary_key_columns(&verdict, &standard.primary_key),
@@ -670,6 +691,7 @@ async fn ingest_files(
         },
         normalised: std::mem::take(&mut tally.normalised),
         unused_source_columns: report.unused_columns.clone(),
+        sheets,
         primary_key_uniqueness: if tally.keyed_rows == 0 {
             1.0
         } else {
@@ -679,6 +701,28 @@ async fn ingest_files(
         ingested_at: Utc::now(),
     };
     Ok(FilesRead::Done { counts, quality: Box::new(quality), gates: GateInputs { report, figures: Some(figures) } })
+}
+
+/// Adds a batch's header and skipped rows to its sheet's layout.
+fn record_layout(
+    sheets: &mut Vec<SheetLayout>,
+    uri: &str,
+    sheet: &str,
+    header: Option<SheetHeader>,
+    skipped: Vec<SkippedRow>,
+) {
+    let at = match sheets.iter().position(|l| l.source == uri && l.sheet == sheet) {
+        Some(at) => at,
+        None => {
+            let header = header.clone().unwrap_or(SheetHeader { rows: Vec::new(), found: HeaderFound::FirstRow });
+            sheets.push(SheetLayout { source: uri.to_owned(), sheet: sheet.to_owned(), header, skipped: Vec::new() });
+            sheets.len() - 1
+        }
+    };
+    if let Some(header) = header {
+        sheets[at].header = header;
+    }
+    sheets[at].skipped.extend(skipped);
 }
 
 fn tally_rule<'t>(tally: &'t mut QualityTally, column: &str, keyword: &str, example: &str) -> &'t mut u64 {

@@ -286,7 +286,7 @@ fn open_dispatches_on_extension() {
     let batches: Vec<_> = file::open(&path, None, CsvOptions::default(), 2).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(batches.len(), 2);
     assert_eq!(FileFormat::from_path(&path), Some(FileFormat::Csv));
-    let unknown = write(&dir, "a.xls", b"");
+    let unknown = write(&dir, "a.xlsm", b"");
     assert!(matches!(file::open(&unknown, None, CsvOptions::default(), 2), Err(Error::UnknownFormat { .. })));
     let missing = dir.path().join("missing.csv");
     assert!(matches!(file::open(&missing, None, CsvOptions::default(), 2), Err(Error::Io { .. })));

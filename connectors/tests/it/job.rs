@@ -82,7 +82,7 @@ async fn good_job_from_disk() {
     let files = list_files(&job.spec.source.location, &job.base_dir, None).await.unwrap();
     assert_eq!(files.len(), 1);
     let options = job.read_options();
-    assert_eq!(options.sheet.as_deref(), Some("人口"));
+    assert_eq!(options.excel.sheets, ["人口"]);
     let mut source =
         civlink_connectors::source::open_source(&files[0], job.spec.source.format, &options, None).await.unwrap();
     let batch = source.next_batch().await.unwrap().unwrap();
@@ -164,7 +164,7 @@ derive = "age(id_number)"
         "dataset_info.update_cycle: unknown update cycle \"hourly\"",
         "dataset_info.classification: unknown classification \"top\"",
         "source.csv: CSV options on a parquet source",
-        "source.sheet: a sheet applies to xlsx sources only",
+        "source: sheet, sheets, header_row and trailer_words apply to spreadsheets (xlsx, xls) only",
         "mapping.rename: \"a\", \"b\" are all renamed to \"x\"",
         "mapping.columns \"sex\": unknown code table \"gender\"",
         "mapping.columns \"age\": unknown derive function \"age\"",

@@ -146,8 +146,9 @@ async fn reader_errors_surface_after_the_good_batches() {
     write(&dir.path().join("bad.csv"), &text);
     let files = list_files("bad.csv", dir.path(), None).await.unwrap();
     let csv = CsvOptions { max_record_bytes: 16, ..CsvOptions::default() };
-    let mut source =
-        open_source(&files[0], None, &ReadOptions { csv, batch_size: 4, sheet: None }, None).await.unwrap();
+    let mut source = open_source(&files[0], None, &ReadOptions { csv, batch_size: 4, excel: Default::default() }, None)
+        .await
+        .unwrap();
     let mut rows = 0;
     let error = loop {
         match source.next_batch().await {
@@ -189,7 +190,7 @@ async fn dropping_a_source_early_stops_its_reader() {
 async fn xlsx_source_with_a_sheet() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/population.xlsx");
     let files = list_files(fixture.to_str().unwrap(), Path::new("/"), None).await.unwrap();
-    let options = ReadOptions { sheet: Some("偏移".into()), ..options(10) };
+    let options = ReadOptions { excel: civlink_connectors::file::ExcelOptions::sheet(Some("偏移")), ..options(10) };
     let got = Collected::from_batches(drain(open_source(&files[0], None, &options, None).await.unwrap()).await);
     got.assert_conserved(3);
 }
@@ -293,7 +294,7 @@ async fn object_store_xlsx_is_downloaded_first() {
     got.assert_conserved(5);
     // Errors name the object, not the temporary file.
     let key = ObjectPath::from("exports/population.xlsx");
-    let options = ReadOptions { sheet: Some("nope".into()), ..options(10) };
+    let options = ReadOptions { excel: civlink_connectors::file::ExcelOptions::sheet(Some("nope")), ..options(10) };
     let err = open_object(store.clone(), &key, &files[0].uri, None, &options).await.err().unwrap();
     assert!(err.to_string().starts_with("s3://bucket/exports/population.xlsx"), "{err}");
     // Explicit format wins over the extension; a missing object is a store error.

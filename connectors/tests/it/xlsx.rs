@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use civlink_connectors::file::{self, Error, FileFormat, ReadOptions, XlsxReader};
+use civlink_connectors::file::{self, Error, ExcelOptions, ExcelReader, FileFormat, ReadOptions};
 
 use crate::Collected;
 
@@ -12,7 +12,7 @@ fn fixture() -> PathBuf {
 }
 
 fn read(sheet: Option<&str>, batch_size: usize) -> (Vec<String>, Collected) {
-    let reader = XlsxReader::open(&fixture(), sheet, batch_size).expect("open");
+    let reader = ExcelReader::open(&fixture(), &ExcelOptions::sheet(sheet), batch_size).expect("open");
     let names = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
     let batches = reader.collect::<Result<Vec<_>, _>>().expect("read");
     (names, Collected::from_batches(batches))
@@ -102,7 +102,7 @@ fn sheet_by_name() {
 
 #[test]
 fn missing_sheet_lists_the_sheets() {
-    let err = XlsxReader::open(&fixture(), Some("户籍"), 10).err().expect("missing sheet");
+    let err = ExcelReader::open(&fixture(), &ExcelOptions::sheet(Some("户籍")), 10).err().expect("missing sheet");
     match &err {
         Error::SheetNotFound { sheet, available, .. } => {
             assert_eq!(sheet, "户籍");
@@ -124,7 +124,7 @@ fn batches_split_rows_and_rejects() {
 
 #[test]
 fn early_drop_stops_the_reader() {
-    let mut reader = XlsxReader::open(&fixture(), None, 1).unwrap();
+    let mut reader = ExcelReader::open(&fixture(), &ExcelOptions::sheet(None), 1).unwrap();
     assert!(reader.next().is_some());
     drop(reader);
 }
@@ -134,9 +134,12 @@ fn not_a_workbook() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fake.xlsx");
     std::fs::write(&path, "姓名,年龄\n张三,30\n").unwrap();
-    assert!(matches!(XlsxReader::open(&path, None, 10), Err(Error::Xlsx { .. })));
-    assert!(matches!(XlsxReader::open(&dir.path().join("none.xlsx"), None, 10), Err(Error::Io { .. })));
-    assert!(matches!(XlsxReader::open(&fixture(), None, 0), Err(Error::InvalidOptions { .. })));
+    assert!(matches!(ExcelReader::open(&path, &ExcelOptions::sheet(None), 10), Err(Error::Xlsx { .. })));
+    assert!(matches!(
+        ExcelReader::open(&dir.path().join("none.xlsx"), &ExcelOptions::sheet(None), 10),
+        Err(Error::Io { .. })
+    ));
+    assert!(matches!(ExcelReader::open(&fixture(), &ExcelOptions::sheet(None), 0), Err(Error::InvalidOptions { .. })));
 }
 
 #[test]
@@ -144,7 +147,7 @@ fn open_dispatches_xlsx() {
     let batches: Vec<_> =
         file::open(&fixture(), None, Default::default(), 100).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(Collected::from_batches(batches).rows.len(), 3);
-    let options = ReadOptions { sheet: Some("偏移".into()), batch_size: 1, ..Default::default() };
+    let options = ReadOptions { excel: ExcelOptions::sheet(Some("偏移")), batch_size: 1, ..Default::default() };
     let batches: Vec<_> =
         file::open_with(&fixture(), Some(FileFormat::Xlsx), &options).unwrap().collect::<Result<_, _>>().unwrap();
     let got = Collected::from_batches(batches);
@@ -154,8 +157,8 @@ fn open_dispatches_xlsx() {
 #[test]
 fn from_memory() {
     let bytes = std::fs::read(fixture()).unwrap();
-    let reader = XlsxReader::from_reader("mem.xlsx", std::io::Cursor::new(bytes), Some("偏移"), 10).unwrap();
-    assert_eq!(reader.sheet(), "偏移");
+    let reader = ExcelReader::from_bytes("mem.xlsx", bytes, &ExcelOptions::sheet(Some("偏移")), 10).unwrap();
+    assert_eq!(reader.sheets(), ["偏移"]);
     let batches: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
     Collected::from_batches(batches).assert_conserved(3);
 }

@@ -228,7 +228,7 @@ fn parse_text(
 /// (JSON Schema's `type`): text is read by the text rules whatever the column.
 fn admits(kind: ValueKind, delivered: Delivered) -> bool {
     match delivered {
-        Delivered::Text => true,
+        Delivered::Text | Delivered::TruncatedNumber => true,
         Delivered::String => matches!(kind, ValueKind::String | ValueKind::Date | ValueKind::DateTime),
         Delivered::Integer | Delivered::Number => matches!(kind, ValueKind::Integer | ValueKind::Number),
         Delivered::Boolean => kind == ValueKind::Boolean,

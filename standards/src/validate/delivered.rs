@@ -3,7 +3,9 @@
 //! JSON sources hand every value over as text (so 18-digit IDs and `12.50`
 //! keep every digit) together with the JSON type it had; the validator
 //! judges the type by JSON Schema's rules (see the coerce module). Text sources
-//! (CSV, spreadsheets) have no JSON types: their values are [`Delivered::Text`].
+//! (CSV, spreadsheets) have no JSON types: their values are [`Delivered::Text`],
+//! except the spreadsheet numbers whose digits Excel dropped
+//! ([`Delivered::TruncatedNumber`]).
 
 use std::collections::HashMap;
 
@@ -27,6 +29,12 @@ pub enum Delivered {
     Structured,
     /// JSON `null`: present, but no value (a missing key is absent, not null).
     Null,
+    /// A spreadsheet number cell of 16 or more integer digits of which
+    /// Excel kept at most 15 significant ones: an ID, account or phone number
+    /// typed into a number cell, whose last digits Excel replaced by zeros.
+    /// Read by the text rules; when the value then fails a check of a text
+    /// column, the violation is `digits_lost`, which says so, not the check's.
+    TruncatedNumber,
 }
 
 impl Delivered {
@@ -51,6 +59,7 @@ impl Delivered {
             Delivered::Boolean => "boolean",
             Delivered::Structured => "object or array",
             Delivered::Null => "null",
+            Delivered::TruncatedNumber => "number cell",
         }
     }
 }

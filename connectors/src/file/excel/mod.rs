@@ -1,125 +1,207 @@
-//! Streaming Excel (`.xlsx`) reader: one worksheet in, all-`Utf8` Arrow
-//! batches out, with the spreadsheet row number of every record.
+//! Streaming spreadsheet reader (`.xlsx`, and the pre-2007 `.xls` that
+//! county offices still send): worksheets in, all-`Utf8` Arrow batches out,
+//! with the sheet and row number of every record.
 //!
-//! * The sheet is chosen by name; without a name, the first sheet is read. A
-//!   missing sheet is an [`Error::SheetNotFound`] that lists the sheets the
-//!   workbook has.
-//! * The first row with any value is the header. Its names are cleaned like
-//!   the CSV reader's (trimmed, empty → `column_N`, repeats → `_2`, `_3`),
-//!   and its first to last non-empty cell fix the columns, so a table that
-//!   starts at `B3` reads the same as one at `A1`.
+//! * **Sheets.** [`ExcelOptions::sheets`] lists sheet names or glob patterns
+//!   (`乡镇*`); without any, the first visible sheet is read. Sheets are read
+//!   in workbook order, each with its own header, into one stream whose
+//!   batches carry their [`PositionedBatch::sheet`]. A hidden sheet is read
+//!   only when named exactly, never through a pattern. A name or pattern
+//!   that matches nothing is an [`Error::SheetNotFound`] listing the sheets.
+//! * **Where the table is.** The header row is declared or found, with
+//!   two-row headers and trailer rows, by the rules of [`layout`]. Rows above
+//!   the header and trailers are not records: they travel as
+//!   [`PositionedBatch::skipped`], with the header's rows and how they were
+//!   found as [`PositionedBatch::layout`] on the first batch of each sheet
+//!   (a sheet with a header but no data still yields one empty batch).
+//! * The header's first to last filled cell fix the columns, so a table that
+//!   starts at `B3` reads the same as one at `A1`. Names are cleaned like the
+//!   CSV reader's (trimmed, empty → `column_N`, repeats → `_2`, `_3`).
 //! * Every column is `Utf8` and nullable; an empty cell becomes NULL. Cell
-//!   values are rendered as text the way a person reads them in Excel:
-//!   - numbers with full precision and no spurious `.0` (`630102`, `1234.5`;
-//!     a long ID typed as a number has already lost digits inside Excel, and
-//!     shows as such, e.g. `110101199003071200`, for the validator to reject);
-//!   - date cells as `YYYY-MM-DD`, date-time cells as `YYYY-MM-DD HH:MM:SS`
-//!     (rounded to the second; a date-time at exactly midnight reads as a
-//!     date), time-of-day cells as `HH:MM:SS`, durations as `H:MM:SS`;
-//!   - booleans as `true` / `false`.
+//!   values are rendered as text the way a person reads them in Excel (see
+//!   [`render`]): numbers with full precision and no spurious `.0`; long
+//!   numbers from their stored text, and marked
+//!   [`Delivered::TruncatedNumber`] when Excel had already dropped digits;
+//!   date cells as `YYYY-MM-DD`, date-time cells as `YYYY-MM-DD HH:MM:SS`
+//!   (rounded to the second; a date-time at exactly midnight reads as a
+//!   date), time-of-day cells as `HH:MM:SS`, durations as `H:MM:SS`;
+//!   booleans as `true` / `false`. A plain number in a date column stays a
+//!   number: only the job's `excel_serial_date` normaliser turns it into a
+//!   date.
 //! * Rows are never dropped: a row with an error cell (`#N/A`, `#DIV/0!`, …)
 //!   or with a value outside the header's columns becomes a
 //!   [`RawReject`](super::RawReject), its cells rendered as one CSV line.
 //!   Completely empty rows are skipped and not counted, like blank CSV lines.
-//! * Positions: [`PositionedBatch::lines`] holds the 1-based spreadsheet row
-//!   number, so "line 7" is row 7 as Excel shows it.
-//! * Memory: cells are streamed from the sheet's XML by a dedicated reader
-//!   thread that hands finished batches over a channel of capacity one, so a
-//!   sheet is never held whole in memory. The workbook's shared-string table
-//!   (every distinct text in the workbook) is loaded up front, as Excel
-//!   itself requires. If the consumer stops early, the thread stops at its
-//!   next hand-over.
+//! * Positions: [`PositionedBatch::lines`] holds the 1-based sheet row
+//!   number, so "line 7" is row 7 as Excel shows it. Data-row indices run on
+//!   across the sheets of one workbook.
+//! * Memory: `.xlsx` cells are streamed from the sheet's XML by a dedicated
+//!   reader thread that hands finished batches over a channel of capacity
+//!   one, so a sheet is never held whole in memory; one extra pass over the
+//!   sheet's XML collects its merged ranges and long numbers first
+//!   ([`stored`]). The shared-string table (every distinct text in the
+//!   workbook) is loaded up front, as the format requires. An `.xls` sheet
+//!   (at most 65,536 rows by its format) is read whole. If the consumer stops
+//!   early, the thread stops at its next hand-over.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek};
-use std::path::Path;
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use calamine::{DataRef, ExcelDateTime, Reader, Xlsx};
+use calamine::{Reader, SheetType, SheetVisible, Xls, Xlsx};
+use civlink_catalog::model::{SheetHeader, SkipReason, SkippedRow};
+use civlink_standards::validate::Delivered;
 
 use super::{Error, PositionedBatch, RejectKind, Result, Utf8BatchBuilder, check_batch_size, normalize_column_names};
 
-/// Seconds in a day, for Excel serial date-times (days since the epoch, the
-/// time of day as the fraction).
-const DAY_SECONDS: f64 = 86_400.0;
+pub mod layout;
+mod render;
+mod stored;
 
-/// Serial number of 9999-12-31 + 1 in the 1900 date system: Excel's own
-/// upper bound. Date cells outside `0..MAX_SERIAL` are not dates Excel can
-/// show, so they are rendered as the number they hold.
-const MAX_SERIAL: f64 = 2_958_466.0;
+use self::layout::{Decision, Region, Row, Rules};
+use self::render::{Cell, MAX_COLUMNS, column_letters, raw_line};
 
-/// Excel's column limit (`XFD`). A header wider than this only comes from a
-/// corrupt or hand-crafted file, and would make every row that wide.
-const MAX_COLUMNS: u32 = 16_384;
+/// How to read a workbook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExcelOptions {
+    /// Sheet names or glob patterns; empty: the first visible sheet.
+    pub sheets: Vec<String>,
+    /// The 1-based header row; `None`: found (see [`layout`]).
+    pub header_row: Option<u32>,
+    /// Names a header row carries: the job's source columns, the standard's
+    /// column names and titles.
+    pub header_names: Vec<String>,
+    /// Trailer words besides [`layout::DEFAULT_TRAILER_WORDS`].
+    pub trailer_words: Vec<String>,
+}
+
+impl ExcelOptions {
+    /// Read `sheet` (the first visible sheet when `None`), finding the header by itself.
+    pub fn sheet(sheet: Option<&str>) -> ExcelOptions {
+        ExcelOptions { sheets: sheet.map(str::to_owned).into_iter().collect(), ..ExcelOptions::default() }
+    }
+}
 
 /// What the reader thread hands to the iterator.
 enum Message {
-    /// The header has been read (always the first message unless an error comes first).
+    /// A sheet's header has been read (the first sheet's always comes first
+    /// unless an error does).
     Header(SchemaRef),
     /// One finished batch.
     Batch(PositionedBatch),
-    /// The sheet cannot be read further; nothing follows.
+    /// The workbook cannot be read further; nothing follows.
     Error(Error),
-    /// The sheet ended cleanly; nothing follows.
+    /// The last sheet ended cleanly; nothing follows.
     End,
 }
 
-/// Streams one worksheet of an `.xlsx` workbook as [`PositionedBatch`]es of
-/// all-`Utf8` columns.
+/// Streams the chosen worksheets of an `.xlsx` or `.xls` workbook as
+/// [`PositionedBatch`]es of all-`Utf8` columns.
 ///
-/// Iterating yields `Ok(batch)` until the end of the sheet; a workbook-level
-/// failure (corrupt XML, truncated archive) is yielded once as `Err` after
-/// the rows read before it, and the iterator then ends.
-pub struct XlsxReader {
+/// Iterating yields `Ok(batch)` until the end of the last sheet; a
+/// workbook-level failure (corrupt XML, truncated archive) is yielded once
+/// as `Err` after the rows read before it, and the iterator then ends.
+pub struct ExcelReader {
     path: String,
-    sheet: String,
+    sheets: Vec<String>,
     schema: SchemaRef,
     receiver: Receiver<Message>,
     finished: bool,
 }
 
-impl XlsxReader {
-    /// Opens the workbook at `path` and reads the header of `sheet` (the
-    /// first sheet when `None`), `batch_size` records at a time.
-    pub fn open(path: &Path, sheet: Option<&str>, batch_size: usize) -> Result<XlsxReader> {
+/// The workbook's bytes, which the `.xlsx` reader opens twice (see [`stored`]).
+#[derive(Clone)]
+enum Bytes {
+    File(PathBuf),
+    Memory(Arc<[u8]>),
+}
+
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+type Input = Box<dyn ReadSeek>;
+
+impl Bytes {
+    fn open(&self) -> std::io::Result<Input> {
+        Ok(match self {
+            Bytes::File(path) => Box::new(BufReader::new(File::open(path)?)),
+            Bytes::Memory(bytes) => Box::new(Cursor::new(Arc::clone(bytes))),
+        })
+    }
+}
+
+/// An open workbook of either format.
+enum Book {
+    Xlsx(Box<Xlsx<Input>>),
+    Xls(Box<Xls<Input>>),
+}
+
+impl Book {
+    fn sheets_metadata(&self) -> &[calamine::Sheet] {
+        match self {
+            Book::Xlsx(book) => book.sheets_metadata(),
+            Book::Xls(book) => book.sheets_metadata(),
+        }
+    }
+}
+
+/// The OLE2 compound-file signature that starts every `.xls` workbook.
+const OLE_SIGNATURE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+impl ExcelReader {
+    /// Opens the workbook at `path` (`.xlsx` or `.xls`, told apart by their
+    /// content) and reads the header of its first chosen sheet, `batch_size`
+    /// records at a time.
+    pub fn open(path: &Path, options: &ExcelOptions, batch_size: usize) -> Result<ExcelReader> {
         check_batch_size(batch_size)?;
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
-        Self::from_reader(&name, BufReader::new(file), sheet, batch_size)
+        // Opened here first, so that a missing file is an I/O error at once.
+        File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+        Self::start(&name, Bytes::File(path.to_owned()), options, batch_size)
     }
 
-    /// Reads a workbook from any seekable byte source (a file, an in-memory
-    /// buffer); `name` is used in errors. The header is read before this
-    /// returns, so [`schema`](Self::schema) is known right away.
-    pub fn from_reader<R>(name: &str, reader: R, sheet: Option<&str>, batch_size: usize) -> Result<XlsxReader>
-    where
-        R: Read + Seek + Send + 'static,
-    {
+    /// Reads a workbook held in memory; `name` is used in errors.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>, options: &ExcelOptions, batch_size: usize) -> Result<ExcelReader> {
         check_batch_size(batch_size)?;
-        let xlsx_error = |e: calamine::XlsxError| Error::Xlsx { path: name.to_owned(), message: e.to_string() };
-        let workbook: Xlsx<R> = Xlsx::new(reader).map_err(xlsx_error)?;
-        let available = workbook.sheet_names();
-        let sheet = match sheet {
-            Some(wanted) => available.iter().find(|s| s.as_str() == wanted).cloned().ok_or_else(|| {
-                Error::SheetNotFound { path: name.to_owned(), sheet: wanted.to_owned(), available: available.clone() }
-            })?,
-            None => available.first().cloned().ok_or_else(|| Error::Xlsx {
-                path: name.to_owned(),
-                message: "the workbook has no sheets".to_owned(),
-            })?,
+        Self::start(name, Bytes::Memory(bytes.into()), options, batch_size)
+    }
+
+    fn start(name: &str, bytes: Bytes, options: &ExcelOptions, batch_size: usize) -> Result<ExcelReader> {
+        let io = |source| Error::Io { path: name.to_owned(), source };
+        let mut head = [0u8; 8];
+        let mut probe = bytes.open().map_err(io)?;
+        let is_xls = probe.read_exact(&mut head).is_ok() && head == OLE_SIGNATURE;
+        let input = bytes.open().map_err(io)?;
+        let book = if is_xls {
+            Book::Xls(Box::new(
+                Xls::new(input).map_err(|e| Error::Xlsx { path: name.to_owned(), message: e.to_string() })?,
+            ))
+        } else {
+            Book::Xlsx(Box::new(
+                Xlsx::new(input).map_err(|e| Error::Xlsx { path: name.to_owned(), message: e.to_string() })?,
+            ))
         };
+        let sheets = select_sheets(name, book.sheets_metadata(), &options.sheets)?;
         // Capacity one: the thread parses the next batch while the consumer
         // works on the current one, and no more than that is buffered.
         let (sender, receiver) = sync_channel(1);
-        let worker = Worker { path: name.to_owned(), sheet: sheet.clone(), batch_size, sender };
+        let worker = Worker {
+            path: name.to_owned(),
+            bytes,
+            sheets: sheets.clone(),
+            rules: Rules::new(options.header_row, &options.header_names, &options.trailer_words),
+            batch_size,
+            sender,
+        };
         std::thread::Builder::new()
-            .name("civlink-xlsx".to_owned())
-            .spawn(move || worker.run(workbook))
+            .name("civlink-excel".to_owned())
+            .spawn(move || worker.run(book))
             .map_err(|source| Error::Io { path: name.to_owned(), source })?;
         let mut this =
-            XlsxReader { path: name.to_owned(), sheet, schema: Arc::new(Schema::empty()), receiver, finished: false };
+            ExcelReader { path: name.to_owned(), sheets, schema: Arc::new(Schema::empty()), receiver, finished: false };
         match this.receiver.recv() {
             Ok(Message::Header(schema)) => this.schema = schema,
             Ok(Message::Error(error)) => return Err(error),
@@ -130,25 +212,26 @@ impl XlsxReader {
         Ok(this)
     }
 
-    /// The schema of every batch: one nullable `Utf8` column per header cell.
+    /// The schema of the first sheet's batches: one nullable `Utf8` column
+    /// per header cell. Later sheets have their own (see each batch).
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    /// The name of the sheet being read.
-    pub fn sheet(&self) -> &str {
-        &self.sheet
+    /// The sheets being read, in order.
+    pub fn sheets(&self) -> &[String] {
+        &self.sheets
     }
 
     fn worker_died(&self) -> Error {
         Error::Xlsx {
             path: self.path.clone(),
-            message: format!("reading sheet {:?} stopped unexpectedly; the workbook is probably corrupt", self.sheet),
+            message: format!("reading {:?} stopped unexpectedly; the workbook is probably corrupt", self.sheets),
         }
     }
 }
 
-impl Iterator for XlsxReader {
+impl Iterator for ExcelReader {
     type Item = Result<PositionedBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -176,56 +259,61 @@ impl Iterator for XlsxReader {
     }
 }
 
-/// One cell, rendered.
-#[derive(Debug, Clone, PartialEq)]
-enum Cell {
-    Empty,
-    Text(String),
-    /// An Excel error value such as `#N/A`.
-    Error(String),
-}
-
-impl Cell {
-    fn is_empty(&self) -> bool {
-        matches!(self, Cell::Empty)
+/// The sheets `wanted` names (see [`ExcelOptions::sheets`]), in workbook order.
+fn select_sheets(path: &str, sheets: &[calamine::Sheet], wanted: &[String]) -> Result<Vec<String>> {
+    let names: Vec<String> = sheets.iter().map(|s| s.name.clone()).collect();
+    let readable = |s: &calamine::Sheet| s.typ == SheetType::WorkSheet;
+    let visible = |s: &calamine::Sheet| readable(s) && s.visible == SheetVisible::Visible;
+    if wanted.is_empty() {
+        return match sheets.iter().find(|s| visible(s)) {
+            Some(first) => Ok(vec![first.name.clone()]),
+            None => Err(Error::Xlsx { path: path.to_owned(), message: "the workbook has no visible sheet".to_owned() }),
+        };
     }
-
-    fn text(&self) -> &str {
-        match self {
-            Cell::Empty => "",
-            Cell::Text(s) | Cell::Error(s) => s,
+    let mut chosen = vec![false; sheets.len()];
+    for want in wanted {
+        let mut matched = false;
+        if let Some(i) = sheets.iter().position(|s| &s.name == want && readable(s)) {
+            chosen[i] = true;
+            matched = true;
+        } else if want.contains(['*', '?', '[']) {
+            let pattern = glob::Pattern::new(want)
+                .map_err(|e| Error::InvalidOptions { message: format!("sheet pattern {want:?}: {e}") })?;
+            for (i, sheet) in sheets.iter().enumerate() {
+                if visible(sheet) && pattern.matches(&sheet.name) {
+                    chosen[i] = true;
+                    matched = true;
+                }
+            }
+        }
+        if !matched {
+            return Err(Error::SheetNotFound { path: path.to_owned(), sheet: want.clone(), available: names });
         }
     }
+    Ok(sheets.iter().zip(chosen).filter(|(_, c)| *c).map(|(s, _)| s.name.clone()).collect())
 }
 
-/// Why the worker stopped before the end of the sheet.
+/// Why the worker stopped before the end of the workbook.
 enum Stop {
-    /// The sheet cannot be read further.
+    /// The workbook cannot be read further.
     Failed(Error),
     /// The consumer went away; the worker just stops.
     Disconnected,
 }
 
-/// The reader thread: parses the sheet and sends batches.
+/// The reader thread: reads the sheets in turn and sends batches.
 struct Worker {
     path: String,
-    sheet: String,
+    bytes: Bytes,
+    sheets: Vec<String>,
+    rules: Rules,
     batch_size: usize,
     sender: SyncSender<Message>,
 }
 
-/// The header's column range and the batch being built.
-struct Table {
-    first_col: u32,
-    last_col: u32,
-    builder: Utf8BatchBuilder,
-    /// Reused per row: the value of each header column.
-    values: Vec<Option<String>>,
-}
-
 impl Worker {
-    fn run<R: Read + Seek>(self, mut workbook: Xlsx<R>) {
-        let last = match self.stream(&mut workbook) {
+    fn run(self, mut book: Book) {
+        let last = match self.read_all(&mut book) {
             Ok(()) => Message::End,
             Err(Stop::Failed(error)) => Message::Error(error),
             Err(Stop::Disconnected) => return,
@@ -238,112 +326,223 @@ impl Worker {
         self.sender.send(message).map_err(|_| Stop::Disconnected)
     }
 
-    /// Streams the sheet to the end.
-    fn stream<R: Read + Seek>(&self, workbook: &mut Xlsx<R>) -> std::result::Result<(), Stop> {
-        let xlsx_error =
-            |e: calamine::XlsxError| Stop::Failed(Error::Xlsx { path: self.path.clone(), message: e.to_string() });
-        let mut cells = workbook.worksheet_cells_reader(&self.sheet).map_err(xlsx_error)?;
-        let mut table: Option<Table> = None;
-        let mut row: Vec<(u32, Cell)> = Vec::new();
-        let mut row_index: Option<u32> = None;
+    fn failed(&self, message: impl Into<String>) -> Stop {
+        Stop::Failed(Error::Xlsx { path: self.path.clone(), message: message.into() })
+    }
+
+    fn read_all(&self, book: &mut Book) -> std::result::Result<(), Stop> {
+        let mut next_row = 0u64;
+        for sheet in &self.sheets {
+            let mut table = match book {
+                Book::Xlsx(book) => {
+                    let input = self
+                        .bytes
+                        .open()
+                        .map_err(|source| Stop::Failed(Error::Io { path: self.path.clone(), source }))?;
+                    let stored =
+                        stored::read(input, sheet).map_err(|e| self.failed(format!("sheet {sheet:?}: {e}")))?;
+                    let mut table = SheetTable::new(self, sheet, stored.merges, stored.long_numbers, next_row);
+                    self.stream_xlsx(book, sheet, &mut table)?;
+                    table
+                }
+                Book::Xls(book) => {
+                    let merges = book
+                        .worksheet_merge_cells(sheet)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|d| Region { top: d.start.0, left: d.start.1, bottom: d.end.0, right: d.end.1 })
+                        .collect();
+                    let mut table = SheetTable::new(self, sheet, merges, HashMap::new(), next_row);
+                    let range =
+                        book.worksheet_range(sheet).map_err(|e| self.failed(format!("sheet {sheet:?}: {e}")))?;
+                    if let Some((top, left)) = range.start() {
+                        for (r, cells) in range.rows().enumerate() {
+                            let cells = cells
+                                .iter()
+                                .enumerate()
+                                .map(|(c, value)| (left + c as u32, render::render_data(value)))
+                                .filter(|(_, cell)| !cell.is_empty())
+                                .collect();
+                            table.push(Row { index: top + r as u32, cells })?;
+                        }
+                    }
+                    table
+                }
+            };
+            table.finish()?;
+            next_row = table.next_row();
+        }
+        Ok(())
+    }
+
+    /// Streams an `.xlsx` sheet's cells into `table`, row by row.
+    fn stream_xlsx(
+        &self,
+        book: &mut Xlsx<Input>,
+        sheet: &str,
+        table: &mut SheetTable<'_>,
+    ) -> std::result::Result<(), Stop> {
+        let xlsx_error = |e: calamine::XlsxError| self.failed(format!("sheet {sheet:?}: {e}"));
+        let mut cells = book.worksheet_cells_reader(sheet).map_err(xlsx_error)?;
+        let mut row = Row::default();
+        let mut started = false;
         loop {
             let next = match cells.next_cell() {
                 Ok(next) => next,
                 Err(e) => {
                     // Rows read before the failure are still delivered.
-                    if let Some(index) = row_index {
-                        self.row(&mut table, index, &mut row)?;
+                    if started {
+                        table.push(std::mem::take(&mut row))?;
                     }
-                    self.flush(&mut table)?;
+                    table.flush()?;
                     return Err(xlsx_error(e));
                 }
             };
             let Some(cell) = next else { break };
             let (r, c) = cell.get_position();
-            if row_index != Some(r) {
-                if let Some(index) = row_index {
-                    self.row(&mut table, index, &mut row)?;
+            if !started || row.index != r {
+                if started {
+                    table.push(std::mem::take(&mut row))?;
                 }
-                row_index = Some(r);
+                row.index = r;
+                started = true;
             }
-            row.push((c, render(cell.get_value())));
+            let value = cell.get_value();
+            let rendered = match (value, table.long_numbers.get(&(r, c))) {
+                (calamine::DataRef::Float(_), Some(stored)) => render::long_number(stored),
+                _ => render::render(value),
+            };
+            row.cells.push((c, rendered));
         }
-        if let Some(index) = row_index {
-            self.row(&mut table, index, &mut row)?;
+        if started {
+            table.push(row)?;
         }
-        if table.is_none() {
-            // No value anywhere: no columns and no rows.
-            self.send(Message::Header(Arc::new(Schema::empty())))?;
+        Ok(())
+    }
+}
+
+/// One sheet being read: the rows before its header is decided, then the
+/// batch being built.
+struct SheetTable<'w> {
+    worker: &'w Worker,
+    sheet: Arc<str>,
+    merges: Vec<Region>,
+    long_numbers: HashMap<(u32, u32), String>,
+    /// Non-blank rows buffered until the header is decided.
+    pending: Vec<Row>,
+    table: Option<Table>,
+    /// The header's layout, until the first batch carries it.
+    layout: Option<SheetHeader>,
+    skipped: Vec<SkippedRow>,
+    first_row: u64,
+    sent: bool,
+}
+
+/// The header's column range and the batch being built.
+struct Table {
+    first_col: u32,
+    last_col: u32,
+    builder: Utf8BatchBuilder,
+    /// Reused per row: the value of each header column.
+    values: Vec<Option<String>>,
+}
+
+impl<'w> SheetTable<'w> {
+    fn new(
+        worker: &'w Worker,
+        sheet: &str,
+        merges: Vec<Region>,
+        long_numbers: HashMap<(u32, u32), String>,
+        first_row: u64,
+    ) -> SheetTable<'w> {
+        SheetTable {
+            worker,
+            sheet: sheet.into(),
+            merges,
+            long_numbers,
+            pending: Vec::new(),
+            table: None,
+            layout: None,
+            skipped: Vec::new(),
+            first_row,
+            sent: false,
         }
-        self.flush(&mut table)
     }
 
-    /// Sends the batch built so far, if it holds anything.
-    fn flush(&self, table: &mut Option<Table>) -> std::result::Result<(), Stop> {
-        if let Some(table) = table
-            && !table.builder.is_empty()
-        {
-            let message = match table.builder.finish(&self.path) {
-                Ok(batch) => Message::Batch(batch),
-                Err(error) => Message::Error(error),
-            };
-            self.send(message)?;
+    /// The data-row index the next sheet starts at.
+    fn next_row(&self) -> u64 {
+        self.table.as_ref().map_or(self.first_row, |t| t.builder.next_row_index())
+    }
+
+    /// Takes one row of the sheet (in order).
+    fn push(&mut self, row: Row) -> std::result::Result<(), Stop> {
+        if row.is_blank() {
+            return Ok(());
+        }
+        if self.table.is_some() {
+            return self.data(row);
+        }
+        self.pending.push(row);
+        self.decide(false)
+    }
+
+    /// Decides the header when the buffered rows allow it.
+    fn decide(&mut self, complete: bool) -> std::result::Result<(), Stop> {
+        let header = match layout::find_header(&self.pending, complete, &self.worker.rules, &self.merges) {
+            Decision::NeedMore => return Ok(()),
+            Decision::DeclaredRowEmpty => {
+                let row = self.worker.rules.header_row.unwrap_or_default();
+                return Err(self.worker.failed(format!("sheet {:?}: the header_row {row} is empty", self.sheet)));
+            }
+            Decision::Found(header) => header,
+        };
+        if header.last_col - header.first_col >= MAX_COLUMNS {
+            return Err(self.worker.failed(format!(
+                "sheet {:?}: the header spans columns {}..{}, more than Excel's {MAX_COLUMNS}",
+                self.sheet,
+                column_letters(header.first_col),
+                column_letters(header.last_col)
+            )));
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let header_rows = if header.two_rows { 2 } else { 1 };
+        for above in &pending[..header.at] {
+            self.skipped.push(SkippedRow { line: u64::from(above.index) + 1, reason: SkipReason::AboveHeader });
+        }
+        let rows: Vec<u64> =
+            pending[header.at..header.at + header_rows].iter().map(|r| u64::from(r.index) + 1).collect();
+        self.layout = Some(SheetHeader { rows, found: header.found });
+        let names = normalize_column_names(header.names.iter().map(String::as_str));
+        let fields: Vec<Field> = names.into_iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        self.worker.send(Message::Header(Arc::clone(&schema)))?;
+        let width = (header.last_col - header.first_col) as usize + 1;
+        self.table = Some(Table {
+            first_col: header.first_col,
+            last_col: header.last_col,
+            builder: Utf8BatchBuilder::new(schema, self.first_row),
+            values: vec![None; width],
+        });
+        for row in pending.into_iter().skip(header.at + header_rows) {
+            self.data(row)?;
         }
         Ok(())
     }
 
-    /// Handles one complete row (0-based sheet row `index`), then clears `cells`.
-    fn row(
-        &self,
-        table: &mut Option<Table>,
-        index: u32,
-        cells: &mut Vec<(u32, Cell)>,
-    ) -> std::result::Result<(), Stop> {
-        let result = self.row_inner(table, index, cells);
-        cells.clear();
-        result
-    }
-
-    fn row_inner(&self, table: &mut Option<Table>, index: u32, cells: &[(u32, Cell)]) -> std::result::Result<(), Stop> {
-        let filled = || cells.iter().filter(|(_, cell)| !cell.is_empty());
-        let (Some(min_col), Some(max_col)) = (filled().map(|(c, _)| *c).min(), filled().map(|(c, _)| *c).max()) else {
-            // A blank row (no cells, or only formatted empty ones).
+    /// Handles one data-area row.
+    fn data(&mut self, row: Row) -> std::result::Result<(), Stop> {
+        let line = u64::from(row.index) + 1;
+        if let Some(word) = self.worker.rules.trailer_word(&row) {
+            self.skipped.push(SkippedRow { line, reason: SkipReason::Trailer { word: word.to_owned() } });
             return Ok(());
-        };
-        let line = u64::from(index) + 1;
-        let Some(table) = table else {
-            if max_col - min_col >= MAX_COLUMNS {
-                return Err(Stop::Failed(Error::Xlsx {
-                    path: self.path.clone(),
-                    message: format!(
-                        "the header in row {line} spans columns {}..{}, more than Excel's {MAX_COLUMNS}",
-                        column_letters(min_col),
-                        column_letters(max_col)
-                    ),
-                }));
-            }
-            let width = (max_col - min_col) as usize + 1;
-            let mut names = vec![String::new(); width];
-            for (c, cell) in cells {
-                if let Some(slot) = c.checked_sub(min_col).and_then(|i| names.get_mut(i as usize)) {
-                    cell.text().clone_into(slot);
-                }
-            }
-            let names = normalize_column_names(names.iter().map(String::as_str));
-            let fields: Vec<Field> = names.into_iter().map(|name| Field::new(name, DataType::Utf8, true)).collect();
-            let schema = Arc::new(Schema::new(fields));
-            self.send(Message::Header(schema.clone()))?;
-            *table = Some(Table {
-                first_col: min_col,
-                last_col: max_col,
-                builder: Utf8BatchBuilder::new(schema, 0),
-                values: vec![None; width],
-            });
-            return Ok(());
-        };
+        }
+        let Some(table) = self.table.as_mut() else { return Ok(()) };
+        let Some((min_col, max_col)) = row.span() else { return Ok(()) };
+        let filled = || row.cells.iter().filter(|(_, cell)| !cell.is_empty());
         let outside: Vec<u32> =
             filled().map(|(c, _)| *c).filter(|c| *c < table.first_col || *c > table.last_col).collect();
-        let errors: Vec<String> = cells
+        let errors: Vec<String> = row
+            .cells
             .iter()
             .filter_map(|(c, cell)| match cell {
                 Cell::Error(e) => Some(format!("{}{line} holds {e}", column_letters(*c))),
@@ -363,15 +562,25 @@ impl Worker {
             } else {
                 format!("error cell: {}", errors.join("; "))
             };
-            let raw = raw_line(cells, min_col.min(table.first_col), max_col);
+            let raw = raw_line(&row.cells, min_col.min(table.first_col), max_col);
             table.builder.push_reject(line, raw, kind, reason);
         } else {
             table.values.iter_mut().for_each(|v| *v = None);
-            for (c, cell) in cells {
-                if let (Cell::Text(text), Some(slot)) =
-                    (cell, c.checked_sub(table.first_col).and_then(|i| table.values.get_mut(i as usize)))
-                {
-                    *slot = Some(text.clone());
+            for (c, cell) in row.cells {
+                let Some(index) = c.checked_sub(table.first_col).map(|i| i as usize) else { continue };
+                match cell {
+                    Cell::Text(text) => {
+                        if let Some(slot) = table.values.get_mut(index) {
+                            *slot = Some(text);
+                        }
+                    }
+                    Cell::Truncated(text) => {
+                        if let Some(slot) = table.values.get_mut(index) {
+                            *slot = Some(text);
+                            table.builder.mark_next_row(index, Delivered::TruncatedNumber);
+                        }
+                    }
+                    Cell::Empty | Cell::Error(_) => {}
                 }
             }
             for (builder, value) in table.builder.columns.iter_mut().zip(&table.values) {
@@ -379,222 +588,42 @@ impl Worker {
             }
             table.builder.push_row(line);
         }
-        if table.builder.records >= self.batch_size {
-            let message = match table.builder.finish(&self.path) {
-                Ok(batch) => Message::Batch(batch),
-                Err(error) => Message::Error(error),
-            };
-            self.send(message)?;
+        if table.builder.records >= self.worker.batch_size {
+            self.flush()?;
         }
         Ok(())
     }
-}
 
-/// The cells of a rejected row from column `from` to `to`, as one CSV line
-/// (quoted where needed, so the raw text stays unambiguous). A row wider
-/// than Excel allows (a corrupt file) lists just the cells present.
-fn raw_line(cells: &[(u32, Cell)], from: u32, to: u32) -> String {
-    let fields: Vec<&str> = if to.saturating_sub(from) < MAX_COLUMNS {
-        let mut fields = vec![""; (to.saturating_sub(from)) as usize + 1];
-        for (c, cell) in cells {
-            if let Some(slot) = c.checked_sub(from).and_then(|i| fields.get_mut(i as usize)) {
-                *slot = cell.text();
+    /// Sends the batch built so far: when it holds records or skipped rows,
+    /// or when nothing of this sheet was sent yet (its layout).
+    fn flush(&mut self) -> std::result::Result<(), Stop> {
+        let Some(table) = self.table.as_mut() else { return Ok(()) };
+        if table.builder.is_empty() && self.skipped.is_empty() && self.sent {
+            return Ok(());
+        }
+        let message = match table.builder.finish(&self.worker.path) {
+            Ok(mut batch) => {
+                batch.sheet = Some(Arc::clone(&self.sheet));
+                batch.layout = self.layout.take();
+                batch.skipped = std::mem::take(&mut self.skipped);
+                Message::Batch(batch)
             }
+            Err(error) => Message::Error(error),
+        };
+        self.sent = true;
+        self.worker.send(message)
+    }
+
+    /// The sheet ended: decide the header if still open, send what is left.
+    fn finish(&mut self) -> std::result::Result<(), Stop> {
+        if self.table.is_none() {
+            self.decide(true)?;
         }
-        fields
-    } else {
-        cells.iter().map(|(_, cell)| cell.text()).collect()
-    };
-    let mut writer = ::csv::WriterBuilder::new()
-        .has_headers(false)
-        .terminator(::csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    if writer.write_record(&fields).is_err() {
-        return fields.join(",");
-    }
-    match writer.into_inner() {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_owned(),
-        Err(_) => fields.join(","),
-    }
-}
-
-/// Spreadsheet column name of a 0-based column index: 0 → `A`, 26 → `AA`.
-fn column_letters(col: u32) -> String {
-    let mut n = u64::from(col) + 1;
-    let mut out = Vec::new();
-    while n > 0 {
-        let rem = ((n - 1) % 26) as u8;
-        out.push(char::from(b'A' + rem));
-        n = (n - 1) / 26;
-    }
-    out.iter().rev().collect()
-}
-
-/// Renders a cell's value as text (see the module docs for the rules).
-fn render(value: &DataRef<'_>) -> Cell {
-    let text = match value {
-        DataRef::Empty => return Cell::Empty,
-        DataRef::Error(e) => return Cell::Error(e.to_string()),
-        DataRef::String(s) => s.clone(),
-        DataRef::SharedString(s) => (*s).to_owned(),
-        DataRef::Int(i) => i.to_string(),
-        DataRef::Float(f) => render_float(*f),
-        DataRef::Bool(b) => b.to_string(),
-        DataRef::DateTime(dt) => render_datetime(dt),
-        DataRef::DateTimeIso(s) => render_iso_datetime(s),
-        DataRef::DurationIso(s) => s.clone(),
-    };
-    if text.is_empty() { Cell::Empty } else { Cell::Text(text) }
-}
-
-/// A number with full precision and no exponent: Rust's `Display` for `f64`
-/// prints the shortest text that reads back as the same number, and never a
-/// trailing `.0`, so `630102.0` is `630102` and `1234.5` stays `1234.5`.
-fn render_float(f: f64) -> String {
-    if f == 0.0 {
-        // Also turns -0 into 0.
-        "0".to_owned()
-    } else {
-        f.to_string()
-    }
-}
-
-/// An Excel serial date-time as `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or
-/// `HH:MM:SS`; a duration as `H:MM:SS`.
-fn render_datetime(dt: &ExcelDateTime) -> String {
-    let serial = dt.as_f64();
-    if dt.is_duration() {
-        return render_duration(serial);
-    }
-    if !serial.is_finite() || !(0.0..MAX_SERIAL).contains(&serial) {
-        return render_float(serial);
-    }
-    // Rounded to the whole second: serials carry binary noise
-    // (03:04:05 is stored as .12783564815), and Excel shows seconds.
-    let mut seconds = (serial.fract() * DAY_SECONDS).round() as u32;
-    if serial < 1.0 {
-        // Only a time of day (the date part would be Excel's day zero).
-        return format_time(seconds.min(86_399));
-    }
-    let (year, month, day, ..) = dt.to_ymd_hms_milli();
-    let mut date = format!("{year:04}-{month:02}-{day:02}");
-    if seconds >= 86_400 {
-        // Rounded up to midnight: the next day.
-        seconds = 0;
-        if let Some(next) = chrono::NaiveDate::from_ymd_opt(i32::from(year), u32::from(month), u32::from(day))
-            .and_then(|d| d.succ_opt())
-        {
-            date = next.format("%Y-%m-%d").to_string();
+        if self.table.is_none() {
+            // No value anywhere: no columns and no rows.
+            self.worker.send(Message::Header(Arc::new(Schema::empty())))?;
+            return Ok(());
         }
-    }
-    if seconds == 0 { date } else { format!("{date} {}", format_time(seconds)) }
-}
-
-fn format_time(seconds: u32) -> String {
-    format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
-}
-
-/// A duration (days as a fraction) as `H:MM:SS`, hours not wrapped at 24.
-fn render_duration(days: f64) -> String {
-    if !days.is_finite() || days.abs() * DAY_SECONDS > 1e15 {
-        return render_float(days);
-    }
-    let total = (days * DAY_SECONDS).round() as i64;
-    let sign = if total < 0 { "-" } else { "" };
-    let total = total.unsigned_abs();
-    format!("{sign}{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60)
-}
-
-/// An ISO 8601 date-time cell (`t="d"`): `T` becomes a space, and a
-/// midnight time is dropped, matching how serial date-times are rendered.
-fn render_iso_datetime(s: &str) -> String {
-    match s.split_once('T') {
-        Some((date, time)) => {
-            let time = time.trim_end_matches('Z');
-            if time.is_empty() || time.trim_start_matches(['0', ':', '.']).is_empty() {
-                date.to_owned()
-            } else {
-                format!("{date} {}", time.split('.').next().unwrap_or(time))
-            }
-        }
-        None => s.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use calamine::ExcelDateTimeType;
-
-    use super::*;
-
-    #[test]
-    fn floats_render_without_spurious_decimals() {
-        assert_eq!(render_float(630102.0), "630102");
-        assert_eq!(render_float(1234.5), "1234.5");
-        assert_eq!(render_float(-5.0), "-5");
-        assert_eq!(render_float(-0.0), "0");
-        assert_eq!(render_float(0.125), "0.125");
-        assert_eq!(render_float(1e20), "100000000000000000000");
-        assert_eq!(render_float(630102000000.0), "630102000000");
-        // An 18-digit ID typed as a number keeps only what an f64 holds.
-        assert_eq!(render_float(1.101011990030712e17), "110101199003071200");
-        assert_eq!(render_float(f64::NAN), "NaN");
-    }
-
-    fn dt(serial: f64) -> ExcelDateTime {
-        ExcelDateTime::new(serial, ExcelDateTimeType::DateTime, false)
-    }
-
-    #[test]
-    fn dates_and_times() {
-        assert_eq!(render_datetime(&dt(32939.0)), "1990-03-07");
-        assert_eq!(render_datetime(&dt(43832.12783564815)), "2020-01-02 03:04:05");
-        assert_eq!(render_datetime(&dt(0.5625)), "13:30:00");
-        assert_eq!(render_datetime(&dt(0.0)), "00:00:00");
-        // 23:59:59.9 rounds to the next day's midnight.
-        assert_eq!(render_datetime(&dt(43832.0 + 86_399.9 / 86_400.0)), "2020-01-03");
-        // Not a date Excel can show: the number.
-        assert_eq!(render_datetime(&dt(-1.0)), "-1");
-        assert_eq!(render_datetime(&dt(1e300)), render_float(1e300));
-        let duration = ExcelDateTime::new(1.5, ExcelDateTimeType::TimeDelta, false);
-        assert_eq!(render_datetime(&duration), "36:00:00");
-        let negative = ExcelDateTime::new(-0.25, ExcelDateTimeType::TimeDelta, false);
-        assert_eq!(render_datetime(&negative), "-6:00:00");
-        let huge = ExcelDateTime::new(1e300, ExcelDateTimeType::TimeDelta, false);
-        assert_eq!(render_datetime(&huge), render_float(1e300));
-    }
-
-    #[test]
-    fn iso_datetimes() {
-        assert_eq!(render_iso_datetime("2024-05-01T00:00:00"), "2024-05-01");
-        assert_eq!(render_iso_datetime("2024-05-01T08:30:00.000Z"), "2024-05-01 08:30:00");
-        assert_eq!(render_iso_datetime("2024-05-01"), "2024-05-01");
-    }
-
-    #[test]
-    fn cells_render() {
-        assert_eq!(render(&DataRef::Bool(true)), Cell::Text("true".into()));
-        assert_eq!(render(&DataRef::Int(42)), Cell::Text("42".into()));
-        assert_eq!(render(&DataRef::SharedString("")), Cell::Empty);
-        assert_eq!(render(&DataRef::Error(calamine::CellErrorType::Div0)), Cell::Error("#DIV/0!".into()));
-    }
-
-    #[test]
-    fn letters() {
-        assert_eq!(column_letters(0), "A");
-        assert_eq!(column_letters(25), "Z");
-        assert_eq!(column_letters(26), "AA");
-        assert_eq!(column_letters(701), "ZZ");
-        assert_eq!(column_letters(702), "AAA");
-        let last = column_letters(u32::MAX);
-        assert!(!last.is_empty() && last.chars().all(|c| c.is_ascii_uppercase()), "{last}");
-    }
-
-    #[test]
-    fn raw_lines_are_csv() {
-        let cells = vec![(1, Cell::Text("a,b".into())), (3, Cell::Error("#N/A".into()))];
-        assert_eq!(raw_line(&cells, 0, 3), ",\"a,b\",,#N/A");
-        let far = vec![(0, Cell::Text("a".into())), (u32::MAX, Cell::Text("b".into()))];
-        assert_eq!(raw_line(&far, 0, u32::MAX), "a,b");
+        self.flush()
     }
 }
