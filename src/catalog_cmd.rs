@@ -331,7 +331,7 @@ async fn quarantine(catalog: &OpenCatalog, id: &DatasetId, limit: usize) -> Resu
                 break 'outer;
             }
             let line = line.as_ref().filter(|l| l.is_valid(row)).map(|l| l.value(row).to_string()).unwrap_or_default();
-            let file = source.value(row).rsplit('/').next().unwrap_or_default();
+            let file = crate::ingest_cmd::file_name(source.value(row));
             let reasons: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(violations.value(row))
                 .unwrap_or_default()
                 .iter()

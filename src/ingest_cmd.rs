@@ -352,7 +352,7 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
 /// `sheet 低保户 (台账.xlsx): header rows 3–4 (found: 6 known column names); skipped 3 rows: 1–2 above the header, 12 trailer (合计)`.
 fn sheet_lines(layout: &civlink_catalog::model::SheetLayout) -> String {
     use std::fmt::Write;
-    let file = layout.source.rsplit('/').next().unwrap_or(&layout.source);
+    let file = file_name(&layout.source);
     let rows = match layout.header.rows.as_slice() {
         [] => "no header".to_owned(),
         [one] => format!("header row {one}"),
@@ -385,6 +385,28 @@ fn sheet_lines(layout: &civlink_catalog::model::SheetLayout) -> String {
     out
 }
 
+/// The file name at the end of a source URI, percent-decoding undone
+/// (`file:///…/%E4%BD%8E%E4%BF%9D.xlsx#sheet` → `低保.xlsx#sheet`), for people to read.
+pub fn file_name(uri: &str) -> String {
+    let name = uri.rsplit('/').next().unwrap_or(uri).as_bytes();
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (name[i], name.get(i + 1).copied().and_then(hex), name.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                bytes.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                bytes.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Arguments of `civlink ingest`.
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
@@ -403,4 +425,17 @@ pub struct IngestArgs {
     /// With --accept or --force: why (recorded in the audit log).
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn file_names_read_as_written() {
+        assert_eq!(file_name("file:///data/%E4%BD%8E%E4%BF%9D.xlsx#低保户"), "低保.xlsx#低保户");
+        assert_eq!(file_name("s3://bucket/exports/a.csv"), "a.csv");
+        assert_eq!(file_name("file:///x/100%25.csv"), "100%.csv");
+        assert_eq!(file_name("file:///x/bad%zz.csv"), "bad%zz.csv");
+    }
 }

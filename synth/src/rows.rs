@@ -413,17 +413,33 @@ fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// How one sheet of a workbook is laid out above and below its rows.
+#[derive(Debug, Clone)]
+pub(crate) struct SheetPlan<'a> {
+    /// The sheet's name.
+    pub name: &'a str,
+    /// Column headers; `组_子` names make a two-row header with the group
+    /// title merged over its sub-columns.
+    pub headers: &'a [&'a str],
+    /// A title merged across the table's width above the header, and a
+    /// note line under it (填报单位：…), as township ledgers have.
+    pub title: Option<(String, String)>,
+    /// A 合计 row after the data: the text in its second cell (`{n}` is the row count).
+    pub total: Option<&'a str>,
+}
+
 /// One `.xlsx` workbook whose sheets are written in constant memory, row by row.
 pub(crate) struct XlsxWriter {
     path: PathBuf,
     workbook: Workbook,
-    sheets: Vec<(Worksheet, u32)>,
+    /// Per sheet: the worksheet, the next row, its first data row and its 合计 text.
+    sheets: Vec<(Worksheet, u32, u32, Option<String>)>,
     date: Format,
 }
 
 impl XlsxWriter {
-    /// A workbook with one sheet per (name, headers), headers written.
-    pub(crate) fn create(path: &Path, sheets: &[(&str, &[&str])], created: NaiveDate) -> Result<XlsxWriter> {
+    /// A workbook with one sheet per plan, titles and headers written.
+    pub(crate) fn create(path: &Path, sheets: &[SheetPlan<'_>], created: NaiveDate) -> Result<XlsxWriter> {
         let err = |e: rust_xlsxwriter::XlsxError| Error::Xlsx { path: path.to_path_buf(), message: e.to_string() };
         let mut workbook = Workbook::new();
         // Level 6 spends more time deflating than generating the rest of the data.
@@ -431,14 +447,61 @@ impl XlsxWriter {
         // A fixed creation time keeps the file byte-identical for a seed.
         let created = excel_date(created).map_err(err)?;
         workbook.set_properties(&DocProperties::new().set_creation_datetime(&created));
+        let centred = Format::new().set_align(rust_xlsxwriter::FormatAlign::Center);
         let mut out = Vec::with_capacity(sheets.len());
-        for (name, headers) in sheets {
+        for plan in sheets {
             let mut sheet = workbook.new_worksheet_with_constant_memory().map_err(err)?;
-            sheet.set_name(*name).map_err(err)?;
-            for (col, header) in headers.iter().enumerate() {
-                sheet.write_string(0, col as u16, *header).map_err(err)?;
+            sheet.set_name(plan.name).map_err(err)?;
+            let last_col = plan.headers.len().saturating_sub(1) as u16;
+            let mut row = 0;
+            if let Some((title, note)) = &plan.title {
+                sheet.merge_range(0, 0, 0, last_col, title, &centred).map_err(err)?;
+                sheet.write_string(1, 0, note).map_err(err)?;
+                row = 2;
             }
-            out.push((sheet, 1));
+            let split: Vec<(Option<&str>, &str)> = plan
+                .headers
+                .iter()
+                .map(|h| match h.split_once('_') {
+                    Some((group, sub)) => (Some(group), sub),
+                    None => (None, *h),
+                })
+                .collect();
+            if split.iter().any(|(group, _)| group.is_some()) {
+                // The group row: each group title merged over its run of columns
+                // (written left to right: constant memory writes rows in order).
+                let mut col = 0;
+                while col < split.len() {
+                    match split[col].0 {
+                        Some(group) => {
+                            let end =
+                                (col..split.len()).take_while(|&c| split[c].0 == Some(group)).last().unwrap_or(col);
+                            if end > col {
+                                sheet.merge_range(row, col as u16, row, end as u16, group, &centred).map_err(err)?;
+                            } else {
+                                sheet.write_string(row, col as u16, group).map_err(err)?;
+                            }
+                            col = end + 1;
+                        }
+                        None => {
+                            sheet.write_string(row, col as u16, split[col].1).map_err(err)?;
+                            col += 1;
+                        }
+                    }
+                }
+                for (col, (group, sub)) in split.iter().enumerate() {
+                    if group.is_some() {
+                        sheet.write_string(row + 1, col as u16, *sub).map_err(err)?;
+                    }
+                }
+                row += 2;
+            } else {
+                for (col, header) in plan.headers.iter().enumerate() {
+                    sheet.write_string(row, col as u16, *header).map_err(err)?;
+                }
+                row += 1;
+            }
+            out.push((sheet, row, row, plan.total.map(str::to_owned)));
         }
         let date = Format::new().set_num_format("yyyy-mm-dd");
         Ok(XlsxWriter { path: path.to_path_buf(), workbook, sheets: out, date })
@@ -448,7 +511,7 @@ impl XlsxWriter {
     pub(crate) fn write(&mut self, sheet: usize, row: &Row) -> Result<()> {
         let path = &self.path;
         let err = |e: rust_xlsxwriter::XlsxError| Error::Xlsx { path: path.clone(), message: e.to_string() };
-        let Some((worksheet, next)) = self.sheets.get_mut(sheet) else {
+        let Some((worksheet, next, _, _)) = self.sheets.get_mut(sheet) else {
             return Err(Error::Inconsistent { message: format!("{}: no sheet {sheet}", path.display()) });
         };
         let r = *next;
@@ -476,10 +539,15 @@ impl XlsxWriter {
         Ok(())
     }
 
-    /// Adds the sheets and saves the workbook.
+    /// Writes the 合计 rows, adds the sheets and saves the workbook.
     pub(crate) fn finish(mut self) -> Result<()> {
         let path = self.path.clone();
-        for (sheet, _) in self.sheets.drain(..) {
+        let err = |e: rust_xlsxwriter::XlsxError| Error::Xlsx { path: path.clone(), message: e.to_string() };
+        for (mut sheet, next, first, total) in self.sheets.drain(..) {
+            if let Some(total) = total {
+                sheet.write_string(next, 0, "合计").map_err(err)?;
+                sheet.write_string(next, 1, total.replace("{n}", &(next - first).to_string())).map_err(err)?;
+            }
             self.workbook.push_worksheet(sheet);
         }
         self.workbook.save(&path).map_err(|e| Error::Xlsx { path: path.clone(), message: e.to_string() })

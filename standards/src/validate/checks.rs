@@ -341,3 +341,42 @@ fn check_strings(
         Check::Bound(..) | Check::TemporalRange { .. } => {}
     }
 }
+
+/// A text value Excel stored as a number and cut to 15 significant digits
+/// ([`Delivered::TruncatedNumber`]) that fails its column's checks failed
+/// because of that: its violations become one `digits_lost`, which says so
+/// plainly and asks for the column to be stored as text. One that passes
+/// (an ID whose last digits really are zeros) stands.
+pub(super) fn report_lost_digits(
+    property: &Property,
+    types: &[Delivered],
+    violations: &mut Vec<Violation>,
+    from: usize,
+) {
+    let cut: HashSet<usize> = violations[from..]
+        .iter()
+        .filter(|v| types.get(v.row) == Some(&Delivered::TruncatedNumber))
+        .map(|v| v.row)
+        .collect();
+    if cut.is_empty() {
+        return;
+    }
+    let mut kept: Vec<Violation> = violations.drain(from..).filter(|v| !cut.contains(&v.row)).collect();
+    let what =
+        if property.format.as_deref() == Some("gb11643") { "身份证号".to_owned() } else { property.title.clone() };
+    let mut rows: Vec<usize> = cut.into_iter().collect();
+    rows.sort_unstable();
+    for row in rows {
+        kept.push(Violation::new(
+            row,
+            &property.name,
+            "digits_lost",
+            format!(
+                "{what}以数字格式保存，已丢失末位：Excel 只保留 15 位有效数字，请将该列设置为文本格式后重新填报 \
+                 (stored as a number cell: Excel kept only 15 significant digits; ask the office to store the column as text)"
+            ),
+        ));
+    }
+    kept.sort_by_key(|v| v.row);
+    violations.extend(kept);
+}

@@ -146,11 +146,19 @@ fn type_keyword(kind: ValueKind) -> &'static str {
 
 fn unreadable(property: &Property, raw: &str, row: usize) -> Violation {
     let shown = if property.sensitivity.masked_by_default() { mask::for_log(raw) } else { raw.to_owned() };
+    // A spreadsheet's date cell typed as a plain number shows as its serial day.
+    let serial_day =
+        property.kind == ValueKind::Date && (1..=7).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
+    let hint = if serial_day {
+        " (a plain number: if it is an Excel serial day, the job can declare normalize = \"excel_serial_date\")"
+    } else {
+        ""
+    };
     Violation::new(
         row,
         &property.name,
         type_keyword(property.kind),
-        format!("cannot read \"{shown}\" as {}", property.kind.noun()),
+        format!("cannot read \"{shown}\" as {}{hint}", property.kind.noun()),
     )
 }
 

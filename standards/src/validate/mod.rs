@@ -49,7 +49,7 @@ use serde_json::{Map, Number, Value};
 pub use coerce::{is_json_number, parse_boolean, parse_date, parse_date_time, parse_integer, parse_number};
 pub use delivered::{Delivered, DeliveredTypes};
 
-use self::checks::check_column;
+use self::checks::{check_column, report_lost_digits};
 use self::fast::{FastSet, PackedStrSet, SimplePattern};
 use crate::code_table::{CodeTable, CodeTableRegistry};
 use crate::division::DivisionTable;
@@ -814,40 +814,6 @@ const FIRST_RFC3339_DAY: i64 = -719_528;
 /// Days from 1970-01-01 to 9999-12-31, the last day RFC 3339 can write.
 const LAST_RFC3339_DAY: i64 = 2_932_896;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// A text value Excel stored as a number and cut to 15 significant digits
-/// ([`Delivered::TruncatedNumber`]) that fails its column's checks failed
-/// because of that: its violations become one `digits_lost`, which says so
-/// plainly and asks for the column to be stored as text. One that passes
-/// (an ID whose last digits really are zeros) stands.
-fn report_lost_digits(property: &Property, types: &[Delivered], violations: &mut Vec<Violation>, from: usize) {
-    let cut: HashSet<usize> = violations[from..]
-        .iter()
-        .filter(|v| types.get(v.row) == Some(&Delivered::TruncatedNumber))
-        .map(|v| v.row)
-        .collect();
-    if cut.is_empty() {
-        return;
-    }
-    let mut kept: Vec<Violation> = violations.drain(from..).filter(|v| !cut.contains(&v.row)).collect();
-    let what =
-        if property.format.as_deref() == Some("gb11643") { "身份证号".to_owned() } else { property.title.clone() };
-    let mut rows: Vec<usize> = cut.into_iter().collect();
-    rows.sort_unstable();
-    for row in rows {
-        kept.push(Violation::new(
-            row,
-            &property.name,
-            "digits_lost",
-            format!(
-                "{what}以数字格式保存，已丢失末位：Excel 只保留 15 位有效数字，请将该列设置为文本格式后重新填报 \
-                 (stored as a number cell: Excel kept only 15 significant digits; ask the office to store the column as text)"
-            ),
-        ));
-    }
-    kept.sort_by_key(|v| v.row);
-    violations.extend(kept);
-}
 
 #[cfg(test)]
 mod tests {

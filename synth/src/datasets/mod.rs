@@ -15,9 +15,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
-use crate::rows::{Charset, CsvWriter, JsonWriter, ParquetType, ParquetWriter, Row, XlsxWriter};
+use crate::rows::{Charset, CsvWriter, JsonWriter, ParquetType, ParquetWriter, Row, SheetPlan, XlsxWriter};
 use crate::truth::{DatasetTruth, Tally};
 use crate::world::unknown_village_code;
 use crate::{Error, Result};
@@ -294,16 +294,28 @@ impl Exports {
             per_file: people.div_ceil(2).clamp(1000, 1_000_000),
             in_file: 0,
         };
-        let sheets: Vec<(&str, Vec<&str>)> = Ds::ALL
+        let sheets: Vec<(&Spec, &str, Vec<&str>)> = Ds::ALL
             .iter()
             .filter_map(|ds| match ds.spec().format {
-                Format::Xlsx(sheet) => Some((sheet, ds.spec().headers())),
+                Format::Xlsx(sheet) => Some((ds.spec(), sheet, ds.spec().headers())),
                 _ => None,
             })
             .collect();
-        let sheet_refs: Vec<(&str, &[&str])> = sheets.iter().map(|(s, h)| (*s, h.as_slice())).collect();
+        // As township ledgers are: a merged title and a note above the header, a 合计 row below the data.
+        let plans: Vec<SheetPlan<'_>> = sheets
+            .iter()
+            .map(|(spec, sheet, headers)| SheetPlan {
+                name: sheet,
+                headers,
+                title: Some((
+                    format!("{}台账（{}年{}月）", spec.title, as_of.year(), as_of.month()),
+                    format!("填报单位：{}", spec.owner),
+                )),
+                total: (*sheet == "低保户").then_some("{n}户"),
+            })
+            .collect();
         let book_path = out.join("exports").join("minzheng").join(WORKBOOK);
-        exports.book = Some(XlsxWriter::create(&book_path, &sheet_refs, as_of)?);
+        exports.book = Some(XlsxWriter::create(&book_path, &plans, as_of)?);
         let mut sheet_index = 0;
         for ds in Ds::ALL {
             let spec = ds.spec();

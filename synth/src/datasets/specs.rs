@@ -128,10 +128,11 @@ values = { "正常保障" = "active", "暂停保障" = "suspended", "停止保�
         file: WORKBOOK,
         columns: &[
             c("低保证编号", "household_id"),
-            c("身份证号", "id_number"),
-            c("姓名", "name"),
-            c("性别", "sex"),
-            c("与户主关系", "relationship"),
+            // Under a merged group title: the sheet's header is two rows.
+            c("家庭成员_身份证号", "id_number"),
+            c("家庭成员_姓名", "name"),
+            c("家庭成员_性别", "sex"),
+            c("家庭成员_与户主关系", "relationship"),
             c("行政区划代码", "division_code"),
             c("个人保障金额", "monthly_amount"),
             c("享受起始日期", "start_date"),
