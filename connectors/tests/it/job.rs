@@ -257,3 +257,55 @@ fn mapping_is_applied_to_parquet_like_batches() {
     assert_eq!(names, ["id_number", "性别", "n", "sex"]);
     assert_eq!(out.schema().field(2).data_type(), &DataType::Int64);
 }
+
+#[test]
+fn spreadsheet_settings_are_checked_together() {
+    let bad = r#"
+name = "x"
+dataset = "minzheng.people"
+standard = "standards/people.json"
+
+[dataset_info]
+title = "t"
+owner = "o"
+sharing = "conditional"
+update_cycle = "daily"
+
+[source]
+location = "exports/population.xlsx"
+sheet = "人口"
+sheets = []
+header_row = 0
+trailer_words = ["备注", " "]
+
+[mapping]
+rename = { "公民身份号码" = "id_number" }
+"#;
+    let found = problems(bad);
+    let expect = [
+        "source.sheets: give either sheet or sheets, not both",
+        "source.sheets: must name at least one sheet",
+        "source.header_row: must be a sheet row, 1 to 1048576; found 0",
+        "source.trailer_words: a trailer word must not be empty",
+    ];
+    for needle in expect {
+        assert!(found.iter().any(|p| p.contains(needle)), "missing {needle:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+
+    // Good settings reach the reader, with the names a header row may carry.
+    let good = bad
+        .replace("sheets = []\n", "")
+        .replace("header_row = 0", "header_row = 2")
+        .replace(r#"["备注", " "]"#, r#"["备注"]"#);
+    let dir = job_dir(&good);
+    let job = Job::load(&dir.path().join("people.toml")).unwrap();
+    let excel = job.read_options().excel;
+    assert_eq!(
+        (excel.sheets, excel.header_row, excel.trailer_words),
+        (vec!["人口".to_owned()], Some(2), vec!["备注".to_owned()])
+    );
+    assert!(
+        excel.header_names.iter().any(|n| n == "公民身份号码") && excel.header_names.iter().any(|n| n == "id_number")
+    );
+}
