@@ -8,9 +8,12 @@ Measures, in one run, on one machine, over loopback, against `civlink serve` on 
 2. **REST latency** with `http.client` keep-alive on one connection: `GET /api/v1/datasets` and a
    1-row read (`/api/v1/datasets/{dept}/{name}/rows?limit=1`); p50 and p99. Target: p50 <= 3 ms.
 3. **Load**: 45 concurrent clients, each its own principal (one analyst per Qinghai county, tokens
-   issued with `civlink token create`), each with its own ADBC connection, running a mix of small
-   scoped queries (a count, a join of two demo tables, a group-by) for a fixed time, spread over
-   client processes (threads inside them) so the client is not GIL-bound. Queries/s, errors, p50/p99.
+   issued with `civlink token create`), each with its own connection, running a mix of small
+   scoped queries (a count, a join of two demo tables, a group-by) for a fixed time. The clients are
+   benches/load's `civlink-load` (arrow-flight's Flight SQL client, every client a task on one
+   thread), or with `--load-client adbc` ADBC connections spread over Python processes; the ADBC
+   driver alone spends ~4 ms of CPU per query, which on 2 shared cores caps any server near 500
+   queries/s. Queries/s, errors, p50/p99.
    Target: >= 1000 queries/s with 0 errors.
 4. **Reference**: PostgreSQL on 127.0.0.1:5432 answering `SELECT 1` under `pgbench -M prepared`, one
    client (latency) and 45 clients (throughput), in the same run.
@@ -480,6 +483,59 @@ def load_process(index, clients, uri, warmup_rounds, start_at, duration, ready, 
     results.put(out)
 
 
+def run_load_rust(args, uri, clients, server_pid):
+    """The load from benches/load's `civlink-load`: every client a task on one thread, own connection and token."""
+    binary = Path(args.load_bin) if args.load_bin else Path(args.civlink).with_name("civlink-load")
+    if not binary.exists():
+        raise SystemExit(f"{binary} is missing: cargo build --release -p civlink -p civlink-bench-load")
+    plan = {
+        "uri": uri.replace("grpc://", "http://", 1).replace("grpc+tcp://", "http://", 1),
+        "duration": args.duration,
+        "warmup_rounds": args.load_warmup,
+        "mix": [[kind, sql] for kind, sql in MIX],
+        "clients": [{"county": c["county"], "token": c["token"],
+                     "expected": {k: [list(row) for row in rows] for k, rows in c["expected"].items()}}
+                    for c in clients],
+    }
+    proc = subprocess.Popen([str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdin.write(json.dumps(plan))
+    proc.stdin.close()
+    started = time.perf_counter()
+    stderr_lines = []
+    # It starts its window 0.2 s after saying every client is ready.
+    for line in proc.stderr:
+        stderr_lines.append(line)
+        if "warmed up" in line:
+            break
+    else:
+        proc.wait()
+        raise SystemExit("civlink-load failed before the load window:\n" + "".join(stderr_lines))
+    say(f"  {len(clients)} clients (civlink-load, one thread) connected, verified and warmed up "
+        f"in {time.perf_counter() - started:.1f}s")
+    time.sleep(0.2)
+    machine_a, server_a = cpu_jiffies_machine(), cpu_seconds_of(server_pid)
+    time.sleep(args.duration)
+    machine_b, server_b = cpu_jiffies_machine(), cpu_seconds_of(server_pid)
+    out, rest = proc.communicate(timeout=600)
+    if proc.returncode not in (0,):
+        raise SystemExit(f"civlink-load exited with {proc.returncode}:\n{''.join(stderr_lines)}{rest}")
+    report = json.loads(out)
+    if report.get("setup_error"):
+        raise SystemExit(f"load client verification failed: {report['setup_error']}")
+    for kind, _ in MIX:
+        report["lat"].setdefault(kind, [])
+    busy = machine_b[0] - machine_a[0]
+    total = machine_b[1] - machine_a[1]
+    return {
+        "outs": [report],
+        "procs": 1,
+        "client": "civlink-load (Rust, arrow-flight FlightSqlServiceClient, one tokio thread)",
+        "server_cpu": server_b - server_a,
+        "machine_busy": busy / total if total else float("nan"),
+    }
+
+
 def run_load(args, uri, clients, server_pid):
     """Start the client processes, wait until every client verified and warmed up, run the window."""
     ctx = multiprocessing.get_context("spawn")
@@ -547,6 +603,7 @@ def run_load(args, uri, clients, server_pid):
     return {
         "outs": outs,
         "procs": procs_n,
+        "client": f"ADBC connections in {procs_n} Python processes",
         "server_cpu": server_b - server_a,
         "machine_busy": busy / total if total else float("nan"),
     }
@@ -645,6 +702,10 @@ def main():
     parser.add_argument("--procs", type=int, default=min(9, max(2, 2 * (os.cpu_count() or 1))),
                         help="client processes the load clients are spread over (threads inside)")
     parser.add_argument("--load-warmup", type=int, default=2, help="untimed rounds of the mix per load client")
+    parser.add_argument("--load-client", choices=["rust", "adbc"], default="rust",
+                        help="rust: benches/load's civlink-load (one tokio thread, arrow-flight's client); "
+                             "adbc: ADBC connections in Python processes")
+    parser.add_argument("--load-bin", help="the civlink-load binary (default: next to --civlink)")
     parser.add_argument("--county", default=DEMO_COUNTY, help="6-digit county of the latency principal")
     parser.add_argument("--people", type=int, help="people in the demo data (default: the demo's small scale)")
     parser.add_argument("--seed", type=int, default=42, help="the demo generator's seed")
@@ -773,7 +834,10 @@ def run(args, workdir, civlink, counties):
                for code, _ in chosen]
     say(f"load: {len(clients)} clients (one county principal each) in {min(args.procs, len(clients))} processes, "
         f"{args.duration:g}s of {', '.join(k for k, _ in MIX)} ...")
-    load = run_load(args, uri, clients, server_pid)
+    if args.load_client == "rust":
+        load = run_load_rust(args, uri, clients, server_pid)
+    else:
+        load = run_load(args, uri, clients, server_pid)
     outs = load["outs"]
     per_kind = {k: Latencies(k, [v for o in outs for v in o["lat"][k]]) for k, _ in MIX}
     everything = Latencies("all", [v for o in outs for k in o["lat"] for v in o["lat"][k]])
@@ -830,7 +894,7 @@ def report(args, civlink, started_at, load_before, totals, mine, county_names, f
     ]
     load_ratio = ratio(qps, pg_load["tps"]) if pg_load else "n/a"
     rows.append(
-        f"| Load: {len(per_client)} county principals, own ADBC connections, mix for {args.duration:g} s "
+        f"| Load: {len(per_client)} county principals, own connections ({load['client']}), mix for {args.duration:g} s "
         f"| {qps:,.0f} q/s, {errors} errors (p50 {ms(everything.p50)} / p99 {ms(everything.p99)} ms) "
         f"| ≥ 1000 q/s, 0 errors | {'met' if load_ok else '**not met**'} | {ref_tps} | {load_ratio} |")
 
