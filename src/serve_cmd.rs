@@ -36,7 +36,7 @@ pub struct ServeSection {
     /// outside the database, for `civlink audit verify --expect-head`
     /// (`CIVLINK_AUDIT_CHECKPOINT` overrides; default: none).
     pub audit_checkpoint: Option<PathBuf>,
-    /// Seconds between audit checkpoints (default 60).
+    /// Seconds between audit checkpoints (default 60; `CIVLINK_AUDIT_CHECKPOINT_SECS` overrides it).
     pub audit_checkpoint_secs: Option<u64>,
     /// Limits of every query, whichever transport it arrives by.
     #[serde(default)]
@@ -147,6 +147,8 @@ impl ServeSection {
         let env_flight: Option<SocketAddr> = env_value("CIVLINK_FLIGHT_ADDR", &mut problems);
         let env_api: Option<SocketAddr> = env_value("CIVLINK_API_ADDR", &mut problems);
         let env_checkpoint: Option<PathBuf> = env_value("CIVLINK_AUDIT_CHECKPOINT", &mut problems);
+        let env_checkpoint_secs: Option<u64> = env_value("CIVLINK_AUDIT_CHECKPOINT_SECS", &mut problems);
+        let checkpoint_secs = env_checkpoint_secs.or(self.audit_checkpoint_secs);
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsConfig { cert: cert.clone(), key: key.clone() }),
             (None, None) => None,
@@ -155,8 +157,8 @@ impl ServeSection {
                 None
             }
         };
-        if self.audit_checkpoint_secs == Some(0) {
-            problems.push("serve.audit_checkpoint_secs must be at least 1".into());
+        if checkpoint_secs == Some(0) {
+            problems.push("serve.audit_checkpoint_secs (CIVLINK_AUDIT_CHECKPOINT_SECS) must be at least 1".into());
         }
         let limits = self.limits.limits(&mut problems);
         if !problems.is_empty() {
@@ -164,7 +166,7 @@ impl ServeSection {
         }
         let checkpoint = env_checkpoint
             .or(self.audit_checkpoint.clone())
-            .map(|path| (path, Duration::from_secs(self.audit_checkpoint_secs.unwrap_or(60))));
+            .map(|path| (path, Duration::from_secs(checkpoint_secs.unwrap_or(60))));
         Ok(Serving {
             flight: FlightConfig {
                 addr: flight_flag.or(env_flight).or(self.flight_addr).unwrap_or(FlightConfig::default().addr),

@@ -517,7 +517,13 @@ def run_load_rust(args, uri, clients, server_pid):
     machine_a, server_a = cpu_jiffies_machine(), cpu_seconds_of(server_pid)
     time.sleep(args.duration)
     machine_b, server_b = cpu_jiffies_machine(), cpu_seconds_of(server_pid)
-    out, rest = proc.communicate(timeout=600)
+    # stdin is closed already: read both pipes to the end rather than communicate().
+    rest_reader = threading.Thread(target=lambda: stderr_lines.append(proc.stderr.read()))
+    rest_reader.start()
+    out = proc.stdout.read()
+    proc.wait(timeout=600)
+    rest_reader.join()
+    rest = ""
     if proc.returncode not in (0,):
         raise SystemExit(f"civlink-load exited with {proc.returncode}:\n{''.join(stderr_lines)}{rest}")
     report = json.loads(out)

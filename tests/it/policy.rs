@@ -277,3 +277,40 @@ fn two_servers_sharing_a_postgres_catalog_both_refuse_a_revoked_token() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn serve_checkpoints_the_audit_head_and_verify_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (token, _, _) = create(&data, &["--user", "analyst", "--role", "analyst", "--division", "630000"]);
+    let checkpoint = dir.path().join("audit.head");
+    let env = [
+        ("CIVLINK_AUDIT_CHECKPOINT".to_owned(), checkpoint.display().to_string()),
+        ("CIVLINK_AUDIT_CHECKPOINT_SECS".to_owned(), "1".to_owned()),
+    ];
+    let server = crate::common::Server::start(&data, &env);
+    // Audited requests: a listing, and a refused token.
+    assert_eq!(server.get("/api/v1/datasets", &token).0, 200);
+    assert_eq!(server.get("/api/v1/datasets", "clk_nonsense").0, 401);
+    // The head is written at once and then every second: wait for one that covers both requests.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let head = loop {
+        let head = std::fs::read_to_string(&checkpoint).unwrap_or_default();
+        let seq: i64 = head.split(':').next().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        if seq >= 2 {
+            break head;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint past the requests: {head:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    server.stop();
+    let (seq, hash) = head.trim().split_once(':').expect("SEQ:HASH");
+    assert!(seq.parse::<i64>().is_ok() && hash.len() == 64, "{head}");
+
+    let verified = civlink(&data, &["audit", "verify", "--checkpoint", checkpoint.to_str().unwrap()]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    // A head the chain does not hold (a cut tail, or a rewritten one) fails.
+    std::fs::write(&checkpoint, format!("{seq}:{}\n", "0".repeat(64))).unwrap();
+    let rewritten = civlink(&data, &["audit", "verify", "--checkpoint", checkpoint.to_str().unwrap()]);
+    assert_ne!(rewritten.status.code(), Some(0), "{}", text(&rewritten));
+}
