@@ -37,11 +37,14 @@ use civlink_catalog::policy::{Access, AuditAction, Principal};
 use civlink_catalog::store::{MetadataStore, PolicySnapshot};
 use civlink_catalog::table::TableStore;
 use civlink_standards::mask::MaskKey;
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider, TableProvider,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::audit::Auditor;
@@ -117,14 +120,16 @@ impl SessionFactoryBuilder {
             )
             .with_object_store_registry(cache.registry())
             .build()?;
+        let guard = Arc::new(GuardRule::new(Guard::for_query_memory(limits.memory_per_query)));
+        let base = base_state(&limits, &guard);
         Ok(Arc::new(SessionFactory {
+            base,
             auditor: Auditor::start(self.store.clone()),
             store: self.store,
             policy,
             plans: KeptPlans::default(),
             slots: Slots::new(limits.max_concurrent_per_principal),
             memory: ServerMemory::new(limits.memory_total),
-            guard: Arc::new(GuardRule::new(Guard::for_query_memory(limits.memory_per_query))),
             running: RunningQueries::default(),
             connections: ConnectionLimiter::new(limits.connections),
             runtime,
@@ -135,8 +140,29 @@ impl SessionFactoryBuilder {
     }
 }
 
+/// The state every session starts from: the configuration, DataFusion's
+/// functions, the guard rule and civlink's UDFs; no catalog.
+fn base_state(limits: &Limits, guard: &Arc<GuardRule>) -> SessionState {
+    let mut config = SessionConfig::new().with_information_schema(true).with_create_default_catalog_and_schema(false);
+    // A sort sets aside this much to merge its spill files; DataFusion's 10 MiB
+    // default would not fit a small per-query cap, and the sort would fail
+    // instead of spilling.
+    let execution = &mut config.options_mut().execution;
+    execution.sort_spill_reservation_bytes = execution.sort_spill_reservation_bytes.min(limits.memory_per_query / 8);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_analyzer_rule(Arc::clone(guard) as _)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    udf::register_all(&ctx);
+    ctx.state()
+}
+
 /// What every session of the process shares (see the module docs).
 pub struct SessionFactory {
+    /// What each session's state is cloned from ([`base_state`]).
+    base: SessionState,
     store: MetadataStore,
     policy: PolicyCache,
     plans: KeptPlans<ScopedSession>,
@@ -152,7 +178,6 @@ pub struct SessionFactory {
     auditor: Arc<Auditor>,
     running: RunningQueries,
     connections: ConnectionLimiter,
-    guard: Arc<GuardRule>,
 }
 
 impl std::fmt::Debug for SessionFactory {
@@ -277,21 +302,15 @@ impl SessionFactory {
         let mut runtime = self.runtime.clone();
         runtime.memory_pool = Arc::new(QueryPool::new(self.limits.memory_per_query, Arc::clone(&self.memory)));
         let default_schema = principal.department.unwrap_or(Department::Minzheng).code();
-        let mut config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_create_default_catalog_and_schema(false)
-            .with_default_catalog_and_schema(CATALOG, default_schema);
-        // A sort sets aside this much to merge its spill files; DataFusion's 10 MiB
-        // default would not fit a small per-query cap, and the sort would fail
-        // instead of spilling.
-        let execution = &mut config.options_mut().execution;
-        execution.sort_spill_reservation_bytes =
-            execution.sort_spill_reservation_bytes.min(self.limits.memory_per_query / 8);
-        let state = SessionStateBuilder::new()
+        let config = self.base.config().clone().with_default_catalog_and_schema(CATALOG, default_schema);
+        // From the base state: DataFusion's functions, the guard and the UDFs are
+        // registered once per process, not once per request. The catalog list is
+        // the session's own: the base's is shared, and what one principal may
+        // read must never be registered where another's session looks.
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_config(config)
             .with_runtime_env(Arc::new(runtime))
-            .with_default_features()
-            .with_analyzer_rule(Arc::clone(&self.guard) as _)
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
             .build();
         let ctx = SessionContext::new_with_state(state);
 
@@ -308,7 +327,6 @@ impl SessionFactory {
             catalog.register_schema(department.code(), Arc::new(schema))?;
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        udf::register_all(&ctx);
         Ok(ScopedSession {
             ctx,
             principal: principal.clone(),
