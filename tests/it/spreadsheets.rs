@@ -196,4 +196,12 @@ fn an_xls_ledger_reads_like_an_xlsx_one() {
     let q = quarantine(&data, "minzheng.ledger_xls");
     assert!(q.contains("ledger.xls#低保人员:4  id_number digits_lost: 身份证号以数字格式保存"), "{q}");
     assert_eq!(column(&data, "minzheng.ledger_xls", "birth_date"), ["1954-08-04", "1994-05-01"]);
+
+    // A two-row header under a merged group title, from the .xls merge records.
+    let rename = r#""成员信息_姓名" = "name", "成员信息_身份证号" = "id_number", "编码" = "code", "年龄" = "age""#;
+    let members = ledgers.job("xls_members", "ledger.xls", r#"sheet = "家庭成员""#, rename, "");
+    let out = ingest(&data, &members);
+    assert!(out.contains("sheet 家庭成员 (ledger.xls): header rows 1–2 (found: 4 known column names)"), "{out}");
+    assert!(has_row(&out, &["written", "2"]) && has_row(&out, &["quarantined", "0"]), "{out}");
+    assert_eq!(column(&data, "minzheng.ledger_xls_members", "code"), ["11", "12"]);
 }

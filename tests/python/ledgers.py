@@ -130,6 +130,17 @@ def xls_workbook(path, ids):
                 ws.write(r, c, value)
     ws.write(5, 0, "合计")
     ws.write(5, 6, 2100.5)
+    # A two-row header in the old format too: its merges come from the BIFF records.
+    members = book.add_sheet("家庭成员")
+    members.write_merge(0, 1, 0, 0, "序号")
+    members.write_merge(0, 0, 1, 2, "成员信息")
+    members.write(1, 1, "姓名")
+    members.write(1, 2, "身份证号")
+    members.write_merge(0, 1, 3, 3, "编码")
+    members.write_merge(0, 1, 4, 4, "年龄")
+    for r, row in enumerate([[1, "钱一", ids["text"], "11", 33], [2, "钱二", ids["fifth"], "12", 8]], start=2):
+        for c, value in enumerate(row):
+            members.write(r, c, value)
     book.save(str(path))
 
 

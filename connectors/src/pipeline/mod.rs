@@ -714,7 +714,8 @@ fn record_layout(
     let at = match sheets.iter().position(|l| l.source == uri && l.sheet == sheet) {
         Some(at) => at,
         None => {
-            let header = header.clone().unwrap_or(SheetHeader { rows: Vec::new(), found: HeaderFound::FirstRow });
+            // The reader sends the header with a sheet's first batch; this default is never kept.
+            let header = SheetHeader { rows: Vec::new(), found: HeaderFound::FirstRow };
             sheets.push(SheetLayout { source: uri.to_owned(), sheet: sheet.to_owned(), header, skipped: Vec::new() });
             sheets.len() - 1
         }
