@@ -68,6 +68,9 @@ pub enum Error {
     /// `catalog read` refused a version or time, or could not mask.
     #[error(transparent)]
     CatalogRead(#[from] crate::catalog_cmd::ReadError),
+    /// A verification command failed or refused its arguments.
+    #[error(transparent)]
+    Verify(#[from] crate::verify_cmd::VerifyError),
     /// The demo could not go on.
     #[error("demo: {message}")]
     Demo {

@@ -27,6 +27,7 @@ mod ingest_cmd;
 mod serve_cmd;
 mod standards_cmd;
 mod token_cmd;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,12 @@ enum Command {
     /// The tamper-evident audit log: verify the hash chain, show entries.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Verification rules (比对): list them, run them and record their findings.
+    #[command(subcommand)]
+    Verify(verify_cmd::VerifyCommand),
+    /// Findings of the verification rules in your division: list, show, decide, summary.
+    #[command(subcommand)]
+    Findings(verify_cmd::FindingsCommand),
     /// Serve Flight SQL (default 127.0.0.1:50051) and REST (127.0.0.1:8080) until SIGTERM.
     Serve(serve_cmd::ServeArgs),
 }
@@ -99,6 +106,16 @@ fn main() -> ExitCode {
         }
         Command::Audit(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })
+        }
+        Command::Verify(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { verify_cmd::run(command, &catalog).await })
+        }
+        Command::Findings(command) => {
+            with_catalog(
+                &cli.config,
+                &cli.data_dir,
+                |catalog| async move { verify_cmd::findings(command, &catalog).await },
+            )
         }
         Command::Serve(args) => {
             let serving = config::load_serve(cli.config.as_deref()).and_then(|s| s.resolve(args.addr, args.api_addr));

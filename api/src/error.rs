@@ -171,6 +171,12 @@ pub enum Error {
     /// The audit log could not be written, so the request was refused.
     #[error("the audit log is unavailable; the request was refused")]
     AuditUnavailable,
+    /// The request conflicts with the resource's state (a finding already decided).
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+    },
     /// The metadata store or the policy failed.
     #[error("metadata store: {message}")]
     Store {
@@ -233,7 +239,8 @@ impl Error {
             | Error::InvalidStandard { .. }
             | Error::IncompatibleStandard { .. }
             | Error::WeakensProtection { .. }
-            | Error::StandardConflict { .. } => OutcomeKind::Error,
+            | Error::StandardConflict { .. }
+            | Error::Conflict { .. } => OutcomeKind::Error,
             Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => OutcomeKind::Limit,
             Error::AuditUnavailable
             | Error::Store { .. }
@@ -415,6 +422,9 @@ pub fn problem(error: &Error) -> Problem {
         )
         .with("mode", Value::String(mode.as_str().to_owned()))
         .with("errors", problems(list)),
+        Error::Conflict { .. } => {
+            Problem::new(StatusCode::CONFLICT, "conflict", "Conflicts with the current state", error.to_string())
+        }
         Error::StandardConflict { .. } => {
             Problem::new(StatusCode::CONFLICT, "standard-conflict", "Standard version exists", error.to_string())
         }

@@ -14,6 +14,10 @@
 //! | `GET /api/v1/datasets` | datasets the principal may read, with its access |
 //! | `GET /api/v1/datasets/{department}/{name}` | one of them (404 when not readable, as when unknown) |
 //! | `GET /api/v1/datasets/{department}/{name}/rows` | rows as JSON, scoped, masked, paged, filtered |
+//! | `GET /api/v1/findings` | findings whose responsible division lies in the principal's, paged |
+//! | `GET /api/v1/findings/summary` | counts by rule and status, rolled up one level down, with each rule's precision |
+//! | `GET /api/v1/findings/{id}` | one finding, its evidence and history |
+//! | `POST /api/v1/findings/{id}/outcome` | an officer's outcome (under_review, confirmed, dismissed with a reason) |
 //! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
 //! | `GET /api/v1/standards/{id}` | its versions |
 //! | `GET /api/v1/standards/{id}/{version}` | its document |
@@ -25,6 +29,7 @@
 //! | [`listener`] | accepted connections, admitted by the per-client and total connection counts |
 //! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
 //! | [`datasets`] | the dataset endpoints: listing, description, rows |
+//! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
 //! | [`auth`] | credentials and purpose from headers |
 //! | [`state`] | shared state: the process's session factory, and the handlers' audit entries |
@@ -33,6 +38,7 @@
 pub mod auth;
 pub mod datasets;
 pub mod error;
+pub mod findings;
 pub mod listener;
 pub mod server;
 pub mod standards;

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{datasets, standards};
+use crate::{datasets, findings, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -71,6 +71,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/datasets", get(datasets::list))
         .route("/api/v1/datasets/{department}/{name}", get(datasets::describe))
         .route("/api/v1/datasets/{department}/{name}/rows", get(datasets::rows))
+        .route("/api/v1/findings", get(findings::list))
+        .route("/api/v1/findings/summary", get(findings::summary))
+        .route("/api/v1/findings/{id}", get(findings::show))
+        .route("/api/v1/findings/{id}/outcome", post(findings::outcome))
         .route("/api/v1/standards", post(standards::publish))
         .route("/api/v1/standards/{id}", get(standards::versions))
         .route("/api/v1/standards/{id}/{version}", get(standards::document))

@@ -93,6 +93,22 @@ pub enum StoreError {
         /// The dataset's version now.
         current: Option<i64>,
     },
+    /// No finding with this id (or none the caller's scope holds).
+    #[error("unknown finding {finding_id}")]
+    UnknownFinding {
+        /// The id given.
+        finding_id: String,
+    },
+    /// The finding's status does not allow this decision.
+    #[error("finding {finding_id} is {from}; it cannot become {to} (only open or under_review findings are decided)")]
+    FindingTransition {
+        /// The finding.
+        finding_id: String,
+        /// Its status.
+        from: crate::findings::FindingStatus,
+        /// The status asked for.
+        to: crate::findings::FindingStatus,
+    },
     /// An argument the store cannot record as given.
     #[error("cannot record {what}: {message}")]
     Invalid {

@@ -9,6 +9,7 @@
 //! | [`model`] | the vocabulary: departments, dataset ids and specs, sharing types, write modes, runs, quality, lineage |
 //! | [`config`] | where metadata and tables live (data dir, SQLite/PostgreSQL URL, file/S3 storage), with env overrides |
 //! | [`store`] | the metadata store: one set of migrations on SQLite (default) or PostgreSQL |
+//! | [`findings`] | verification findings: identity, lifecycle, evidence, history, the summary roll-up |
 //! | [`error`] | the metadata store's failures ([`error::StoreError`], also `store::Error`) |
 //! | [`policy`] | access policy: principals, tokens, grants, the access decision (columns, masks, row scope), the hash-chained audit log |
 //! | [`registry`] | publishing standard versions: the compatibility gate and the protection gate, audited |
@@ -16,6 +17,7 @@
 
 pub mod config;
 pub mod error;
+pub mod findings;
 pub mod model;
 pub mod policy;
 pub mod registry;

@@ -34,25 +34,33 @@ use crate::session::{CATALOG, INFORMATION_SCHEMA, ScopedSession};
 /// The longest SQL text planned (bytes).
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 
-/// A statement planned in a session.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    /// The logical plan (placeholders `$1…` unbound).
-    pub plan: LogicalPlan,
-    /// The datasets the statement names (`department.name`), for the audit log.
-    pub datasets: Vec<String>,
-}
+pub use crate::session::Planned;
 
 impl ScopedSession {
-    /// Plan one read-only SQL statement (see the module docs).
+    /// Plan one read-only SQL statement (see the module docs). A session
+    /// plans each statement once: the plan depends only on the text and on
+    /// the session's tables.
     pub async fn plan_sql(&self, sql: &str) -> Result<Planned> {
         if sql.len() > MAX_SQL_BYTES {
             return Err(Error::InvalidRequest {
                 message: format!("the SQL text is longer than {MAX_SQL_BYTES} bytes"),
             });
         }
+        let kept = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(sql).cloned();
+        if let Some(planned) = kept {
+            return Ok(planned);
+        }
+        let planned = self.plan_sql_now(sql).await?;
+        let mut all = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if all.len() < crate::session::MAX_PLANNED_STATEMENTS {
+            all.insert(sql.to_owned(), planned.clone());
+        }
+        Ok(planned)
+    }
+
+    async fn plan_sql_now(&self, sql: &str) -> Result<Planned> {
         let sql = &*positional_placeholders(sql);
-        let state = self.ctx.state();
+        let state = &self.state;
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect).map_err(Error::from_datafusion)?;
         let references = state.resolve_table_references(&statement).map_err(Error::from_datafusion)?;

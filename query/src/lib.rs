@@ -24,8 +24,10 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`session`] | [`SessionFactory`] (what the process shares) and [`ScopedSession`] (one principal's catalog) |
+//! | [`sessions`] | sessions kept per principal while the policy's decision for it holds |
 //! | [`policy`] | the policy snapshot in memory, reloaded when the catalog's change counter moves |
 //! | [`plans`] | plans described by `GetFlightInfo`, kept for the one run of their ticket |
+//! | [`findings`] | `verification.findings`: the findings in the principal's division, as a table |
 //! | [`gate`] | the plan gate: read-only, the EXPLAIN rules, `?` placeholders, parameter binding |
 //! | [`scope`] | [`scope::ScopedTable`] and [`scope::ScopeExec`]: a dataset as one principal may see it |
 //! | [`cache`] | the table cache: tables decoded once per version, masked columns once per version, single-flight loads, the [`cache::BatchKeeper`] plug-in |
@@ -46,6 +48,7 @@ pub mod auth;
 pub mod cache;
 pub mod connections;
 pub mod error;
+pub mod findings;
 pub mod gate;
 pub mod guard;
 pub mod limits;
@@ -57,6 +60,7 @@ pub mod run;
 pub mod running;
 pub mod scope;
 pub mod session;
+pub mod sessions;
 pub mod udf;
 
 pub use error::{Error, ErrorKind, Result};

@@ -94,6 +94,11 @@ impl SessionFactory {
             let slot = self.slots().acquire(&request.principal.name)?;
             let work = async {
                 let snapshot = self.policy().current().await?;
+                // A parameterless statement's optimized plan is kept by its session.
+                let reusable = match &statement {
+                    Statement::Sql { sql, params } if bound_params(params.as_ref()).is_none() => Some(sql.clone()),
+                    _ => None,
+                };
                 let (session, plan, datasets) = match statement {
                     Statement::Sql { sql, params } => {
                         let kept = request.query_id.as_deref().and_then(|id| {
@@ -122,8 +127,9 @@ impl SessionFactory {
                     }
                 };
                 let plain = plain_schema(plan.schema().as_arrow());
-                let frame = session.ctx.execute_logical_plan(plan).await?;
-                let stream = frame.execute_stream().await?;
+                let physical = session.physical_plan(&plan, reusable.as_deref()).await?;
+                let task = Arc::new(session.task_context(self.query_runtime()));
+                let stream = datafusion::physical_plan::execute_stream(physical, task)?;
                 Ok::<_, Error>((plain, stream, datasets))
             };
             // Deadline first: a plan that finishes in its first poll must not

@@ -38,6 +38,7 @@
 //! is that user predicates do not prune Delta files; the row scope itself
 //! does (it is pushed into the Delta scan inside the inner plan).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ use datafusion::logical_expr::{
     Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, TableProviderFilterPushDown, TableType, cast,
 };
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, SendableRecordBatchStream,
@@ -118,7 +120,18 @@ pub struct ScopedTable {
     schema: SchemaRef,
     /// `col LIKE 'prefix%'`, for EXPLAIN.
     scope_text: String,
+    /// Physical scans of a table in memory (below the [`ScopeExec`]),
+    /// planned once per (projection, limit) and used as fresh copies
+    /// ([`fresh_copy`]): the scoped table lives as long as its session,
+    /// which serves many queries.
+    planned: std::sync::Mutex<HashMap<ScanKey, Arc<dyn ExecutionPlan>>>,
 }
+
+/// What a scan's plan depends on besides the table.
+type ScanKey = (Option<Vec<usize>>, Option<usize>);
+
+/// Scans planned per scoped table, at most.
+const MAX_PLANNED_SCANS: usize = 64;
 
 impl fmt::Debug for ScopedTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -183,6 +196,7 @@ impl ScopedTable {
             mask_key: Arc::clone(mask_key),
             schema: Arc::new(arrow::datatypes::Schema::empty()),
             scope_text,
+            planned: std::sync::Mutex::default(),
         };
         let plan_error = |e: datafusion::error::DataFusionError| Error::Plan {
             dataset: table.dataset.to_string(),
@@ -317,13 +331,43 @@ impl TableProvider for ScopedTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let key: ScanKey = (projection.cloned(), limit);
+        let partitions = state.config().target_partitions().max(1);
+        let description = || format!("{}: {}", self.dataset, self.scope_text);
+        let planned = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        if let Some(physical) = planned {
+            let exec = ScopeExec::try_new(fresh_copy(&physical)?, description(), partitions)?;
+            return Ok(Arc::new(exec));
+        }
         let (inner, outputs) = self.inner().await?;
         let plan = self.plan(inner, outputs, projection, limit)?;
         let physical = state.create_physical_plan(&plan).await?;
-        let partitions = state.config().target_partitions().max(1);
-        ScopeExec::try_new(physical, format!("{}: {}", self.dataset, self.scope_text), partitions)
-            .map(|exec| Arc::new(exec) as Arc<dyn ExecutionPlan>)
+        // Only scans of memory: a table in storage may list other files the next time.
+        if matches!(self.source, Opened::Memory(_)) {
+            let mut kept = self.planned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if kept.len() < MAX_PLANNED_SCANS {
+                kept.insert(key, Arc::clone(&physical));
+                drop(kept);
+                let exec = ScopeExec::try_new(fresh_copy(&physical)?, description(), partitions)?;
+                return Ok(Arc::new(exec));
+            }
+        }
+        Ok(Arc::new(ScopeExec::try_new(physical, description(), partitions)?))
     }
+}
+
+/// `plan` with every operator above the leaves built anew from its
+/// children, so that no execution state (a `RepartitionExec`'s channels)
+/// is shared with another run of the same plan. Leaves (scans of memory)
+/// hold no such state and are shared.
+fn fresh_copy(plan: &Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let children = plan.children();
+    if children.is_empty() {
+        return Ok(Arc::clone(plan));
+    }
+    let fresh = children.into_iter().map(fresh_copy).collect::<DfResult<Vec<_>>>()?;
+    // Same children, same properties: `Keep` rebuilds the node (fresh state) without recomputing them.
+    Arc::clone(plan).replace_children(fresh, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep))
 }
 
 /// The boundary of a [`ScopedTable`] in a physical plan.

@@ -24,11 +24,13 @@
 //!
 //! What the principal may read comes from the policy snapshot
 //! ([`crate::policy`]), checked against the catalog's change counter on
-//! every request: a session is cheap to build and never reused across
-//! requests (except by the one run a described plan was kept for,
-//! [`crate::plans`]), so a revoked grant stops applying at the next request.
+//! every request. A session is kept and reused only while the snapshot's
+//! decision for the principal is the very same one ([`crate::sessions`]), so
+//! a revoked grant, an expired one or a new dataset version stops applying
+//! at the next request; each query runs in a memory pool of its own
+//! ([`ScopedSession::task_context`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -38,13 +40,15 @@ use civlink_catalog::store::{MetadataStore, PolicySnapshot};
 use civlink_catalog::table::TableStore;
 use civlink_standards::mask::MaskKey;
 use datafusion::catalog::{
-    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, SchemaProvider, TableProvider,
+    CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider,
+    TableProvider,
 };
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::audit::Auditor;
@@ -58,6 +62,7 @@ use crate::plans::KeptPlans;
 use crate::policy::PolicyCache;
 use crate::running::RunningQueries;
 use crate::scope::ScopedTable;
+use crate::sessions::SessionCache;
 use crate::udf;
 
 /// The one catalog every session has.
@@ -128,6 +133,7 @@ impl SessionFactoryBuilder {
             store: self.store,
             policy,
             plans: KeptPlans::default(),
+            sessions: SessionCache::default(),
             slots: Slots::new(limits.max_concurrent_per_principal),
             memory: ServerMemory::new(limits.memory_total),
             running: RunningQueries::default(),
@@ -166,6 +172,7 @@ pub struct SessionFactory {
     store: MetadataStore,
     policy: PolicyCache,
     plans: KeptPlans<ScopedSession>,
+    sessions: SessionCache<ScopedSession>,
     limits: Limits,
     cache: Arc<TableCache>,
     slots: Slots,
@@ -210,6 +217,19 @@ impl SessionFactory {
     /// The policy snapshot every request decides by.
     pub fn policy(&self) -> &PolicyCache {
         &self.policy
+    }
+
+    /// A runtime for one query: the shared parts, and a memory pool of its
+    /// own inside the server's budget.
+    pub(crate) fn query_runtime(&self) -> RuntimeEnv {
+        let mut runtime = self.runtime.clone();
+        runtime.memory_pool = Arc::new(QueryPool::new(self.limits.memory_per_query, Arc::clone(&self.memory)));
+        runtime
+    }
+
+    /// The sessions kept per principal.
+    pub fn sessions(&self) -> &SessionCache<ScopedSession> {
+        &self.sessions
     }
 
     /// The plans described and kept for their runs.
@@ -290,17 +310,34 @@ impl SessionFactory {
         self.session_in(&snapshot, principal)
     }
 
-    /// A fresh session holding what `principal` may read under `snapshot`.
+    /// The session holding what `principal` may read under `snapshot`: the
+    /// one kept for exactly this decision ([`crate::sessions`]), or a new one.
     pub(crate) fn session_in(&self, snapshot: &PolicySnapshot, principal: &Principal) -> Result<ScopedSession> {
         let readable = snapshot.readable(principal, chrono::Utc::now());
+        if let Some(session) = self.sessions.get(principal, &readable) {
+            return Ok(session);
+        }
+        let session = self.build_session(snapshot, principal, &readable)?;
+        self.sessions.keep(principal, readable, session.clone());
+        Ok(session)
+    }
+
+    /// A new session holding `readable`.
+    fn build_session(
+        &self,
+        snapshot: &PolicySnapshot,
+        principal: &Principal,
+        readable: &[civlink_catalog::store::ReadableDataset],
+    ) -> Result<ScopedSession> {
         let datasets: Vec<(DatasetRecord, Access)> = readable
             .iter()
             .filter(|r| r.record.current_version.is_some())
             .map(|r| (r.record.clone(), r.access.clone()))
             .collect();
 
-        let mut runtime = self.runtime.clone();
-        runtime.memory_pool = Arc::new(QueryPool::new(self.limits.memory_per_query, Arc::clone(&self.memory)));
+        // Queries run in pools of their own ([`SessionFactory::query_runtime`]); this one
+        // bounds anything run through the session's context directly the same way.
+        let runtime = self.query_runtime();
         let default_schema = principal.department.unwrap_or(Department::Minzheng).code();
         let config = self.base.config().clone().with_default_catalog_and_schema(CATALOG, default_schema);
         // From the base state: DataFusion's functions, the guard and the UDFs are
@@ -312,7 +349,8 @@ impl SessionFactory {
             .with_runtime_env(Arc::new(runtime))
             .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
             .build();
-        let ctx = SessionContext::new_with_state(state);
+        let state = Arc::new(state);
+        let ctx = SessionContext::new_with_state((*state).clone());
 
         let mut by_department: BTreeMap<Department, BTreeMap<String, (DatasetRecord, Access)>> = BTreeMap::new();
         for (record, access) in &datasets {
@@ -323,29 +361,51 @@ impl SessionFactory {
         }
         let catalog = MemoryCatalogProvider::new();
         for (department, tables) in by_department {
-            let schema = DatasetSchema { tables, cache: Arc::clone(&self.cache), mask_key: Arc::clone(&self.mask_key) };
+            let schema = DatasetSchema {
+                tables,
+                cache: Arc::clone(&self.cache),
+                mask_key: Arc::clone(&self.mask_key),
+                opened: std::sync::Mutex::default(),
+            };
             catalog.register_schema(department.code(), Arc::new(schema))?;
         }
+        // The findings the principal's division holds, as `verification.findings`.
+        let verification = MemorySchemaProvider::new();
+        let findings = crate::findings::FindingsTable::new(self.store.clone(), principal.division);
+        verification.register_table(crate::findings::TABLE.to_owned(), Arc::new(findings))?;
+        catalog.register_schema(crate::findings::SCHEMA, Arc::new(verification))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         Ok(ScopedSession {
             ctx,
+            state,
+            planned: Arc::default(),
+            optimized: Arc::default(),
             principal: principal.clone(),
-            datasets,
+            datasets: datasets.into(),
             epoch: snapshot.epoch(),
             store: self.store.clone(),
         })
     }
 }
 
-/// A principal's session: the context and what it may read.
+/// A principal's session: the context and what it may read. Cheap to clone
+/// (its parts are shared).
 #[derive(Clone)]
 pub struct ScopedSession {
     /// The DataFusion context.
     pub ctx: SessionContext,
+    /// The same state as `ctx`'s, shared: planning reads it without copying
+    /// it (`SessionContext::state` clones every function registry).
+    pub(crate) state: Arc<SessionState>,
+    /// Statements planned in this session, by SQL text ([`crate::gate`]).
+    pub(crate) planned: Arc<std::sync::Mutex<HashMap<String, Planned>>>,
+    /// Optimized plans of parameterless statements whose functions are all
+    /// immutable, by SQL text ([`ScopedSession::physical_plan`]).
+    optimized: Arc<std::sync::Mutex<HashMap<String, LogicalPlan>>>,
     /// Whose session this is.
     pub principal: Principal,
     /// The readable datasets that have a committed version, with their access.
-    pub datasets: Vec<(DatasetRecord, Access)>,
+    pub datasets: Arc<[(DatasetRecord, Access)]>,
     /// The catalog change counter of the policy it was built under.
     pub epoch: i64,
     pub(crate) store: MetadataStore,
@@ -360,7 +420,101 @@ impl std::fmt::Debug for ScopedSession {
     }
 }
 
+/// A statement planned in a session ([`ScopedSession::plan_sql`]).
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The logical plan (placeholders `$1…` unbound).
+    pub plan: LogicalPlan,
+    /// The datasets the statement names (`department.name`), for the audit log.
+    pub datasets: Vec<String>,
+}
+
+/// Statements a session keeps the plans of, at most.
+pub(crate) const MAX_PLANNED_STATEMENTS: usize = 128;
+
+/// Whether every function in `plan` (and its subqueries) is immutable: only
+/// then does optimizing it give the same plan at any time (`now()` and
+/// friends are folded into constants by the optimizer).
+fn immutable(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Volatility;
+    let mut immutable = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        let _ = node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.signature().volatility != Volatility::Immutable
+                {
+                    immutable = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        });
+        Ok(if immutable { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    immutable
+}
+
 impl ScopedSession {
+    /// The physical plan of `plan`. A parameterless statement (`sql`) whose
+    /// functions are all immutable is optimized once per session; any other
+    /// plan is optimized now, in a copy of the state marked with this
+    /// query's start (what `now()` means).
+    pub(crate) async fn physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        sql: Option<&str>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let kept = |this: &Self, sql: &str| {
+            this.optimized.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(sql).cloned()
+        };
+        match sql {
+            Some(sql) if immutable(plan) => {
+                let optimized = match kept(self, sql) {
+                    Some(optimized) => optimized,
+                    None => {
+                        let optimized = self.state.optimize(plan)?;
+                        let mut all = self.optimized.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if all.len() < MAX_PLANNED_STATEMENTS {
+                            all.insert(sql.to_owned(), optimized.clone());
+                        }
+                        optimized
+                    }
+                };
+                self.state.query_planner().create_physical_plan(&optimized, self.state.as_ref()).await
+            }
+            _ => {
+                let mut state = (*self.state).clone();
+                state.mark_start_execution();
+                state.create_physical_plan(plan).await
+            }
+        }
+    }
+
+    /// The context one query runs in: the session's configuration and
+    /// `runtime` (the query's own memory pool). Without function registries:
+    /// a physical plan holds its functions, and cloning the registries per
+    /// query would cost more than a small query.
+    pub(crate) fn task_context(&self, runtime: RuntimeEnv) -> TaskContext {
+        TaskContext::new(
+            None,
+            self.state.session_id().to_owned(),
+            self.state.config().clone(),
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+            Arc::new(runtime),
+        )
+    }
+
+    /// The schema of `verification.findings` (for test references that
+    /// must list what the session lists).
+    pub fn findings_schema(&self) -> Option<Arc<dyn SchemaProvider>> {
+        self.ctx.catalog(CATALOG)?.schema(crate::findings::SCHEMA)
+    }
+
     /// The scoped table of a readable dataset (opening its table).
     pub async fn table(&self, id: &DatasetId) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some(catalog) = self.ctx.catalog(CATALOG) else { return Ok(None) };
@@ -369,12 +523,14 @@ impl ScopedSession {
     }
 }
 
-/// One department's readable datasets, opened on first use.
+/// One department's readable datasets, opened on first use and then kept
+/// with the session (a kept session serves many queries).
 #[derive(Debug)]
 struct DatasetSchema {
     tables: BTreeMap<String, (DatasetRecord, Access)>,
     cache: Arc<TableCache>,
     mask_key: Arc<MaskKey>,
+    opened: std::sync::Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 #[async_trait]
@@ -385,11 +541,23 @@ impl SchemaProvider for DatasetSchema {
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         let Some((record, access)) = self.tables.get(name) else { return Ok(None) };
+        let kept = |opened: &std::sync::Mutex<HashMap<String, Arc<dyn TableProvider>>>| {
+            opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
+        };
+        if let Some(table) = kept(&self.opened) {
+            return Ok(Some(table));
+        }
         let opened = self.cache.open(record).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         // A policy naming columns the table lacks fails closed, loudly.
-        let scoped =
-            ScopedTable::try_new(opened, access, &self.mask_key).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Some(Arc::new(scoped)))
+        let scoped: Arc<dyn TableProvider> = Arc::new(
+            ScopedTable::try_new(opened, access, &self.mask_key).map_err(|e| DataFusionError::External(Box::new(e)))?,
+        );
+        self.opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::clone(&scoped));
+        Ok(Some(scoped))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -11,11 +11,14 @@
 //! 5. grants the 民政 department masked read access to every dataset it
 //!    verifies against, and creates tokens for a province, a county and a
 //!    township analyst;
-//! 6. starts Flight SQL and the REST API;
-//! 7. prints paste-ready snippets (Python ADBC, curl, DBeaver/JDBC) and serves
+//! 6. runs every shipped verification rule (比对) as the province's 民政
+//!    analyst, prints the findings by rule and by county, holds them to the
+//!    ground truth, and shows a township officer's commands;
+//! 7. starts Flight SQL and the REST API;
+//! 8. prints paste-ready snippets (Python ADBC, curl, DBeaver/JDBC) and serves
 //!    until Ctrl-C or SIGTERM.
 //!
-//! `--no-serve` stops after step 5. `civlink demo generate` only writes the
+//! `--no-serve` stops after step 6. `civlink demo generate` only writes the
 //! exports, the jobs and the ground truth (also at province scale, for the
 //! benchmarks).
 //!
@@ -40,6 +43,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ingest_cmd::{OpenCatalog, run_job};
+
+mod verification;
 use crate::{Error, Outcome, Result};
 
 /// `civlink demo` options.
@@ -218,15 +223,45 @@ pub async fn run(args: RunArgs, catalog: OpenCatalog) -> Result<Outcome> {
         println!("  {:<17} token: {}", "", token.secret);
     }
     println!("  (tokens are shown once; the catalog keeps only their hashes)");
+
+    println!("\n6. Verification (比对): every shipped rule, as the province's 民政 analyst (personal data masked)");
+    let analyst = catalog
+        .store
+        .principal(DEMO_ANALYSTS[0].0)
+        .await
+        .map_err(Error::Policy)?
+        .ok_or_else(|| Error::Demo { message: "the province analyst was not created".into() })?;
+    let verified = verification::verify(&catalog, &analyst, &truth).await?;
+    for line in verified.report.lines() {
+        println!("  {line}");
+    }
+    if verified.mismatches.is_empty() {
+        println!(
+            "  ground truth: every planted case is a finding for the office that must act, and nothing else is \
+             (precision = recall = 1.0 for every rule)"
+        );
+    } else {
+        println!("  ground truth MISMATCH:");
+        for m in &verified.mismatches {
+            println!("    {m}");
+        }
+    }
+    if let Some(township) = tokens.iter().find(|t| t.principal == DEMO_ANALYSTS[2].0) {
+        println!("  a township officer works through their own findings:");
+        println!("    civlink findings list --token {}", township.secret);
+        println!("    civlink findings decide f_… --outcome confirmed --note \"入户核实\" --token {}", township.secret);
+        println!("    civlink findings summary --token {}", township.secret);
+    }
     println!("\n  finished in {:.1}s", started.elapsed().as_secs_f64());
 
-    let outcome = if mismatches.is_empty() { Outcome::Clean } else { Outcome::Findings };
+    let clean = mismatches.is_empty() && verified.mismatches.is_empty();
+    let outcome = if clean { Outcome::Clean } else { Outcome::Findings };
     if args.no_serve {
         println!("\n--no-serve: not serving. `civlink serve` serves this catalog.");
         return Ok(outcome);
     }
 
-    println!("\n6. Serving ...");
+    println!("\n7. Serving ...");
     serve(&args, catalog, &tokens).await?;
     Ok(outcome)
 }

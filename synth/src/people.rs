@@ -1097,7 +1097,7 @@ impl Generator {
 
     /// The findings of the six anomaly queries for one person, with the
     /// division codes of the rows each depends on.
-    fn findings(&self, p: &Person, household: &Household) -> Vec<(AnomalyKind, Vec<u64>)> {
+    fn findings(&self, p: &Person, household: &Household) -> Vec<(AnomalyKind, Vec<u64>, Vec<u64>)> {
         let home = self.world.villages[household.village].num;
         let home_current = p.current_dibao();
         let ghost_current = p.ghost.is_some();
@@ -1116,28 +1116,28 @@ impl Generator {
             all
         };
         if current && p.death.as_ref().is_some_and(|d| d.registered || d.certificate) {
-            found.push((AnomalyKind::DibaoDeceased, with_home(&member_codes)));
+            found.push((AnomalyKind::DibaoDeceased, with_home(&member_codes), member_codes.clone()));
         }
         if current && p.pension.is_some_and(|i| i.kind == 110 && matches!(i.status, 1 | 4)) {
-            found.push((AnomalyKind::DibaoEmployeePension, with_home(&member_codes)));
+            found.push((AnomalyKind::DibaoEmployeePension, with_home(&member_codes), member_codes.clone()));
         }
         if current && p.jobs.iter().any(|j| j.end.is_none()) {
-            found.push((AnomalyKind::DibaoEmployed, with_home(&member_codes)));
+            found.push((AnomalyKind::DibaoEmployed, with_home(&member_codes), member_codes.clone()));
         }
         if let Some(g) = &p.ghost
             && home_current
             && self.world.villages[g.village].county != self.world.villages[household.village].county
         {
-            found.push((AnomalyKind::DibaoTwoCounties, member_codes.clone()));
+            found.push((AnomalyKind::DibaoTwoCounties, member_codes.clone(), member_codes.clone()));
         }
         let eligible = (p.monitor_row && household.monitor.as_ref().is_some_and(|m| !m.eliminated))
             || (p.poor_row && household.poor.as_ref().is_some_and(|x| !x.lifted));
         let tekun_now = p.tekun.as_ref().is_some_and(|t| t.end.is_none());
         if eligible && !current && !tekun_now {
-            found.push((AnomalyKind::MissedAssistance, vec![home]));
+            found.push((AnomalyKind::MissedAssistance, vec![home], vec![home]));
         }
         if p.disability.as_ref().is_some_and(|d| d.status == CertStatus::Valid && d.grade <= 2 && d.care.is_none()) {
-            found.push((AnomalyKind::DisabledWithoutCareSubsidy, vec![home]));
+            found.push((AnomalyKind::DisabledWithoutCareSubsidy, vec![home], vec![home]));
         }
         found
     }
@@ -1147,7 +1147,7 @@ impl Generator {
     fn check(&mut self, household: &Household) -> Result<()> {
         for (i, p) in household.members.iter().enumerate() {
             let found = self.findings(p, household);
-            let kinds: Vec<AnomalyKind> = found.iter().map(|(k, _)| *k).collect();
+            let kinds: Vec<AnomalyKind> = found.iter().map(|(k, _, _)| *k).collect();
             let expected: Vec<AnomalyKind> = p.planted.into_iter().collect();
             if kinds != expected {
                 return Err(Error::Inconsistent {
@@ -1157,13 +1157,16 @@ impl Generator {
                     ),
                 });
             }
-            for (kind, mut codes) in found {
+            for (kind, mut codes, mut responsible) in found {
                 codes.sort_unstable();
                 codes.dedup();
+                responsible.sort_unstable();
+                responsible.dedup();
                 self.anomalies.push(Anomaly {
                     kind,
                     id_number: p.id.clone(),
                     division_codes: codes.iter().map(|c| format!("{c:012}")).collect(),
+                    responsible_divisions: responsible.iter().map(|c| format!("{c:012}")).collect(),
                 });
             }
         }

@@ -81,6 +81,12 @@ pub struct Anomaly {
     /// The 12-digit division codes of every row the finding depends on
     /// (sorted, without repeats). A scope sees the case iff all lie in it.
     pub division_codes: Vec<String>,
+    /// The 12-digit divisions whose offices must act on it: one finding of
+    /// its rule each. For the 低保 kinds the division of each current 低保
+    /// membership (two for `dibao_two_counties`, one per county), otherwise
+    /// the person's home village.
+    #[serde(default)]
+    pub responsible_divisions: Vec<String>,
 }
 
 /// Quarantined rows broken by one rule.
@@ -187,6 +193,18 @@ impl GroundTruth {
     /// The dataset with this id (`gongan.population`).
     pub fn dataset(&self, id: &str) -> Option<&DatasetTruth> {
         self.datasets.iter().find(|d| d.id == id)
+    }
+
+    /// Findings a scope's offices must act on, per kind name (every kind
+    /// listed): one per responsible division inside the scope.
+    pub fn findings_in(&self, prefix: &str) -> BTreeMap<String, u64> {
+        let mut counts: BTreeMap<String, u64> = AnomalyKind::ALL.iter().map(|k| (k.as_str().to_owned(), 0)).collect();
+        let Some(prefix) = scope_prefix(prefix) else { return counts };
+        for anomaly in &self.anomalies {
+            let n = anomaly.responsible_divisions.iter().filter(|code| code.starts_with(&prefix)).count() as u64;
+            *counts.entry(anomaly.kind.as_str().to_owned()).or_default() += n;
+        }
+        counts
     }
 
     /// Planted anomalies a scope sees, per kind name (every kind is listed,
@@ -376,11 +394,13 @@ mod tests {
                     kind: AnomalyKind::DibaoTwoCounties,
                     id_number: "x".into(),
                     division_codes: vec!["630106100201".into(), "632123100201".into()],
+                    responsible_divisions: vec!["630106100201".into(), "632123100201".into()],
                 },
                 Anomaly {
                     kind: AnomalyKind::DibaoDeceased,
                     id_number: "y".into(),
                     division_codes: vec!["630106100201".into()],
+                    responsible_divisions: vec!["630106100201".into()],
                 },
             ],
         };
@@ -392,5 +412,8 @@ mod tests {
         assert_eq!(county["dibao_deceased"], 1);
         assert_eq!(county["missed_assistance"], 0);
         assert_eq!(county.len(), 6);
+        let findings = truth.findings_in("630106000000");
+        assert_eq!(findings["dibao_two_counties"], 1, "the county's own office acts on its half");
+        assert_eq!(truth.findings_in("63")["dibao_two_counties"], 2);
     }
 }

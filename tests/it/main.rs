@@ -12,3 +12,4 @@ mod policy;
 mod python_clients;
 mod s3;
 mod spreadsheets;
+mod verify;

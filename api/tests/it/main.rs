@@ -2,6 +2,7 @@
 
 mod auth;
 mod datasets;
+mod findings;
 mod fixture;
 mod rows;
 mod standards;

@@ -49,11 +49,17 @@ pub enum AuditAction {
     IngestAccept,
     /// A run committed although a delivery gate would have held it (`civlink ingest --force`), with a reason.
     IngestForce,
+    /// A verification rule ran and its findings were recorded.
+    RuleRun,
+    /// Findings were read (list, show, summary; CLI or REST).
+    FindingRead,
+    /// An officer recorded an outcome on a finding.
+    FindingDecide,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -73,6 +79,9 @@ impl AuditAction {
         AuditAction::RestRequest,
         AuditAction::IngestAccept,
         AuditAction::IngestForce,
+        AuditAction::RuleRun,
+        AuditAction::FindingRead,
+        AuditAction::FindingDecide,
     ];
 
     /// The stable code, as stored and hashed.
@@ -97,6 +106,9 @@ impl AuditAction {
             AuditAction::RestRequest => "rest_request",
             AuditAction::IngestAccept => "ingest_accept",
             AuditAction::IngestForce => "ingest_force",
+            AuditAction::RuleRun => "rule_run",
+            AuditAction::FindingRead => "finding_read",
+            AuditAction::FindingDecide => "finding_decide",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! SQLite does.
 
 mod codec;
+mod findings;
 mod holds;
 mod policy;
 mod settings;

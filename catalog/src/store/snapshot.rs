@@ -93,6 +93,12 @@ impl PolicySnapshot {
         &self.datasets
     }
 
+    /// The parsed standard `record` is bound to, if it parses.
+    pub fn standard(&self, record: &DatasetRecord) -> Option<Arc<Standard>> {
+        let key = (record.spec.standard_id.clone(), record.spec.standard_version.clone());
+        self.standards.get(&key).cloned().flatten()
+    }
+
     /// A principal by name.
     pub fn principal(&self, name: &str) -> Option<&Principal> {
         self.principals.get(name)

@@ -1,4 +1,5 @@
 //! Integration tests of civlink-catalog: one test binary for the crate.
+mod findings;
 mod policy;
 mod settings;
 mod snapshot;

@@ -208,7 +208,7 @@ impl CivlinkFlightSql {
         let mut key_names = StringBuilder::new();
         let mut sequence = Int32Builder::new();
         let catalog_ok = query.catalog.as_deref().is_none_or(|c| c == CATALOG);
-        for (record, access) in &session.datasets {
+        for (record, access) in session.datasets.iter() {
             let id = &record.spec.id;
             let schema_ok = query.db_schema.as_deref().is_none_or(|s| s == id.department.code());
             if !catalog_ok || !schema_ok || id.name != query.table {

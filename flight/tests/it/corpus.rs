@@ -30,8 +30,13 @@ async fn corpus_queries_over_flight_sql_match_the_reference() {
     let key = cat.store.mask_key().await.unwrap();
     let factory = SessionFactory::builder(cat.store.clone(), cat.tables.clone()).build().await.unwrap();
     let session = factory.session_for(&principal).await.unwrap();
-    let reference =
-        corpus::reference(&session.principal, &session.datasets, &cat.data, &key, civlink_query::udf::register_all);
+    let reference = corpus::reference(&session.principal, &session.datasets, &cat.data, &key, |ctx| {
+        civlink_query::udf::register_all(ctx);
+        // Every session lists its findings table: so does the reference.
+        let findings = session.findings_schema().expect("verification.findings");
+        let catalog = ctx.catalog(civlink_query::CATALOG).expect("the civlink catalog");
+        catalog.register_schema(civlink_query::findings::SCHEMA, findings).expect("register");
+    });
 
     let config = FlightConfig { addr: "127.0.0.1:0".parse().unwrap(), tls: None };
     let server = civlink_flight::bind(config, factory, civlink_flight::PreEncoded::default()).await.unwrap();

@@ -31,7 +31,13 @@ fn reference(
     data: &corpus::Data,
     key: &civlink_standards::mask::MaskKey,
 ) -> datafusion::prelude::SessionContext {
-    corpus::reference(&session.principal, &session.datasets, data, key, civlink_query::udf::register_all)
+    corpus::reference(&session.principal, &session.datasets, data, key, |ctx| {
+        civlink_query::udf::register_all(ctx);
+        // Every session lists its findings table: so does the reference.
+        let findings = session.findings_schema().expect("verification.findings");
+        let catalog = ctx.catalog(civlink_query::CATALOG).expect("the civlink catalog");
+        catalog.register_schema(civlink_query::findings::SCHEMA, findings).expect("register");
+    })
 }
 
 /// The mask of `id_number` in `session`'s access to `dataset`.
@@ -58,7 +64,7 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
         let who = format!("seed {seed:#x}, principal {principal:?}");
         // The policy's scope is the principal's division (Admin: none), and the
         // sensitive columns stay masked: what the reference copies are built from.
-        for (record, access) in &session.datasets {
+        for (record, access) in session.datasets.iter() {
             let expected = (principal.role != Role::Admin).then(|| principal.division.scope_prefix().to_owned());
             assert_eq!(access.row_prefix, expected, "{who}");
             assert!(!access.column("id_number").unwrap().mask.is_none(), "{who}: {}", record.spec.id);
@@ -113,7 +119,10 @@ async fn every_corpus_query_equals_the_prefiltered_reference_at_every_level() {
         .await
         .unwrap();
         let listed: BTreeSet<String> = listed.rows.into_iter().filter_map(|r| r[0].clone()).collect();
-        assert_eq!(listed, readable, "{who}");
+        // …and the findings table every session has.
+        let mut expected = readable.clone();
+        expected.insert("verification.findings".to_owned());
+        assert_eq!(listed, expected, "{who}");
         let catalogs =
             run_scoped(&session, "SELECT DISTINCT table_catalog FROM information_schema.tables").await.unwrap();
         assert_eq!(catalogs.rows, vec![vec![Some(CATALOG.to_owned())]], "{who}");
