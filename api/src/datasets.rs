@@ -49,7 +49,9 @@ use civlink_catalog::model::{DatasetId, DatasetRecord, SharingType, UpdateCycle}
 use civlink_catalog::policy::Access;
 use civlink_standards::mask::MaskStrategy;
 use civlink_standards::standard::{Sensitivity, Standard};
-use datafusion::common::ScalarValue;
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{ident, lit};
 use serde::Serialize;
 use serde_json::Value;
@@ -418,7 +420,7 @@ async fn page(state: &AppState, query: QueryRequest, id: &DatasetId, params: Row
                 .table(&plan_id)
                 .await?
                 .ok_or_else(|| QueryError::UnknownDataset { dataset: plan_id.to_string() })?;
-            let (plan, columns) = rows_plan(&session, table, &record, &plan_params)?;
+            let (plan, columns) = rows_plan(table, &record, &plan_params)?;
             *columns_in.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = columns;
             *version_in.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = record.current_version;
             Ok((plan, vec![plan_id.to_string()]))
@@ -469,7 +471,6 @@ async fn page(state: &AppState, query: QueryRequest, id: &DatasetId, params: Row
 /// the page's rows (one more, to know whether there is a next page), and
 /// the selected columns.
 fn rows_plan(
-    session: &ScopedSession,
     table: Arc<dyn datafusion::catalog::TableProvider>,
     record: &DatasetRecord,
     params: &RowParams,
@@ -486,14 +487,16 @@ fn rows_plan(
         Some(list) => list.clone(),
         None => schema.fields().iter().map(|f| f.name().clone()).collect(),
     };
-    let mut frame = session.ctx.read_table(table)?;
+    // A plan built directly, not a DataFrame: `read_table` copies the whole session state.
+    let name = TableReference::partial(record.spec.id.department.code(), record.spec.id.name.as_str());
+    let mut builder = LogicalPlanBuilder::scan(name, provider_as_source(table), None)?;
     for (column, value) in &params.filters {
         let field = schema.field_with_name(column).map_err(|_| QueryError::UnknownColumn { column: column.clone() })?;
         let literal =
             ScalarValue::try_from_string(value.clone(), field.data_type()).map_err(|_| QueryError::InvalidRequest {
                 message: format!("the filter value for column \"{column}\" is not {}", type_noun(field.data_type())),
             })?;
-        frame = frame.filter(ident(column).eq(lit(literal)))?;
+        builder = builder.filter(ident(column).eq(lit(literal)))?;
     }
     let mut order: Vec<&str> = record.spec.primary_key.iter().map(String::as_str).filter(|c| has(c)).collect();
     for field in schema.fields() {
@@ -501,11 +504,14 @@ fn rows_plan(
             order.push(field.name());
         }
     }
-    let sort = order.iter().map(|c| ident(*c).sort(true, true)).collect();
+    let sort: Vec<datafusion::logical_expr::SortExpr> = order.iter().map(|c| ident(*c).sort(true, true)).collect();
     let fetch = params.limit.saturating_add(1);
-    frame =
-        frame.sort(sort)?.limit(params.offset, Some(fetch))?.select(columns.iter().map(ident).collect::<Vec<_>>())?;
-    Ok((frame.into_unoptimized_plan(), columns))
+    let plan = builder
+        .sort(sort)?
+        .limit(params.offset, Some(fetch))?
+        .project(columns.iter().map(ident).collect::<Vec<_>>())?
+        .build()?;
+    Ok((plan, columns))
 }
 
 /// What a filter value must be for a column of type `t`, for the error message.

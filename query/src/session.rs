@@ -459,7 +459,8 @@ fn immutable(plan: &LogicalPlan) -> bool {
 impl ScopedSession {
     /// The physical plan of `plan`. A parameterless statement (`sql`) whose
     /// functions are all immutable is optimized once per session; any other
-    /// plan is optimized now, in a copy of the state marked with this
+    /// immutable plan is optimized now in the shared state; a plan with a
+    /// time-dependent function, in a copy of the state marked with this
     /// query's start (what `now()` means).
     pub(crate) async fn physical_plan(
         &self,
@@ -469,8 +470,9 @@ impl ScopedSession {
         let kept = |this: &Self, sql: &str| {
             this.optimized.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(sql).cloned()
         };
+        let immutable = immutable(plan);
         match sql {
-            Some(sql) if immutable(plan) => {
+            Some(sql) if immutable => {
                 let optimized = match kept(self, sql) {
                     Some(optimized) => optimized,
                     None => {
@@ -484,6 +486,8 @@ impl ScopedSession {
                 };
                 self.state.query_planner().create_physical_plan(&optimized, self.state.as_ref()).await
             }
+            // Nothing time-dependent to fold: the shared state plans it as it is.
+            None if immutable => self.state.create_physical_plan(plan).await,
             _ => {
                 let mut state = (*self.state).clone();
                 state.mark_start_execution();
