@@ -568,3 +568,20 @@ impl SchemaProvider for DatasetSchema {
         self.tables.contains_key(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(sql: &str) -> LogicalPlan {
+        SessionContext::new().state().create_logical_plan(sql).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_plans_of_immutable_functions_are_optimized_once() {
+        assert!(immutable(&plan("SELECT 1 + 1, abs(-2), upper('a')").await));
+        assert!(!immutable(&plan("SELECT now()").await), "now() is folded at optimization: not reusable");
+        assert!(!immutable(&plan("SELECT 1 WHERE random() > 0.5").await));
+        assert!(!immutable(&plan("SELECT 1 WHERE 1 IN (SELECT 1 WHERE current_date() > '2000-01-01')").await));
+    }
+}

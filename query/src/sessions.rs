@@ -96,3 +96,59 @@ impl<S> SessionCache<S> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use civlink_catalog::model::Department;
+    use civlink_catalog::policy::Role;
+    use civlink_standards::division::DivisionCode;
+
+    use super::*;
+
+    fn principal(name: &str, division: &str) -> Principal {
+        Principal {
+            name: name.to_owned(),
+            department: Some(Department::Minzheng),
+            role: Role::Analyst,
+            division: DivisionCode::parse(division).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_reused_only_under_the_very_same_decision() {
+        let cache: SessionCache<&'static str> = SessionCache::default();
+        let county = principal("county", "630102000000");
+        let decided: Arc<[ReadableDataset]> = Arc::from(Vec::new());
+        cache.keep(&county, Arc::clone(&decided), "session 1");
+        assert_eq!(cache.get(&county, &decided), Some("session 1"));
+        // An equal but new decision (a reload, an expired grant) is another decision.
+        let reloaded: Arc<[ReadableDataset]> = Arc::from(Vec::new());
+        assert_eq!(cache.get(&county, &reloaded), None);
+        // The same name with other attributes is another principal.
+        let moved = principal("county", "630105000000");
+        assert_eq!(cache.get(&moved, &decided), None);
+        assert_eq!(cache.get(&principal("other", "630102000000"), &decided), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_session_makes_room() {
+        let cache: SessionCache<usize> = SessionCache::default();
+        let decided: Arc<[ReadableDataset]> = Arc::from(Vec::new());
+        let principals: Vec<Principal> =
+            (0..=MAX_KEPT_SESSIONS).map(|i| principal(&format!("p{i}"), "630102000000")).collect();
+        cache.keep(&principals[0], Arc::clone(&decided), 0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for (i, p) in principals.iter().enumerate().take(MAX_KEPT_SESSIONS).skip(1) {
+            cache.keep(p, Arc::clone(&decided), i);
+        }
+        // p0, the first kept, is used again: another one makes room for the newcomer.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(cache.get(&principals[0], &decided), Some(0));
+        cache.keep(&principals[MAX_KEPT_SESSIONS], Arc::clone(&decided), MAX_KEPT_SESSIONS);
+        assert_eq!(cache.len(), MAX_KEPT_SESSIONS);
+        assert_eq!(cache.get(&principals[0], &decided), Some(0));
+        assert_eq!(cache.get(&principals[MAX_KEPT_SESSIONS], &decided), Some(MAX_KEPT_SESSIONS));
+        let evicted = principals[1..MAX_KEPT_SESSIONS].iter().filter(|p| cache.get(p, &decided).is_none()).count();
+        assert_eq!(evicted, 1);
+    }
+}

@@ -149,3 +149,44 @@ async fn a_dataset_with_an_unreadable_standard_is_unreadable_and_the_others_are_
     let refused = run(&factory, &who, &format!("SELECT count(*) FROM {}", corpus::BENEFITS)).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
 }
+
+/// A kept session serves one statement many times, also at once: every run
+/// gives the same rows (kept scans are fresh copies, kept plans are the
+/// same plan), and a time-dependent statement is planned at each run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_session_runs_a_statement_again_and_at_once_with_the_same_rows() {
+    let catalog = corpus::catalog().await;
+    let factory =
+        Arc::new(SessionFactory::builder(catalog.store.clone(), catalog.tables.clone()).build().await.unwrap());
+    let county = catalog.data.villages[0].parent(civlink_standards::division::Level::County).unwrap();
+    let analyst = principal("county", county);
+    let sqls = [
+        format!("SELECT count(*) FROM {POPULATION}"),
+        format!("SELECT division_code, count(*) AS n FROM {POPULATION} GROUP BY division_code ORDER BY division_code"),
+        format!(
+            "SELECT p.division_code, count(*) FROM {POPULATION} p JOIN {POPULATION} q ON p.id_number = q.id_number GROUP BY 1 ORDER BY 1"
+        ),
+    ];
+    let show = |batches: &[RecordBatch]| corpus::Rows::of(batches);
+    for sql in &sqls {
+        let first = show(&run(&factory, &analyst, sql).await.unwrap());
+        for _ in 0..3 {
+            assert_eq!(show(&run(&factory, &analyst, sql).await.unwrap()), first, "{sql}");
+        }
+        // As many at once as the principal's slots allow.
+        let mut handles = Vec::new();
+        for _ in 0..Limits::default().max_concurrent_per_principal {
+            let (factory, analyst, sql) = (Arc::clone(&factory), analyst.clone(), sql.clone());
+            handles.push(tokio::spawn(async move { run(&factory, &analyst, &sql).await }));
+        }
+        for handle in handles {
+            assert_eq!(show(&handle.await.unwrap().unwrap()), first, "{sql}, at once");
+        }
+    }
+    assert_eq!(factory.sessions().len(), 1, "one principal, one kept session");
+
+    let now = "SELECT CAST(now() AS VARCHAR)";
+    let before = show(&run(&factory, &analyst, now).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_ne!(show(&run(&factory, &analyst, now).await.unwrap()), before, "now() is the run's, not the plan's");
+}
