@@ -13,7 +13,7 @@ use std::sync::Arc;
 use civlink_catalog::findings::{
     DismissReason, Finding, FindingCount, FindingFilter, FindingStatus, Outcome as Decision, summarize,
 };
-use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome, Principal};
+use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome, Principal, may_decide};
 use civlink_query::SessionFactory;
 use civlink_standards::division::{DivisionCode, DivisionTable, Level};
 use civlink_verify::check::Shapes;
@@ -135,6 +135,14 @@ pub enum VerifyError {
         code: String,
         /// Why it is refused.
         message: String,
+    },
+    /// The finding is another department's office to decide.
+    #[error("finding {id} is for the {department} office to decide")]
+    NotYourOffice {
+        /// The id given.
+        id: String,
+        /// The responsible department (Chinese name).
+        department: &'static str,
     },
     /// No such finding in the principal's scope.
     #[error("no finding {id} in your scope ({division})")]
@@ -310,6 +318,14 @@ pub async fn findings(command: FindingsCommand, catalog: &OpenCatalog) -> Result
                 by: principal.name.clone(),
                 at: chrono::Utc::now(),
             };
+            let shown = catalog.store.finding(&id, Some(&principal.division)).await.map_err(Error::Store)?;
+            let Some((finding, _)) = shown else {
+                return Err(VerifyError::NoFinding { id, division: principal.division.to_string() }.into());
+            };
+            // The department is part of the finding's identity: this check cannot go stale.
+            if !may_decide(&principal, &finding) {
+                return Err(VerifyError::NotYourOffice { id, department: finding.department.name_zh() }.into());
+            }
             let decided = catalog.store.decide_finding(&id, Some(&principal.division), &decision).await;
             let decided = match decided {
                 Err(civlink_catalog::store::Error::UnknownFinding { .. }) => {

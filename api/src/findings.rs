@@ -21,7 +21,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use civlink_catalog::findings::{DismissReason, FindingFilter, FindingStatus, Outcome, summarize};
-use civlink_catalog::policy::{AuditAction, Principal};
+use civlink_catalog::policy::{AuditAction, Principal, may_decide};
 use civlink_catalog::store::Error as StoreError;
 use civlink_standards::division::{DivisionCode, Level};
 use serde::Deserialize;
@@ -238,6 +238,14 @@ pub async fn outcome(
             by: principal.name.clone(),
             at: chrono::Utc::now(),
         };
+        let (finding, _) =
+            state.store().finding(&id, Some(&principal.division)).await.map_err(store_error)?.ok_or_else(not_found)?;
+        // The department is part of the finding's identity: this check cannot go stale.
+        if !may_decide(&principal, &finding) {
+            return Err(Error::Forbidden {
+                what: format!("this finding is for the {} office to decide", finding.department.name_zh()),
+            });
+        }
         let decided =
             state.store().decide_finding(&id, Some(&principal.division), &decision).await.map_err(store_error)?;
         Ok(json!({ "finding": decided }))

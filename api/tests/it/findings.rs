@@ -80,6 +80,13 @@ async fn findings_are_scoped_paged_decided_once_and_summarised() {
         fixture.post(&t.county, &format!("/api/v1/findings/{outside}/outcome"), r#"{"outcome":"confirmed"}"#).await;
     assert_eq!(reply.status, 404, "{}", reply.text());
 
+    // Another department's analyst in the county sees the finding but does not decide it.
+    let gongan = fixture.get(&t.gongan, &format!("/api/v1/findings/{}", ids[0])).await;
+    assert_eq!(gongan.status, 200, "{}", gongan.text());
+    let refused =
+        fixture.post(&t.gongan, &format!("/api/v1/findings/{}/outcome", ids[0]), r#"{"outcome":"confirmed"}"#).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+
     // The township decides its own: once.
     let mine = &ids[0];
     let shown = fixture.get(&t.township, &format!("/api/v1/findings/{mine}")).await;

@@ -11,6 +11,7 @@ use civlink_standards::standard::Standard;
 use serde::{Deserialize, Serialize};
 
 use super::principal::{Error, Principal, Result, Role};
+use crate::findings::Finding;
 use crate::model::{DatasetId, DatasetRecord, Department, SharingType};
 
 /// To whom a grant is made.
@@ -237,6 +238,14 @@ pub(crate) fn check_grant_columns(grant: &Grant, standard: &Standard) -> Result<
     Ok(())
 }
 
+/// Whether `principal` may record an outcome on `finding`: it must work for
+/// the responsible office's department (an admin may for any), and the
+/// finding's division must lie in its own (which the store checks too).
+pub fn may_decide(principal: &Principal, finding: &Finding) -> bool {
+    let office = principal.role == Role::Admin || principal.department == Some(finding.department);
+    office && principal.division.contains(&finding.division)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -244,6 +253,42 @@ mod tests {
     use civlink_standards::division::DivisionCode;
 
     use super::*;
+
+    #[test]
+    fn only_the_responsible_office_decides() {
+        use crate::findings::{FindingStatus, Severity, SubjectKind};
+        use std::collections::BTreeMap;
+        let finding = Finding {
+            finding_id: "f_1".into(),
+            rule_id: "r".into(),
+            rule_version: 1,
+            subject_kind: SubjectKind::Person,
+            subject: "ps_a".into(),
+            department: Department::Minzheng,
+            division: DivisionCode::parse("630102001001").unwrap(),
+            severity: Severity::High,
+            status: FindingStatus::Open,
+            outcome: None,
+            explanation: String::new(),
+            evidence: BTreeMap::new(),
+            rests_on: Vec::new(),
+            dataset_versions: BTreeMap::new(),
+            first_seen: chrono::Utc::now(),
+            last_seen: chrono::Utc::now(),
+        };
+        let who = |department, role, division: &str| Principal {
+            name: "p".into(),
+            department,
+            role,
+            division: DivisionCode::parse(division).unwrap(),
+        };
+        assert!(may_decide(&who(Some(Department::Minzheng), Role::Analyst, "630102000000"), &finding));
+        assert!(!may_decide(&who(Some(Department::Gongan), Role::Analyst, "630102000000"), &finding));
+        assert!(!may_decide(&who(None, Role::Analyst, "630102000000"), &finding));
+        assert!(may_decide(&who(None, Role::Admin, "630000000000"), &finding));
+        assert!(!may_decide(&who(Some(Department::Minzheng), Role::Analyst, "630105000000"), &finding));
+    }
+
     use crate::model::{DatasetSpec, UpdateCycle};
     use chrono::TimeZone;
     use civlink_standards::standard::Sensitivity;

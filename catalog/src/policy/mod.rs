@@ -93,7 +93,7 @@ pub mod principal;
 pub mod token;
 
 pub(crate) use access::check_grant_columns;
-pub use access::{Access, ColumnAccess, Grant, GrantSubject, decide};
+pub use access::{Access, ColumnAccess, Grant, GrantSubject, decide, may_decide};
 pub use audit::*;
 pub(crate) use principal::check_name;
 pub use principal::{Error, Principal, Result, Role};
