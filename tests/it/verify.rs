@@ -124,6 +124,50 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     assert_eq!(summary.status.code(), Some(0), "{summary_text}");
     assert!(summary_text.contains("by township") && summary_text.contains("100% of 1"), "{summary_text}");
 
+    // The source changes: one employed 低保 recipient's employment rows are gone from 人社's
+    // next delivery. Its finding is resolved at source; when the rows come back, it is reopened.
+    let employed = truth
+        .anomalies
+        .iter()
+        .find(|a| a.kind == civlink_synth::AnomalyKind::DibaoEmployed)
+        .expect("an employed recipient is planted");
+    let dataset = truth.datasets.iter().find(|d| d.id == "renshe.employment").unwrap();
+    let export = out.join(&dataset.exports[0]);
+    let original = std::fs::read(&export).unwrap();
+    let without: Vec<u8> = original
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| !String::from_utf8_lossy(line).contains(&employed.id_number))
+        .flatten()
+        .copied()
+        .collect();
+    assert!(without.len() < original.len(), "the person's employment rows are in {}", export.display());
+    let province = &tokens["demo-province-analyst"];
+    let job = out.join(&dataset.job);
+    let deliver_and_verify = |bytes: &[u8]| {
+        std::fs::write(&export, bytes).unwrap();
+        let ingest = civlink(&data_dir, &["ingest", job.to_str().unwrap()]);
+        assert_eq!(ingest.status.code(), Some(0), "{}", text(&ingest));
+        let run = civlink(&data_dir, &["verify", "run", "dibao_employed", "--token", province]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    let responsible = employed.responsible_divisions.len().to_string();
+    let gone = deliver_and_verify(&without);
+    assert!(crate::common::has_row(&gone, &["dibao_employed", "v1"]), "{gone}");
+    let words = |table: &str| -> Vec<String> {
+        table.lines().find(|l| l.starts_with("dibao_employed")).unwrap().split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(words(&gone)[5], responsible, "resolved at source: {gone}");
+    let resolved = civlink(
+        &data_dir,
+        &["findings", "list", "--rule", "dibao_employed", "--status", "resolved_at_source", "--token", province],
+    );
+    assert!(text(&resolved).contains("源数据已消除"), "{}", text(&resolved));
+    let back = deliver_and_verify(&original);
+    assert_eq!(words(&back)[4], responsible, "reopened: {back}");
+    let (found, _) = listed(&data_dir, province);
+    assert_eq!(found.get("dibao_employed").copied(), truth.findings_in("63").get("dibao_employed").copied());
+
     // No clear ID number of the data is anywhere in the catalog database.
     let mut database = Vec::new();
     for entry in std::fs::read_dir(&data_dir).unwrap() {
