@@ -168,6 +168,19 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     let (found, _) = listed(&data_dir, province);
     assert_eq!(found.get("dibao_employed").copied(), truth.findings_in("63").get("dibao_employed").copied());
 
+    // A gutted delivery is held by the delivery gates: the dataset keeps its version, so the
+    // rules see the good data and resolve nothing.
+    let mut gutted: Vec<u8> = original.split_inclusive(|b| *b == b'\n').take(5).flatten().copied().collect();
+    gutted.extend_from_slice(b"\n");
+    std::fs::write(&export, &gutted).unwrap();
+    let held = civlink(&data_dir, &["ingest", job.to_str().unwrap()]);
+    assert_eq!(held.status.code(), Some(3), "held by a gate: {}", text(&held));
+    let after_hold = civlink(&data_dir, &["verify", "run", "dibao_employed", "--token", province]);
+    assert_eq!(after_hold.status.code(), Some(0), "{}", text(&after_hold));
+    let row = words(&String::from_utf8_lossy(&after_hold.stdout));
+    assert_eq!(&row[3..6], ["0", "0", "0"], "nothing new, reopened or resolved from a held delivery: {row:?}");
+    std::fs::write(&export, &original).unwrap();
+
     // No clear ID number of the data is anywhere in the catalog database.
     let mut database = Vec::new();
     for entry in std::fs::read_dir(&data_dir).unwrap() {
