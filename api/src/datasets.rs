@@ -381,7 +381,7 @@ pub async fn rows(
     // audited by the query layer (before its first row, and when it ends).
     let parsed = (|| {
         let (id, text) = dataset_id(path)?;
-        let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
+        let pairs = crate::extract::query_pairs(query)?;
         Ok::<_, Error>((id, text, RowParams::parse(pairs)?))
     })();
     let (id, params) = match parsed {

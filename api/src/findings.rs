@@ -100,7 +100,7 @@ pub async fn list(
     let principal = state.principal(&headers, AuditAction::FindingRead).await?;
     let audit = Audit::start(&principal, AuditAction::FindingRead, &headers, &request);
     let result = async {
-        let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
+        let pairs = crate::extract::query_pairs(query)?;
         let filter = list_filter(&principal, &pairs)?;
         let page = state.store().findings(&filter).await.map_err(store_error)?;
         let full = filter.limit.is_some_and(|limit| page.len() as u64 == limit);
@@ -124,7 +124,7 @@ pub async fn summary(
     let principal = state.principal(&headers, AuditAction::FindingRead).await?;
     let audit = Audit::start(&principal, AuditAction::FindingRead, &headers, &request);
     let result = async {
-        let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
+        let pairs = crate::extract::query_pairs(query)?;
         let mut level = None;
         for (key, value) in &pairs {
             match key.as_str() {
@@ -209,13 +209,7 @@ pub async fn outcome(
     let mut audit = Audit::start(&principal, AuditAction::FindingDecide, &headers, &request);
     let result = async {
         let Path(id) = path.map_err(|_| not_found())?;
-        let body = body.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
-            } else {
-                Error::BadBody { message: e.body_text() }
-            }
-        })?;
+        let body = crate::extract::body(body, MAX_BODY_BYTES)?;
         let body: OutcomeBody =
             serde_json::from_slice(&body).map_err(|e| Error::BadBody { message: format!("not an outcome: {e}") })?;
         let status = FindingStatus::parse(&body.outcome)

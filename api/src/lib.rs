@@ -33,11 +33,13 @@
 //! | [`standards`] | publishing and reading standards |
 //! | [`auth`] | credentials and purpose from headers |
 //! | [`state`] | shared state: the process's session factory, and the handlers' audit entries |
+//! | [`extract`] | the query string's pairs and bounded bodies, with their one failure answer each |
 //! | [`error`] | the crate's errors and the one mapping to problem documents |
 
 pub mod auth;
 pub mod datasets;
 pub mod error;
+pub mod extract;
 pub mod findings;
 pub mod listener;
 pub mod server;

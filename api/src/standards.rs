@@ -64,15 +64,9 @@ pub async fn publish(
                 ),
             });
         }
-        let Query(pairs) = query.map_err(|e| Error::BadRequest { message: format!("bad query string: {e}") })?;
+        let pairs = crate::extract::query_pairs(query)?;
         let options = PublishOptions::parse(&pairs)?;
-        let body = body.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
-            } else {
-                Error::BadBody { message: e.body_text() }
-            }
-        })?;
+        let body = crate::extract::body(body, MAX_BODY_BYTES)?;
         let text = std::str::from_utf8(&body).map_err(|_| Error::BadBody { message: "not UTF-8".into() })?;
         let validator = compile(text)?;
         let standard = validator.standard();
