@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use civlink_standards::division::DivisionCode;
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::codec::{count_from_db, count_to_db, parse_timestamp, timestamp};
@@ -32,6 +31,8 @@ const FINDING_COLUMNS: &str = "finding_id, rule_id, rule_version, subject_kind, 
 /// An event about to be written.
 struct NewEvent<'a> {
     finding_id: &'a str,
+    /// Its place in the finding's history (the last one's + 1).
+    seq: i64,
     at: &'a str,
     actor: &'a str,
     from: Option<FindingStatus>,
@@ -71,20 +72,25 @@ impl MetadataStore {
         }
 
         let mut tx = self.pool.begin().await.map_err(db_err("begin recording findings"))?;
-        let known: HashMap<String, (FindingStatus, DivisionCode)> =
-            sqlx::query("SELECT finding_id, status, division_code FROM findings WHERE rule_id = $1")
-                .bind(&evaluation.rule_id)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err("read a rule's findings"))?
-                .iter()
-                .map(|row| {
-                    let id: String = get(row, "finding_id", || "findings.finding_id".to_owned())?;
-                    let status = parse_status(row, "status", &id)?;
-                    let division = parse_division(row, &id)?;
-                    Ok((id, (status, division)))
-                })
-                .collect::<Result<_>>()?;
+        // With each finding the number of its last event, so that events are numbered without a read each.
+        let known: HashMap<String, (FindingStatus, DivisionCode, i64)> = sqlx::query(
+            "SELECT f.finding_id, f.status, f.division_code, \
+             (SELECT COALESCE(MAX(e.seq), 0) FROM finding_events e WHERE e.finding_id = f.finding_id) AS last_seq \
+             FROM findings f WHERE f.rule_id = $1",
+        )
+        .bind(&evaluation.rule_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err("read a rule's findings"))?
+        .iter()
+        .map(|row| {
+            let id: String = get(row, "finding_id", || "findings.finding_id".to_owned())?;
+            let status = parse_status(row, "status", &id)?;
+            let division = parse_division(row, &id)?;
+            let last_seq: i64 = get(row, "last_seq", || format!("the last event of {id}"))?;
+            Ok((id, (status, division, last_seq)))
+        })
+        .collect::<Result<_>>()?;
 
         let mut summary = EvaluationSummary { found: merged.len() as u64, ..EvaluationSummary::default() };
         for (id, candidate) in &merged {
@@ -117,6 +123,7 @@ impl MetadataStore {
                     .map_err(db_err("insert a finding"))?;
                     let event = NewEvent {
                         finding_id: id,
+                        seq: 1,
                         at: &now,
                         actor: &evaluation.principal,
                         from: None,
@@ -128,7 +135,7 @@ impl MetadataStore {
                     insert_event(&mut tx, &event).await?;
                     summary.new += 1;
                 }
-                Some((status, _)) => {
+                Some((status, _, last_seq)) => {
                     let reopen = *status == FindingStatus::ResolvedAtSource;
                     let to = if reopen { FindingStatus::Open } else { *status };
                     sqlx::query(
@@ -150,6 +157,7 @@ impl MetadataStore {
                     if reopen {
                         let event = NewEvent {
                             finding_id: id,
+                            seq: last_seq + 1,
                             at: &now,
                             actor: &evaluation.principal,
                             from: Some(*status),
@@ -166,7 +174,7 @@ impl MetadataStore {
                 }
             }
         }
-        for (id, (status, division)) in &known {
+        for (id, (status, division, last_seq)) in &known {
             if merged.contains_key(id)
                 || *status == FindingStatus::ResolvedAtSource
                 || !evaluation.scope.contains(division)
@@ -181,6 +189,7 @@ impl MetadataStore {
                 .map_err(db_err("resolve a finding"))?;
             let event = NewEvent {
                 finding_id: id,
+                seq: last_seq + 1,
                 at: &now,
                 actor: &evaluation.principal,
                 from: Some(*status),
@@ -294,15 +303,20 @@ impl MetadataStore {
             });
         }
         let mut tx = self.pool.begin().await.map_err(db_err("begin deciding a finding"))?;
-        let row = sqlx::query("SELECT status, division_code FROM findings WHERE finding_id = $1")
-            .bind(finding_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err("read a finding"))?;
+        let row = sqlx::query(
+            "SELECT f.status, f.division_code, \
+             (SELECT COALESCE(MAX(e.seq), 0) FROM finding_events e WHERE e.finding_id = f.finding_id) AS last_seq \
+             FROM findings f WHERE f.finding_id = $1",
+        )
+        .bind(finding_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err("read a finding"))?;
         let unknown = || Error::UnknownFinding { finding_id: finding_id.to_owned() };
         let Some(row) = row else { return Err(unknown()) };
         let from = parse_status(&row, "status", finding_id)?;
         let division = parse_division(&row, finding_id)?;
+        let last_seq: i64 = get(&row, "last_seq", || format!("the last event of {finding_id}"))?;
         if within.is_some_and(|scope| !scope.contains(&division)) {
             return Err(unknown());
         }
@@ -341,6 +355,7 @@ impl MetadataStore {
         }
         let event = NewEvent {
             finding_id,
+            seq: last_seq + 1,
             at: &at,
             actor: &outcome.by,
             from: Some(from),
@@ -412,19 +427,12 @@ impl MetadataStore {
 }
 
 async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, event: &NewEvent<'_>) -> Result<()> {
-    let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM finding_events WHERE finding_id = $1")
-        .bind(event.finding_id)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err("number a finding's event"))?
-        .try_get("next")
-        .map_err(db_err("number a finding's event"))?;
     sqlx::query(
         "INSERT INTO finding_events (finding_id, seq, at, actor, from_status, to_status, reason, note, run_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(event.finding_id)
-    .bind(next)
+    .bind(event.seq)
     .bind(event.at)
     .bind(event.actor)
     .bind(event.from.map(FindingStatus::code))
