@@ -72,6 +72,22 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
         }
     }
 
+    // The rules, each with its last run (the demo's, as the province analyst).
+    let rules = civlink(&data_dir, &["verify", "rules"]);
+    let rules_text = text(&rules);
+    assert_eq!(rules.status.code(), Some(0), "{rules_text}");
+    for rule in [
+        "dibao_deceased",
+        "dibao_employee_pension",
+        "dibao_employed",
+        "dibao_two_counties",
+        "missed_assistance",
+        "disabled_without_care_subsidy",
+    ] {
+        let line = rules_text.lines().find(|l| l.starts_with(rule)).unwrap_or_else(|| panic!("{rule}: {rules_text}"));
+        assert!(line.contains("shipped") && line.contains("by demo-province-analyst"), "{line}");
+    }
+
     // A re-run adds nothing.
     let again = civlink(&data_dir, &["verify", "run", "--token", &tokens["demo-province-analyst"]]);
     let again_text = text(&again);
