@@ -20,6 +20,7 @@
 
 mod audit_cmd;
 mod catalog_cmd;
+mod check_cmd;
 mod config;
 mod demo;
 mod error;
@@ -73,8 +74,18 @@ enum Command {
     /// Findings of the verification rules in your division: list, show, decide, summary.
     #[command(subcommand)]
     Findings(verify_cmd::FindingsCommand),
+    /// Household economic-status checks (核对), under the applicant's signed consent.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Serve Flight SQL (default 127.0.0.1:50051) and REST (127.0.0.1:8080) until SIGTERM.
     Serve(serve_cmd::ServeArgs),
+}
+
+/// `civlink check` subcommands.
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// What every department holds about an applicant household's members.
+    Household(check_cmd::HouseholdArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +128,11 @@ fn main() -> ExitCode {
                 |catalog| async move { verify_cmd::findings(command, &catalog).await },
             )
         }
+        Command::Check(CheckCommand::Household(args)) => with_catalog(
+            &cli.config,
+            &cli.data_dir,
+            |catalog| async move { check_cmd::household(args, &catalog).await },
+        ),
         Command::Serve(args) => {
             let serving = config::load_serve(cli.config.as_deref()).and_then(|s| s.resolve(args.addr, args.api_addr));
             match serving {

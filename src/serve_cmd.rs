@@ -38,6 +38,10 @@ pub struct ServeSection {
     pub audit_checkpoint: Option<PathBuf>,
     /// Seconds between audit checkpoints (default 60; `CIVLINK_AUDIT_CHECKPOINT_SECS` overrides it).
     pub audit_checkpoint_secs: Option<u64>,
+    /// Which datasets a household check (核对) consults: a sources file like
+    /// the shipped `checks/household.toml` (default: that one;
+    /// `CIVLINK_CHECK_SOURCES` overrides). Checked against the catalog at startup.
+    pub check_sources: Option<PathBuf>,
     /// Limits of every query, whichever transport it arrives by.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -148,6 +152,7 @@ impl ServeSection {
         let env_api: Option<SocketAddr> = env_value("CIVLINK_API_ADDR", &mut problems);
         let env_checkpoint: Option<PathBuf> = env_value("CIVLINK_AUDIT_CHECKPOINT", &mut problems);
         let env_checkpoint_secs: Option<u64> = env_value("CIVLINK_AUDIT_CHECKPOINT_SECS", &mut problems);
+        let env_check_sources: Option<PathBuf> = env_value("CIVLINK_CHECK_SOURCES", &mut problems);
         let checkpoint_secs = env_checkpoint_secs.or(self.audit_checkpoint_secs);
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsConfig { cert: cert.clone(), key: key.clone() }),
@@ -172,7 +177,10 @@ impl ServeSection {
                 addr: flight_flag.or(env_flight).or(self.flight_addr).unwrap_or(FlightConfig::default().addr),
                 tls,
             },
-            api: ApiConfig { addr: api_flag.or(env_api).or(self.api_addr).unwrap_or(ApiConfig::default().addr) },
+            api: ApiConfig {
+                addr: api_flag.or(env_api).or(self.api_addr).unwrap_or(ApiConfig::default().addr),
+                check_sources: env_check_sources.or(self.check_sources.clone()),
+            },
             limits,
             checkpoint,
         })

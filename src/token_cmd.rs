@@ -37,6 +37,10 @@ pub enum TokenCommand {
         /// Lifetime: Nd (days), Nh (hours) or Nm (minutes), e.g. 30d. Default: no expiry.
         #[arg(long, value_parser = parse_lifetime)]
         expires: Option<Duration>,
+        /// Also give the principal the duty of running household checks (核对);
+        /// without it, a principal keeps the duty it has.
+        #[arg(long)]
+        checks: bool,
     },
     /// Every token: id, principal, role, division, expiry and status (never a secret).
     List,
@@ -126,10 +130,14 @@ pub fn show_time(t: DateTime<Utc>) -> String {
 pub async fn run(command: TokenCommand, catalog: &OpenCatalog) -> Result<Outcome> {
     let store = &catalog.store;
     let text = match command {
-        TokenCommand::Create { user, role, division: code, department, expires } => {
+        TokenCommand::Create { user, role, division: code, department, expires, checks } => {
             let division = known_division(&code)?;
             let principal = Principal { name: user, department, role, division };
             store.create_principal(&principal).await.map_err(Error::Policy)?;
+            if checks {
+                store.allow_checks(&principal.name, &operator()).await.map_err(Error::Store)?;
+            }
+            let duty = if checks { ", may run household checks" } else { "" };
             let expires_at = expires.map(|lifetime| Utc::now() + lifetime);
             let token = store.create_token(&principal.name, expires_at).await.map_err(Error::Policy)?;
             let audit = AuditEntry::new(
@@ -137,7 +145,7 @@ pub async fn run(command: TokenCommand, catalog: &OpenCatalog) -> Result<Outcome
                 AuditAction::TokenCreate,
                 AuditOutcome::new(
                     OutcomeKind::Ok,
-                    format!("token {} for {} ({role}, {division})", token.id, principal.name),
+                    format!("token {} for {} ({role}, {division}{duty})", token.id, principal.name),
                 ),
             );
             if let Err(e) = store.append_audit(&audit).await {
@@ -152,7 +160,7 @@ pub async fn run(command: TokenCommand, catalog: &OpenCatalog) -> Result<Outcome
             };
             let _ = writeln!(
                 out,
-                "principal {}: {role}, department {department}, division {}",
+                "principal {}: {role}, department {department}, division {}{duty}",
                 principal.name,
                 describe_division(&division)
             );
@@ -226,21 +234,27 @@ async fn list(catalog: &OpenCatalog) -> Result<String> {
 
 /// Columns padded to the widest cell (by characters).
 pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
+    let rows: Vec<&[String]> = rows.iter().map(|r| r.as_slice()).collect();
+    columns(header, &rows)
+}
+
+/// [`table`] for a number of columns known only at run time.
+pub fn columns<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
+        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let mut out = String::new();
     let mut line = |cells: Vec<&str>| {
         let padded: Vec<String> =
-            cells.iter().zip(widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.as_ref().iter().map(String::as_str).collect());
     }
     out
 }

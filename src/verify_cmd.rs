@@ -128,6 +128,9 @@ pub enum VerifyError {
     /// The query layer could not start.
     #[error("query layer: {0}")]
     Query(#[from] civlink_query::Error),
+    /// A household check was refused or failed.
+    #[error("household check: {0}")]
+    Check(#[source] civlink_verify::household::Error),
     /// `--division` is not a division inside the principal's.
     #[error("--division {code}: {message}")]
     Division {
@@ -202,7 +205,7 @@ pub async fn factory(catalog: &OpenCatalog) -> Result<Arc<SessionFactory>> {
         .map_err(|e| VerifyError::Query(e).into())
 }
 
-async fn authenticate(factory: &SessionFactory, token: &str) -> Result<Principal> {
+pub async fn authenticate(factory: &SessionFactory, token: &str) -> Result<Principal> {
     let credentials = civlink_query::auth::Credentials::Bearer { token: token.to_owned() };
     Ok(factory.authenticate(&credentials).await.map_err(VerifyError::Query)?)
 }

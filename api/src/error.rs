@@ -252,6 +252,20 @@ impl Error {
     }
 }
 
+impl From<civlink_verify::household::Error> for Error {
+    /// A household check's refusals and failures.
+    fn from(error: civlink_verify::household::Error) -> Error {
+        use civlink_verify::household::Error as H;
+        match error {
+            e @ (H::NotCheckOfficer { .. } | H::NoConsent) => Error::Forbidden { what: e.to_string() },
+            H::BadRequest { problems } => Error::BadRequest { message: problems.join("; ") },
+            H::Query(e) => Error::from(e),
+            H::Store(e) => Error::from(e),
+            e @ (H::Sources { .. } | H::Result { .. }) => Error::Config { message: e.to_string() },
+        }
+    }
+}
+
 impl From<civlink_query::Error> for Error {
     /// The query layer's errors as the REST layer reports them. Every plan
     /// here is built by this crate from validated parameters, so the

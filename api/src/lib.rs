@@ -18,6 +18,7 @@
 //! | `GET /api/v1/findings/summary` | counts by rule and status, rolled up one level down, with each rule's precision |
 //! | `GET /api/v1/findings/{id}` | one finding, its evidence and history |
 //! | `POST /api/v1/findings/{id}/outcome` | an officer's outcome (under_review, confirmed, dismissed with a reason) |
+//! | `POST /api/v1/checks` | a household economic-status check (核对): JSON, or the printable page for `Accept: text/html` |
 //! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
 //! | `GET /api/v1/standards/{id}` | its versions |
 //! | `GET /api/v1/standards/{id}/{version}` | its document |
@@ -29,6 +30,7 @@
 //! | [`listener`] | accepted connections, admitted by the per-client and total connection counts |
 //! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
 //! | [`datasets`] | the dataset endpoints: listing, description, rows |
+//! | [`checks`] | household checks (核对), by principals with the check duty, under consent |
 //! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
 //! | [`auth`] | credentials and purpose from headers |
@@ -37,6 +39,7 @@
 //! | [`error`] | the crate's errors and the one mapping to problem documents |
 
 pub mod auth;
+pub mod checks;
 pub mod datasets;
 pub mod error;
 pub mod extract;

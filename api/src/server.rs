@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{datasets, findings, standards};
+use crate::{checks, datasets, findings, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -33,11 +33,14 @@ pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::n
 pub struct ApiConfig {
     /// Where to listen (default `127.0.0.1:8080`; port 0 picks a free port).
     pub addr: SocketAddr,
+    /// The household-check sources file, checked against the catalog when
+    /// the server starts (default: the shipped `checks/household.toml`).
+    pub check_sources: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { addr: DEFAULT_ADDR }
+        ApiConfig { addr: DEFAULT_ADDR, check_sources: None }
     }
 }
 
@@ -55,7 +58,15 @@ pub struct ApiServer {
 /// mask key, so both show the same pseudonym for the same value).
 pub async fn bind(config: ApiConfig, factory: Arc<SessionFactory>) -> Result<ApiServer> {
     let connections = factory.connections().clone();
-    let router = router(Arc::new(AppState::new(factory)));
+    let mut state = AppState::new(Arc::clone(&factory));
+    if let Some(path) = &config.check_sources {
+        let snapshot = factory.policy().current().await?;
+        let sources = civlink_verify::household::CheckSources::load(Some(path), &snapshot)
+            .await
+            .map_err(|e| Error::Config { message: e.to_string() })?;
+        state = state.with_check_sources(sources);
+    }
+    let router = router(Arc::new(state));
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::Config { message: format!("cannot listen on {}: {e}", config.addr) })?;
@@ -71,6 +82,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/datasets", get(datasets::list))
         .route("/api/v1/datasets/{department}/{name}", get(datasets::describe))
         .route("/api/v1/datasets/{department}/{name}/rows", get(datasets::rows))
+        .route("/api/v1/checks", post(checks::create))
         .route("/api/v1/findings", get(findings::list))
         .route("/api/v1/findings/summary", get(findings::summary))
         .route("/api/v1/findings/{id}", get(findings::show))

@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use civlink_catalog::policy::{AuditAction, AuditEntry, AuditOutcome, Principal};
 use civlink_catalog::store::MetadataStore;
 use civlink_query::SessionFactory;
+use civlink_verify::household::CheckSources;
 
 use crate::auth;
 use crate::error::{Error, Result};
@@ -24,12 +25,26 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct AppState {
     factory: Arc<SessionFactory>,
+    check_sources: Option<Arc<CheckSources>>,
 }
 
 impl AppState {
-    /// State over the process's session factory.
+    /// State over the process's session factory, with the shipped household-check sources.
     pub fn new(factory: Arc<SessionFactory>) -> AppState {
-        AppState { factory }
+        let check_sources =
+            CheckSources::parse(civlink_verify::household::sources::SHIPPED, "shipped").ok().map(Arc::new);
+        AppState { factory, check_sources }
+    }
+
+    /// Use these household-check sources (loaded and checked against the catalog).
+    pub fn with_check_sources(mut self, sources: CheckSources) -> AppState {
+        self.check_sources = Some(Arc::new(sources));
+        self
+    }
+
+    /// The household-check sources.
+    pub fn check_sources(&self) -> Option<Arc<CheckSources>> {
+        self.check_sources.clone()
     }
 
     /// The session factory.

@@ -14,11 +14,14 @@
 //! 6. runs every shipped verification rule (比对) as the province's 民政
 //!    analyst, prints the findings by rule and by county, holds them to the
 //!    ground truth, and shows a township officer's commands;
-//! 7. starts Flight SQL and the REST API;
-//! 8. prints paste-ready snippets (Python ADBC, curl, DBeaver/JDBC) and serves
+//! 7. runs one household check (核对) as a province check officer for a
+//!    household the generator planted, writes its printable page next to the
+//!    exports and holds its flags to the ground truth;
+//! 8. starts Flight SQL and the REST API;
+//! 9. prints paste-ready snippets (Python ADBC, curl, DBeaver/JDBC) and serves
 //!    until Ctrl-C or SIGTERM.
 //!
-//! `--no-serve` stops after step 6. `civlink demo generate` only writes the
+//! `--no-serve` stops after step 7. `civlink demo generate` only writes the
 //! exports, the jobs and the ground truth (also at province scale, for the
 //! benchmarks).
 //!
@@ -44,6 +47,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ingest_cmd::{OpenCatalog, run_job};
 
+mod household;
 mod verification;
 use crate::{Error, Outcome, Result};
 
@@ -252,16 +256,33 @@ pub async fn run(args: RunArgs, catalog: OpenCatalog) -> Result<Outcome> {
         println!("    civlink findings decide f_… --outcome confirmed --note \"入户核实\" --token {}", township.secret);
         println!("    civlink findings summary --token {}", township.secret);
     }
+
+    println!("\n7. Household check (核对): a province check officer, under the applicant's consent");
+    let officer = household::issue_check_officer(&catalog).await?;
+    let checked = household::check_one(&catalog, &officer, &truth, &args.out).await?;
+    for line in checked.report.lines() {
+        println!("  {line}");
+    }
+    if checked.mismatches.is_empty() {
+        println!("  ground truth: the report raises exactly the planted facts for every member");
+    } else {
+        println!("  ground truth MISMATCH:");
+        for m in &checked.mismatches {
+            println!("    {m}");
+        }
+    }
+    println!("  {:<17} {:<24} token: {officer}", "check officer", household::CHECK_OFFICER);
+    println!("  run it again:\n    {}", checked.command);
     println!("\n  finished in {:.1}s", started.elapsed().as_secs_f64());
 
-    let clean = mismatches.is_empty() && verified.mismatches.is_empty();
+    let clean = mismatches.is_empty() && verified.mismatches.is_empty() && checked.mismatches.is_empty();
     let outcome = if clean { Outcome::Clean } else { Outcome::Findings };
     if args.no_serve {
         println!("\n--no-serve: not serving. `civlink serve` serves this catalog.");
         return Ok(outcome);
     }
 
-    println!("\n7. Serving ...");
+    println!("\n8. Serving ...");
     serve(&args, catalog, &tokens).await?;
     Ok(outcome)
 }
@@ -449,7 +470,7 @@ fn describe(code: &DivisionCode) -> String {
 async fn serve(args: &RunArgs, catalog: OpenCatalog, tokens: &[DemoToken]) -> Result<()> {
     let serving = crate::serve_cmd::Serving {
         flight: civlink_flight::FlightConfig { addr: args.flight_addr, tls: None },
-        api: civlink_api::ApiConfig { addr: args.api_addr },
+        api: civlink_api::ApiConfig { addr: args.api_addr, check_sources: None },
         limits: civlink_query::Limits::default(),
         checkpoint: None,
     };
@@ -473,7 +494,7 @@ fn snippets(flight: SocketAddr, api: SocketAddr, tokens: &[DemoToken]) -> String
     let token = county.map(|t| t.secret.as_str()).unwrap_or("<token>");
     let who = county.map(|t| t.label).unwrap_or("analyst");
     let mut out = String::new();
-    let _ = writeln!(out, "\n7. Connect (as the {who}; swap in another token to change scope)\n");
+    let _ = writeln!(out, "\n9. Connect (as the {who}; swap in another token to change scope)\n");
     let _ = writeln!(out, "  Python (pip install adbc-driver-flightsql pyarrow):");
     let _ = writeln!(out, "    import adbc_driver_flightsql.dbapi as flight_sql");
     let _ = writeln!(out, "    conn = flight_sql.connect(\"grpc://{flight}\",");

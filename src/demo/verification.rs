@@ -34,38 +34,42 @@ pub async fn verify(catalog: &OpenCatalog, principal: &Principal, truth: &Ground
 
     let findings = catalog.store.findings(&FindingFilter::default()).await.map_err(Error::Store)?;
     let key = catalog.store.mask_key().await.map_err(Error::Store)?;
-    let open: BTreeSet<(String, String, String)> = findings
+    // (rule, subject, department, division): a finding is routed to one office of one department.
+    let key_of = |f: &civlink_catalog::findings::Finding| {
+        (f.rule_id.clone(), f.subject.clone(), f.department.code().to_owned(), f.division.to_string())
+    };
+    let open: BTreeSet<(String, String, String, String)> = findings
         .iter()
         .filter(|f| f.status != civlink_catalog::findings::FindingStatus::ResolvedAtSource)
-        .map(|f| (f.rule_id.clone(), f.subject.clone(), f.division.to_string()))
+        .map(key_of)
         .collect();
-    let mut expected: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut expected: BTreeSet<(String, String, String, String)> = BTreeSet::new();
     for anomaly in &truth.anomalies {
         let subject = key.pseudonym(&anomaly.id_number);
         for division in &anomaly.responsible_divisions {
-            expected.insert((anomaly.kind.as_str().to_owned(), subject.clone(), division.clone()));
+            let kind = anomaly.kind.as_str().to_owned();
+            expected.insert((kind, subject.clone(), anomaly.department.clone(), division.clone()));
         }
     }
     let mut mismatches = Vec::new();
     let rule_ids: BTreeSet<&str> = selected.iter().map(|r| r.rule.id.as_str()).collect();
-    for (rule, subject, division) in expected.difference(&open) {
+    for (rule, subject, department, division) in expected.difference(&open) {
         if rule_ids.contains(rule.as_str()) {
-            mismatches.push(format!("{rule}: planted case {subject} in {division} was not found"));
+            mismatches.push(format!("{rule}: planted case {subject} for {department} in {division} was not found"));
         }
     }
-    for (rule, subject, division) in open.difference(&expected) {
-        mismatches.push(format!("{rule}: {subject} in {division} was found but not planted"));
+    for (rule, subject, department, division) in open.difference(&expected) {
+        mismatches.push(format!("{rule}: {subject} for {department} in {division} was found but not planted"));
     }
 
     // Findings by county, a column per rule: what each county office has to work through.
     let mut by_county: BTreeMap<DivisionCode, BTreeMap<&str, u64>> = BTreeMap::new();
-    for f in findings.iter().filter(|f| open.contains(&(f.rule_id.clone(), f.subject.clone(), f.division.to_string())))
-    {
+    for f in findings.iter().filter(|f| open.contains(&key_of(f))) {
         let county = f.division.parent(Level::County).unwrap_or(f.division);
         *by_county.entry(county).or_default().entry(f.rule_id.as_str()).or_default() += 1;
     }
     let names = DivisionTable::builtin();
-    let rows: Vec<[String; 8]> = by_county
+    let rows: Vec<[String; 10]> = by_county
         .iter()
         .map(|(county, counts)| {
             let n = |rule: &str| counts.get(rule).copied().unwrap_or(0).to_string();
@@ -77,13 +81,26 @@ pub async fn verify(catalog: &OpenCatalog, principal: &Principal, truth: &Ground
                 n("dibao_two_counties"),
                 n("missed_assistance"),
                 n("disabled_without_care_subsidy"),
+                n("tekun_and_dibao"),
+                n("aid_after_death"),
                 counts.values().sum::<u64>().to_string(),
             ]
         })
         .collect();
     let _ = writeln!(report, "\n  findings by county (the office that must act):");
     report.push_str(&table(
-        &["COUNTY", "DECEASED", "PENSION", "EMPLOYED", "TWO COUNTIES", "MISSED", "NO CARE SUBSIDY", "TOTAL"],
+        &[
+            "COUNTY",
+            "DECEASED",
+            "PENSION",
+            "EMPLOYED",
+            "TWO COUNTIES",
+            "MISSED",
+            "NO CARE SUBSIDY",
+            "TEKUN+DIBAO",
+            "AFTER DEATH",
+            "TOTAL",
+        ],
         &rows,
     ));
     Ok(Verified { report, mismatches })

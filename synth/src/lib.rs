@@ -41,7 +41,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use truth::{Anomaly, AnomalyKind, DatasetTruth, GroundTruth, RuleCount};
+pub use truth::{Anomaly, AnomalyKind, Applicant, ApplicantMember, DatasetTruth, GroundTruth, RuleCount};
 
 /// Errors of generating or loading synthetic data.
 #[derive(Debug, thiserror::Error)]

@@ -39,17 +39,26 @@ pub enum AnomalyKind {
     MissedAssistance,
     /// A valid grade 1 or 2 disability certificate without a care subsidy.
     DisabledWithoutCareSubsidy,
+    /// Current 特困 support and a current 低保 membership at once (the two
+    /// are exclusive).
+    TekunAndDibao,
+    /// 临时救助 granted, or a pension paid, after the recipient's date of
+    /// death (the death certificate's date, else the register's
+    /// cancellation date). A pension case is 人社's to act on.
+    AidAfterDeath,
 }
 
 impl AnomalyKind {
     /// Every kind, in the contract's order.
-    pub const ALL: [AnomalyKind; 6] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::DibaoDeceased,
         AnomalyKind::DibaoEmployeePension,
         AnomalyKind::DibaoEmployed,
         AnomalyKind::DibaoTwoCounties,
         AnomalyKind::MissedAssistance,
         AnomalyKind::DisabledWithoutCareSubsidy,
+        AnomalyKind::TekunAndDibao,
+        AnomalyKind::AidAfterDeath,
     ];
 
     /// The kind's name as serialized, e.g. `dibao_deceased`.
@@ -61,6 +70,8 @@ impl AnomalyKind {
             AnomalyKind::DibaoTwoCounties => "dibao_two_counties",
             AnomalyKind::MissedAssistance => "missed_assistance",
             AnomalyKind::DisabledWithoutCareSubsidy => "disabled_without_care_subsidy",
+            AnomalyKind::TekunAndDibao => "tekun_and_dibao",
+            AnomalyKind::AidAfterDeath => "aid_after_death",
         }
     }
 }
@@ -87,6 +98,60 @@ pub struct Anomaly {
     /// the person's home village.
     #[serde(default)]
     pub responsible_divisions: Vec<String>,
+    /// The department whose offices act on it (`minzheng`, or `renshe` for
+    /// a pension paid after death).
+    #[serde(default = "minzheng")]
+    pub department: String,
+}
+
+fn minzheng() -> String {
+    "minzheng".to_owned()
+}
+
+/// A household that applies for aid, planted for the household check
+/// (核对): what the check's report must state about each member, exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applicant {
+    /// Why it was chosen: the anomaly planted in it, or `none`.
+    pub planted: String,
+    /// The village it applies in (its home village), 12 digits.
+    pub household_division: String,
+    /// Every member, the head first.
+    pub members: Vec<ApplicantMember>,
+}
+
+/// What the hub holds about one member of an [`Applicant`] household
+/// (counting only valid rows; windows end at the ground truth's `as_of`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicantMember {
+    /// The ID number.
+    pub id_number: String,
+    /// gongan.population `status`: `normal`, `deceased` or `moved_out`.
+    pub register_status: String,
+    /// The death certificate's date of death, if one was issued.
+    pub certified_death: Option<NaiveDate>,
+    /// Pension payments in the 12 months to `as_of`.
+    pub pension_payments: u32,
+    /// Their monthly amount, in yuan.
+    pub pension_monthly: Option<f64>,
+    /// Open employment registrations.
+    pub open_jobs: u32,
+    /// The disability certificate's grade (1–4), if any.
+    pub disability_grade: Option<u8>,
+    /// xiangcun.registered_poor `poverty_status`, if registered.
+    pub poverty_status: Option<String>,
+    /// xiangcun.monitoring `risk_eliminated`, if monitored.
+    pub risk_eliminated: Option<String>,
+    /// Current 低保 memberships (a second one elsewhere counts).
+    pub dibao_current: u32,
+    /// Current 低保 memberships outside the household's county.
+    pub dibao_elsewhere: u32,
+    /// Current 特困 support.
+    pub tekun_current: bool,
+    /// 临时救助 grants in the 12 months to `as_of`.
+    pub temporary_aid: u32,
+    /// The summary flags a check must raise for this member, sorted.
+    pub flags: Vec<String>,
 }
 
 /// Quarantined rows broken by one rule.
@@ -172,6 +237,9 @@ pub struct GroundTruth {
     pub as_of: NaiveDate,
     /// Per dataset, in the contract's order.
     pub datasets: Vec<DatasetTruth>,
+    /// Households planted for the household check (核对).
+    #[serde(default)]
+    pub applicants: Vec<Applicant>,
     /// Every planted anomaly.
     pub anomalies: Vec<Anomaly>,
 }
@@ -389,18 +457,21 @@ mod tests {
             people: 0,
             as_of: NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
             datasets: vec![],
+            applicants: vec![],
             anomalies: vec![
                 Anomaly {
                     kind: AnomalyKind::DibaoTwoCounties,
                     id_number: "x".into(),
                     division_codes: vec!["630106100201".into(), "632123100201".into()],
                     responsible_divisions: vec!["630106100201".into(), "632123100201".into()],
+                    department: minzheng(),
                 },
                 Anomaly {
                     kind: AnomalyKind::DibaoDeceased,
                     id_number: "y".into(),
                     division_codes: vec!["630106100201".into()],
                     responsible_divisions: vec!["630106100201".into()],
+                    department: minzheng(),
                 },
             ],
         };
@@ -411,7 +482,7 @@ mod tests {
         assert_eq!(county["dibao_two_counties"], 0);
         assert_eq!(county["dibao_deceased"], 1);
         assert_eq!(county["missed_assistance"], 0);
-        assert_eq!(county.len(), 6);
+        assert_eq!(county.len(), AnomalyKind::ALL.len());
         let findings = truth.findings_in("630106000000");
         assert_eq!(findings["dibao_two_counties"], 1, "the county's own office acts on its half");
         assert_eq!(truth.findings_in("63")["dibao_two_counties"], 2);

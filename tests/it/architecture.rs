@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &str, &[&str])] = &[
     ("civlink-connectors", "connectors", &["civlink-standards", "civlink-catalog"]),
     ("civlink-query", "query", &["civlink-standards", "civlink-catalog"]),
     ("civlink-flight", "flight", &["civlink-standards", "civlink-catalog", "civlink-query"]),
-    ("civlink-api", "api", &["civlink-standards", "civlink-catalog", "civlink-query"]),
+    ("civlink-api", "api", &["civlink-standards", "civlink-catalog", "civlink-query", "civlink-verify"]),
     ("civlink-verify", "verify", &["civlink-standards", "civlink-catalog", "civlink-query"]),
     ("civlink-synth", "synth", &["civlink-standards"]),
     ("civlink-testkit", "testkit", &["civlink-standards", "civlink-catalog"]),

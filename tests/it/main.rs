@@ -2,6 +2,7 @@
 
 mod architecture;
 mod catalog;
+mod check;
 mod cli;
 mod common;
 mod demo;

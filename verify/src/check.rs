@@ -83,6 +83,27 @@ impl Shapes {
             .collect();
         Shapes::new(datasets)
     }
+
+    /// The shape of a registered dataset.
+    pub fn shape(&self, id: &DatasetId) -> Option<&DatasetShape> {
+        self.known.get(id)
+    }
+
+    /// Plan one read-only query (placeholders `$1`… allowed); the planner's
+    /// message when it does not plan.
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, String> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let statement = state.sql_to_statement(sql, &dialect).map_err(|e| e.message().into_owned())?;
+        let plan = state.statement_to_plan(statement).await.map_err(|e| e.message().into_owned())?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| e.message().into_owned())?;
+        Ok(plan)
+    }
 }
 
 /// Check `rule` against `shapes` (see the module docs).

@@ -4,6 +4,8 @@
 //! through the governed query layer, producing findings that are routed to
 //! the office that must act, carry their evidence, and record their outcome.
 //! A finding is a lead, not a verdict, until an officer records its outcome.
+//! And household economic-status checks (核对, [`household`]): what every
+//! department holds about an applicant household, under its consent.
 //!
 //! | module | what lives there |
 //! |---|---|
@@ -13,6 +15,7 @@
 //! | [`shipped`] | the rules compiled into the binary |
 //! | [`evaluate`] | [`evaluate::run_rule`]: the SQL as a principal, rows → candidates → findings |
 //! | [`explain`] | the explanation templates |
+//! | [`household`] | 核对: [`household::CheckSources`], [`household::run_check`], [`household::CheckReport`] |
 //! | [`error`] | [`Error`], [`error::RuleProblems`], [`error::Problem`] |
 //!
 //! The findings themselves (model, lifecycle, storage) are the catalog's:
@@ -22,6 +25,7 @@ pub mod check;
 pub mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod household;
 pub mod load;
 pub mod rule;
 pub mod shipped;

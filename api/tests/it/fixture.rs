@@ -266,7 +266,7 @@ impl Fixture {
         };
 
         let factory = SessionFactory::builder(store.clone(), tables).limits(limits).build().await.unwrap();
-        let config = ApiConfig { addr: "127.0.0.1:0".parse().unwrap() };
+        let config = ApiConfig { addr: "127.0.0.1:0".parse().unwrap(), check_sources: None };
         let server = civlink_api::bind(config, Arc::clone(&factory)).await.unwrap();
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();

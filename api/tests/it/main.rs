@@ -1,6 +1,7 @@
 //! civlink-api's integration tests: one binary, real HTTP against servers on free ports.
 
 mod auth;
+mod checks;
 mod datasets;
 mod findings;
 mod fixture;

@@ -55,11 +55,14 @@ pub enum AuditAction {
     FindingRead,
     /// An officer recorded an outcome on a finding.
     FindingDecide,
+    /// A household economic-status check (核对) ran, or was refused, with
+    /// its consent reference and purpose.
+    HouseholdCheck,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -82,6 +85,7 @@ impl AuditAction {
         AuditAction::RuleRun,
         AuditAction::FindingRead,
         AuditAction::FindingDecide,
+        AuditAction::HouseholdCheck,
     ];
 
     /// The stable code, as stored and hashed.
@@ -109,6 +113,7 @@ impl AuditAction {
             AuditAction::RuleRun => "rule_run",
             AuditAction::FindingRead => "finding_read",
             AuditAction::FindingDecide => "finding_decide",
+            AuditAction::HouseholdCheck => "household_check",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! that a PostgreSQL database with a locale collation orders exactly like
 //! SQLite does.
 
+mod checks;
 mod codec;
 mod findings;
 mod holds;

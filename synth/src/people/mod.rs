@@ -13,7 +13,7 @@
 //!    pensions, disability certificates and subsidies, illnesses, aid;
 //! 3. plants an anomaly when one is due (one kind at a time, every
 //!    `interval` people per kind), changing exactly what the case needs;
-//! 4. checks every person against the six anomaly queries: a planted person
+//! 4. checks every person against the anomaly queries: a planted person
 //!    must match their kind and nothing else, everyone else nothing — the
 //!    ground truth's anomalies are these findings;
 //! 5. writes every row, with a planted malformed row of a throw-away person
@@ -24,6 +24,7 @@
 //! employment, and is a member of one household only; every valid grade 1/2
 //! certificate holder has a care subsidy.
 
+mod applicants;
 mod plant;
 mod programmes;
 mod write;
@@ -34,7 +35,7 @@ use civlink_standards::rng::Rng;
 use crate::datasets::{Ds, Exports};
 use crate::rows::Row;
 use crate::text::{DateStyle, Ethnic, family_name, person_name, push_date, push_number};
-use crate::truth::{Anomaly, AnomalyKind, GroundTruth};
+use crate::truth::{Anomaly, AnomalyKind, Applicant, ApplicantMember, GroundTruth};
 use crate::world::{Village, World};
 use crate::{Error, Options, Result};
 
@@ -63,8 +64,10 @@ pub(crate) fn run(options: &Options, progress: &mut dyn FnMut(u64, u64)) -> Resu
     progress(g.people, total);
     let people = g.people;
     let anomalies = std::mem::take(&mut g.anomalies);
+    let applicants = std::mem::take(&mut g.applicants);
     let datasets = g.exports.finish()?;
-    let truth = GroundTruth { seed: options.seed, scale: options.scale, people, as_of, datasets, anomalies };
+    let truth =
+        GroundTruth { seed: options.seed, scale: options.scale, people, as_of, datasets, applicants, anomalies };
     truth.save(&out.join("ground_truth.json"))?;
     Ok(truth)
 }
@@ -88,6 +91,14 @@ struct Death {
     certificate: bool,
     cause: &'static str,
     place: &'static str,
+}
+
+impl Death {
+    /// The date a department can know of the death: the certificate's date
+    /// of death, else the day the register was changed.
+    fn known(&self) -> NaiveDate {
+        if self.certificate { self.date } else { self.cancelled }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -340,8 +351,8 @@ struct Plant {
 /// When each kind of anomaly is next due.
 struct Planter {
     interval: u64,
-    next: [u64; 6],
-    variants: [u32; 6],
+    next: [u64; AnomalyKind::ALL.len()],
+    variants: [u32; AnomalyKind::ALL.len()],
     last: usize,
 }
 
@@ -357,6 +368,9 @@ struct Generator {
     junk: Row,
     planter: Planter,
     anomalies: Vec<Anomaly>,
+    /// Households planted for the household check, and which kinds have one.
+    applicants: Vec<Applicant>,
+    applicant_kinds: Vec<Option<AnomalyKind>>,
 }
 
 const RELATIONSHIP_HEAD: &str = "户主";
@@ -417,9 +431,10 @@ impl Generator {
     fn new(seed: u64, total: u64, as_of: NaiveDate, world: World, exports: Exports) -> Generator {
         // One case of each kind per `interval` people: at least a dozen of each even in small runs.
         let interval = (total / 15).clamp(40, 600);
-        let mut next = [0; 6];
+        let kinds = AnomalyKind::ALL.len() as u64;
+        let mut next = [0; AnomalyKind::ALL.len()];
         for (k, n) in next.iter_mut().enumerate() {
-            *n = interval * (k as u64 + 1) / 7;
+            *n = interval * (k as u64 + 1) / (kinds + 1);
         }
         Generator {
             rng: Rng::new(seed),
@@ -430,8 +445,15 @@ impl Generator {
             total,
             row: Row::default(),
             junk: Row::default(),
-            planter: Planter { interval, next, variants: [0; 6], last: 5 },
+            planter: Planter {
+                interval,
+                next,
+                variants: [0; AnomalyKind::ALL.len()],
+                last: AnomalyKind::ALL.len() - 1,
+            },
             anomalies: Vec::new(),
+            applicants: Vec::new(),
+            applicant_kinds: Vec::new(),
         }
     }
 
@@ -559,7 +581,7 @@ impl Generator {
                 _ => 200,
             };
             if self.chance(per_mille) {
-                self.kill(p, None);
+                self.kill(p, None, self.as_of - days(1));
             } else if self.chance(if (18..=45).contains(&p.age) { 25 } else { 5 }) {
                 let date = self.between(self.as_of - days(1825), self.as_of - days(1));
                 p.fate = Fate::MovedOut(date.max(p.birth));
@@ -567,11 +589,12 @@ impl Generator {
         }
     }
 
-    /// Marks `p` dead; `variant` forces how the death is recorded (0: the
-    /// register only, 1: a certificate only, 2: both).
-    fn kill(&mut self, p: &mut Person, variant: Option<u32>) {
-        let earliest = (self.as_of - days(1095)).max(p.birth + days(1));
-        let date = self.between(earliest, self.as_of - days(1));
+    /// Marks `p` dead on a day no later than `latest`; `variant` forces how
+    /// the death is recorded (0: the register only, 1: a certificate only,
+    /// 2: both).
+    fn kill(&mut self, p: &mut Person, variant: Option<u32>, latest: NaiveDate) {
+        let earliest = (self.as_of - days(1095)).max(p.birth + days(1)).min(latest);
+        let date = self.between(earliest, latest);
         let (registered, certificate) = match variant {
             Some(0) => (true, false),
             Some(1) => (false, true),
@@ -606,7 +629,11 @@ impl Generator {
         let plant_kind = plant.map(|p| p.kind);
         if let Some(plant) = plant {
             if plant.kind == AnomalyKind::DibaoDeceased {
-                self.kill(&mut members[plant.target], Some(plant.variant % 3));
+                self.kill(&mut members[plant.target], Some(plant.variant % 3), self.as_of - days(1));
+            }
+            if plant.kind == AnomalyKind::AidAfterDeath {
+                // Long enough ago that the register knows before anything is paid.
+                self.kill(&mut members[plant.target], Some(plant.variant / 2 % 3), self.as_of - days(200));
             }
             if plant.kind == AnomalyKind::MissedAssistance {
                 for p in members.iter_mut().filter(|p| p.present() && p.alive()) {
@@ -625,6 +652,7 @@ impl Generator {
                     | AnomalyKind::DibaoEmployeePension
                     | AnomalyKind::DibaoEmployed
                     | AnomalyKind::DibaoTwoCounties
+                    | AnomalyKind::TekunAndDibao
             )
         );
 
@@ -680,9 +708,10 @@ impl Generator {
 
         // 低保.
         let has_present = members.iter().any(Person::present);
+        // 特困 support and 低保 are exclusive: only a planted case has both.
         let current = has_present
             && !missed
-            && (dibao_plant || (needs_support && !tekun_now) || self.chance(if urban { 12 } else { 24 }));
+            && (dibao_plant || (!tekun_now && (needs_support || self.chance(if urban { 12 } else { 24 }))));
         let ended = has_present && !current && !missed && !tekun_now && self.chance(10);
         let mut dibao = None;
         if current || ended {
@@ -704,6 +733,7 @@ impl Generator {
         let number = self.world.household_number(county);
         let household = Household { village, number, door, members, dibao, poor, monitor };
         self.check(&household)?;
+        self.applicant(&household, plant_kind);
         self.write(&household)
     }
 }

@@ -1,14 +1,28 @@
 //! Planted anomalies: choosing one, changing exactly what the case needs,
-//! and checking every person against the six anomaly queries.
+//! and checking every person against the anomaly queries.
 
+use super::write::month_back;
 use super::*;
+
+const MINZHENG: &str = "minzheng";
+const RENSHE: &str = "renshe";
+
+/// One anomaly query's match: the kind, the divisions of the rows it rests
+/// on, the divisions and the department that must act.
+pub(super) struct Found {
+    kind: AnomalyKind,
+    codes: Vec<u64>,
+    responsible: Vec<u64>,
+    department: &'static str,
+}
 
 impl Generator {
     /// The anomaly to plant in this household, if one is due and fits.
     pub(super) fn choose_plant(&mut self, members: &[Person]) -> Option<Plant> {
         let present_alive = |p: &Person| p.present() && p.alive();
-        for offset in 1..=6 {
-            let k = (self.planter.last + offset) % 6;
+        let kinds = AnomalyKind::ALL.len();
+        for offset in 1..=kinds {
+            let k = (self.planter.last + offset) % kinds;
             if self.people < self.planter.next[k] {
                 continue;
             }
@@ -26,6 +40,13 @@ impl Generator {
                 AnomalyKind::DibaoTwoCounties => members.iter().position(|p| present_alive(p) && p.age >= 18),
                 AnomalyKind::MissedAssistance => members.iter().position(present_alive),
                 AnomalyKind::DisabledWithoutCareSubsidy => members.iter().position(|p| present_alive(p) && p.age >= 1),
+                AnomalyKind::TekunAndDibao => members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| present_alive(p) && p.age >= 18)
+                    .max_by_key(|(_, p)| p.age)
+                    .map(|(i, _)| i),
+                AnomalyKind::AidAfterDeath => members.iter().position(|p| present_alive(p) && p.age >= 60),
             };
             if let Some(target) = target {
                 self.planter.next[k] += self.planter.interval;
@@ -92,13 +113,32 @@ impl Generator {
                 p.disability =
                     Some(Disability { category, grade, issue, status: CertStatus::Valid, care: None, living });
             }
+            AnomalyKind::TekunAndDibao => {
+                let urban = village_urban(&self.world, village);
+                p.tekun = Some(self.tekun(p, urban));
+            }
+            AnomalyKind::AidAfterDeath => {
+                // Dead before the household's programmes were decided (see `household`).
+                let Some(known) = p.death.as_ref().map(Death::known) else { return };
+                if plant.variant.is_multiple_of(2) {
+                    let date = self.between(known + days(1), self.as_of);
+                    let amount = self.amount(500, 3000);
+                    p.aids.push(Aid { emergency: self.chance(500), reason: "因病", amount, date });
+                } else {
+                    // 人社 was never told: the pension is still "receiving" and paid every month.
+                    let start = self.between(NaiveDate::from_ymd_opt(2013, 1, 1).unwrap_or(known), known);
+                    p.pension = Some(Insurance { kind: 170, status: 4, base: None, start, end: None });
+                    p.pension_paid = Some(self.amount(180, 650));
+                    p.bank = self.digits("6217", 15);
+                }
+            }
             AnomalyKind::DibaoDeceased | AnomalyKind::MissedAssistance => {}
         }
     }
 
-    /// The findings of the six anomaly queries for one person, with the
+    /// The findings of the anomaly queries for one person, with the
     /// division codes of the rows each depends on.
-    pub(super) fn findings(&self, p: &Person, household: &Household) -> Vec<(AnomalyKind, Vec<u64>, Vec<u64>)> {
+    pub(super) fn findings(&self, p: &Person, household: &Household) -> Vec<Found> {
         let home = self.world.villages[household.village].num;
         let home_current = p.current_dibao();
         let ghost_current = p.ghost.is_some();
@@ -110,35 +150,50 @@ impl Generator {
             member_codes.push(self.world.villages[g.village].num);
         }
         let current = home_current || ghost_current;
-        let mut found = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
+        let mut push = |kind, codes: Vec<u64>, responsible: Vec<u64>, department| {
+            found.push(Found { kind, codes, responsible, department });
+        };
         let with_home = |codes: &[u64]| {
             let mut all = codes.to_vec();
             all.push(home);
             all
         };
         if current && p.death.as_ref().is_some_and(|d| d.registered || d.certificate) {
-            found.push((AnomalyKind::DibaoDeceased, with_home(&member_codes), member_codes.clone()));
+            push(AnomalyKind::DibaoDeceased, with_home(&member_codes), member_codes.clone(), MINZHENG);
         }
         if current && p.pension.is_some_and(|i| i.kind == 110 && matches!(i.status, 1 | 4)) {
-            found.push((AnomalyKind::DibaoEmployeePension, with_home(&member_codes), member_codes.clone()));
+            push(AnomalyKind::DibaoEmployeePension, with_home(&member_codes), member_codes.clone(), MINZHENG);
         }
         if current && p.jobs.iter().any(|j| j.end.is_none()) {
-            found.push((AnomalyKind::DibaoEmployed, with_home(&member_codes), member_codes.clone()));
+            push(AnomalyKind::DibaoEmployed, with_home(&member_codes), member_codes.clone(), MINZHENG);
         }
         if let Some(g) = &p.ghost
             && home_current
             && self.world.villages[g.village].county != self.world.villages[household.village].county
         {
-            found.push((AnomalyKind::DibaoTwoCounties, member_codes.clone(), member_codes.clone()));
+            push(AnomalyKind::DibaoTwoCounties, member_codes.clone(), member_codes.clone(), MINZHENG);
         }
         let eligible = (p.monitor_row && household.monitor.as_ref().is_some_and(|m| !m.eliminated))
             || (p.poor_row && household.poor.as_ref().is_some_and(|x| !x.lifted));
         let tekun_now = p.tekun.as_ref().is_some_and(|t| t.end.is_none());
         if eligible && !current && !tekun_now {
-            found.push((AnomalyKind::MissedAssistance, vec![home], vec![home]));
+            push(AnomalyKind::MissedAssistance, vec![home], vec![home], MINZHENG);
         }
         if p.disability.as_ref().is_some_and(|d| d.status == CertStatus::Valid && d.grade <= 2 && d.care.is_none()) {
-            found.push((AnomalyKind::DisabledWithoutCareSubsidy, vec![home], vec![home]));
+            push(AnomalyKind::DisabledWithoutCareSubsidy, vec![home], vec![home], MINZHENG);
+        }
+        if current && p.tekun.as_ref().is_some_and(|t| t.end.is_none()) {
+            push(AnomalyKind::TekunAndDibao, with_home(&member_codes), member_codes.clone(), MINZHENG);
+        }
+        if let Some(known) = p.death.as_ref().map(Death::known) {
+            if p.aids.iter().any(|a| a.date > known) {
+                push(AnomalyKind::AidAfterDeath, vec![home], vec![home], MINZHENG);
+            }
+            // Payments are made on the 15th of each of the last three months.
+            if p.pension_paid.is_some() && month_back(self.as_of, 0) + days(14) > known {
+                push(AnomalyKind::AidAfterDeath, vec![home], vec![home], RENSHE);
+            }
         }
         found
     }
@@ -148,7 +203,7 @@ impl Generator {
     pub(super) fn check(&mut self, household: &Household) -> Result<()> {
         for (i, p) in household.members.iter().enumerate() {
             let found = self.findings(p, household);
-            let kinds: Vec<AnomalyKind> = found.iter().map(|(k, _, _)| *k).collect();
+            let kinds: Vec<AnomalyKind> = found.iter().map(|f| f.kind).collect();
             let expected: Vec<AnomalyKind> = p.planted.into_iter().collect();
             if kinds != expected {
                 return Err(Error::Inconsistent {
@@ -158,7 +213,7 @@ impl Generator {
                     ),
                 });
             }
-            for (kind, mut codes, mut responsible) in found {
+            for Found { kind, mut codes, mut responsible, department } in found {
                 codes.sort_unstable();
                 codes.dedup();
                 responsible.sort_unstable();
@@ -168,6 +223,7 @@ impl Generator {
                     id_number: p.id.clone(),
                     division_codes: codes.iter().map(|c| format!("{c:012}")).collect(),
                     responsible_divisions: responsible.iter().map(|c| format!("{c:012}")).collect(),
+                    department: department.to_owned(),
                 });
             }
         }
