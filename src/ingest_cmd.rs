@@ -98,8 +98,16 @@ pub enum OverrideError {
     },
 }
 
+/// What an ingestion did to a dataset, for what runs after it.
+pub struct Ran {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// How its run ended (an accepted held run counts as committed).
+    pub status: RunStatus,
+}
+
 /// Run a job file (or accept a held run) and print its summary.
-pub async fn run(args: &IngestArgs, catalog: &OpenCatalog) -> Result<Outcome> {
+pub async fn run(args: &IngestArgs, catalog: &OpenCatalog) -> Result<(Outcome, Option<Ran>)> {
     if let Some(run_id) = &args.accept {
         return accept(run_id, args, catalog).await;
     }
@@ -122,7 +130,8 @@ pub async fn run(args: &IngestArgs, catalog: &OpenCatalog) -> Result<Outcome> {
         audit_override(catalog, &principal, AuditAction::IngestForce, &outcome.run, &reason, &overridden).await?;
     }
     print!("{}", summary(&outcome));
-    Ok(if outcome.run.status == RunStatus::Held { Outcome::Held } else { Outcome::Clean })
+    let ran = Ran { dataset: job.spec.dataset.clone(), status: outcome.run.status };
+    Ok((if outcome.run.status == RunStatus::Held { Outcome::Held } else { Outcome::Clean }, Some(ran)))
 }
 
 /// The principal behind `--token`, if it may override `dataset`'s gates, and the reason given.
@@ -165,7 +174,7 @@ async fn audit_override(
 }
 
 /// `civlink ingest --accept RUN`: commit a held run as it is.
-async fn accept(run_id: &str, args: &IngestArgs, catalog: &OpenCatalog) -> Result<Outcome> {
+async fn accept(run_id: &str, args: &IngestArgs, catalog: &OpenCatalog) -> Result<(Outcome, Option<Ran>)> {
     let run = catalog
         .store
         .run(run_id)
@@ -189,7 +198,7 @@ async fn accept(run_id: &str, args: &IngestArgs, catalog: &OpenCatalog) -> Resul
         accepted.data_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
         accepted.counts.written
     );
-    Ok(Outcome::Clean)
+    Ok((Outcome::Clean, Some(Ran { dataset: accepted.dataset.clone(), status: RunStatus::Committed })))
 }
 
 /// Run a loaded job with a progress bar; the bar is cleared when the run ends.
@@ -425,6 +434,10 @@ pub struct IngestArgs {
     /// With --accept or --force: why (recorded in the audit log).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Rule files (besides the shipped ones) whose `[schedule] after_ingest`
+    /// rules run when this ingestion commits a dataset they read.
+    #[arg(long = "rules-dir", env = "CIVLINK_RULES_DIR")]
+    pub rules_dirs: Vec<PathBuf>,
 }
 
 #[cfg(test)]

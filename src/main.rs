@@ -106,9 +106,17 @@ fn main() -> ExitCode {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { demo::run(run, catalog).await })
         }
         Command::Standards(command) => standards_cmd::run(command),
-        Command::Ingest(args) => {
-            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { ingest_cmd::run(&args, &catalog).await })
-        }
+        Command::Ingest(args) => with_catalog(&cli.config, &cli.data_dir, |catalog| async move {
+            let (outcome, ran) = ingest_cmd::run(&args, &catalog).await?;
+            // Rules scheduled after this ingestion (`[schedule] after_ingest`), unless the run was held.
+            if let Some(ran) = ran
+                && let Some(rules) =
+                    verify_cmd::after_ingest(&catalog, &ran.dataset, ran.status, &args.rules_dirs).await?
+            {
+                print!("{rules}");
+            }
+            Ok(outcome)
+        }),
         Command::Catalog(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { catalog_cmd::run(command, &catalog).await })
         }

@@ -216,6 +216,49 @@ pub async fn load_rules(factory: &SessionFactory, dirs: &[PathBuf]) -> Result<Ru
     Ok(RuleSet::load(dirs, &Shapes::of_snapshot(&snapshot)).await.map_err(VerifyError::from)?)
 }
 
+/// After an ingestion of `dataset`: `Committed` runs the rules of `dirs`
+/// scheduled after it (each as its `run_as` principal) and returns their
+/// table; `Held` returns the note that they were not run; otherwise
+/// nothing. A rule set that does not load is this command's error (the
+/// ingestion itself has committed by then).
+pub async fn after_ingest(
+    catalog: &OpenCatalog,
+    dataset: &civlink_catalog::model::DatasetId,
+    status: civlink_catalog::model::RunStatus,
+    dirs: &[PathBuf],
+) -> Result<Option<String>> {
+    use civlink_catalog::model::RunStatus;
+    // Shipped rules carry no schedule: only configured rule files can be scheduled.
+    if dirs.is_empty() || !matches!(status, RunStatus::Committed | RunStatus::Held) {
+        return Ok(None);
+    }
+    let factory = factory(catalog).await?;
+    let rules = load_rules(&factory, dirs).await?;
+    let scheduled = rules.after_ingest_of(dataset);
+    if scheduled.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<&str> = scheduled.iter().map(|r| r.rule.id.as_str()).collect();
+    if status == RunStatus::Held {
+        return Ok(Some(format!(
+            "rules after ingest not run: the delivery is held, {dataset} keeps its version ({})\n",
+            ids.join(", ")
+        )));
+    }
+    let mut outcomes = Vec::new();
+    let mut skipped = String::new();
+    for rule in scheduled {
+        let name = rule.rule.after_ingest.as_deref().unwrap_or_default();
+        match catalog.store.principal(name).await.map_err(Error::Policy)? {
+            Some(principal) => outcomes.extend(run_rules(&factory, &principal, &[rule]).await?),
+            None => {
+                let _ = writeln!(skipped, "rule {}: run_as {name:?} is not a principal; not run", rule.rule.id);
+            }
+        }
+    }
+    Ok(Some(format!("rules after ingest of {dataset}:\n{}{skipped}", outcomes_table(&outcomes))))
+}
+
 /// Run `rules` one after another as `principal`, with a progress line each.
 pub async fn run_rules(
     factory: &SessionFactory,
@@ -311,6 +354,24 @@ pub async fn findings(command: FindingsCommand, catalog: &OpenCatalog) -> Result
                 return Err(VerifyError::NoFinding { id, division: principal.division.to_string() }.into());
             };
             out.push_str(&describe(&finding, &events));
+            // The subject as this reader's own access shows it (clear only under an unmasking grant).
+            let factory = factory(catalog).await?;
+            let seen = civlink_verify::reveal::subject_as_seen(&factory, &principal, &finding)
+                .await
+                .map_err(VerifyError::Query)?;
+            match seen {
+                Some(seen) => {
+                    let name = seen.name.as_deref().unwrap_or("-");
+                    let _ = writeln!(out, "subject as you see it: {} {name} (from {})", seen.id_number, seen.dataset);
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "subject as you see it: {} (no row it rests on is readable to you)",
+                        finding.subject
+                    );
+                }
+            }
             audit(catalog, &principal, AuditAction::FindingRead, format!("findings show {id}")).await?;
         }
         FindingsCommand::Decide { id, outcome, reason, note, .. } => {

@@ -7,7 +7,10 @@
 //!   in pages (`limit` default 100, at most 1000); `next_cursor` continues.
 //! * `GET /api/v1/findings/summary?level=`: by rule (with the measured
 //!   precision) and rolled up one level below the caller's division.
-//! * `GET /api/v1/findings/{id}`: the finding, its evidence and history.
+//! * `GET /api/v1/findings/{id}`: the finding, its evidence and history,
+//!   and `subject_as_seen`: the subject's ID number and name as the
+//!   reader's own access shows them (`null` when no row it rests on is
+//!   readable to the reader).
 //! * `POST /api/v1/findings/{id}/outcome` with `{"outcome": "confirmed" |
 //!   "dismissed" | "under_review", "reason": …, "note": …}`: an officer's
 //!   decision (a dismissal needs a reason); 409 when the finding is no
@@ -176,7 +179,9 @@ pub async fn show(
         let Path(id) = path.map_err(|_| not_found())?;
         let found = state.store().finding(&id, Some(&principal.division)).await.map_err(store_error)?;
         let (finding, history) = found.ok_or_else(not_found)?;
-        Ok(json!({ "finding": finding, "history": history }))
+        // The subject as this reader's own access shows it (clear only under an unmasking grant).
+        let seen = civlink_verify::reveal::subject_as_seen(state.factory(), &principal, &finding).await?;
+        Ok(json!({ "finding": finding, "history": history, "subject_as_seen": seen }))
     }
     .await;
     Ok(Json(audit.finish(&state, result, Some(1)).await?))

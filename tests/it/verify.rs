@@ -122,6 +122,7 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     let shown_text = text(&shown);
     assert!(shown_text.contains("demo-township-analyst") && shown_text.contains("入户核实"), "{shown_text}");
     assert!(shown_text.contains("rests on:") && shown_text.contains("version"), "{shown_text}");
+    assert!(shown_text.contains("subject as you see it: ps_"), "masked for a masked reader: {shown_text}");
 
     let outside = county_ids.iter().find(|(id, _)| !township_ids.iter().any(|(t, _)| t == id));
     if let Some((theirs, _)) = outside {
@@ -162,13 +163,23 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     assert!(without.len() < original.len(), "the person's employment rows are in {}", export.display());
     let province = &tokens["demo-province-analyst"];
     let job = out.join(&dataset.job);
+    // The rule is scheduled to run after each committed ingestion of a dataset it reads.
+    let scheduled = dir.path().join("scheduled-rules");
+    std::fs::create_dir_all(&scheduled).unwrap();
+    let shipped = std::fs::read_to_string(crate::common::repo().join("rules/dibao_employed.toml")).unwrap();
+    std::fs::write(
+        scheduled.join("dibao_employed.toml"),
+        format!("{shipped}\n[schedule]\nafter_ingest = true\nrun_as = \"demo-province-analyst\"\n"),
+    )
+    .unwrap();
+    let rules_dir = scheduled.to_str().unwrap();
     let deliver_and_verify = |bytes: &[u8]| {
         std::fs::write(&export, bytes).unwrap();
-        let ingest = civlink(&data_dir, &["ingest", job.to_str().unwrap()]);
+        let ingest = civlink(&data_dir, &["ingest", job.to_str().unwrap(), "--rules-dir", rules_dir]);
+        let printed = String::from_utf8_lossy(&ingest.stdout).into_owned();
         assert_eq!(ingest.status.code(), Some(0), "{}", text(&ingest));
-        let run = civlink(&data_dir, &["verify", "run", "dibao_employed", "--token", province]);
-        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-        String::from_utf8_lossy(&run.stdout).into_owned()
+        assert!(printed.contains("rules after ingest of renshe.employment"), "{printed}");
+        printed
     };
     let responsible = employed.responsible_divisions.len().to_string();
     let gone = deliver_and_verify(&without);
@@ -192,8 +203,13 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     let mut gutted: Vec<u8> = original.split_inclusive(|b| *b == b'\n').take(5).flatten().copied().collect();
     gutted.extend_from_slice(b"\n");
     std::fs::write(&export, &gutted).unwrap();
-    let held = civlink(&data_dir, &["ingest", job.to_str().unwrap()]);
+    let held = civlink(&data_dir, &["ingest", job.to_str().unwrap(), "--rules-dir", rules_dir]);
     assert_eq!(held.status.code(), Some(3), "held by a gate: {}", text(&held));
+    assert!(
+        text(&held).contains("rules after ingest not run: the delivery is held"),
+        "a held delivery triggers no rule: {}",
+        text(&held)
+    );
     let after_hold = civlink(&data_dir, &["verify", "run", "dibao_employed", "--token", province]);
     assert_eq!(after_hold.status.code(), Some(0), "{}", text(&after_hold));
     let row = words(&String::from_utf8_lossy(&after_hold.stdout));

@@ -57,6 +57,9 @@ pub enum Problem {
         /// What it may be.
         allowed: &'static str,
     },
+    /// A scheduled rule names no principal to run as.
+    #[error("schedule.after_ingest needs schedule.run_as: the principal the rule runs as")]
+    NoRunAs,
     /// Neither `department` nor `columns.department` says which office acts.
     #[error("give department (the office that acts on a finding) or columns.department")]
     NoDepartment,

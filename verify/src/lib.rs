@@ -15,6 +15,7 @@
 //! | [`shipped`] | the rules compiled into the binary |
 //! | [`evaluate`] | [`evaluate::run_rule`]: the SQL as a principal, rows → candidates → findings |
 //! | [`explain`] | the explanation templates |
+//! | [`reveal`] | [`reveal::subject_as_seen`]: a finding's subject as its reader's own access shows it |
 //! | [`household`] | 核对: [`household::CheckSources`], [`household::run_check`], [`household::CheckReport`] |
 //! | [`error`] | [`Error`], [`error::RuleProblems`], [`error::Problem`] |
 //!
@@ -27,6 +28,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod household;
 pub mod load;
+pub mod reveal;
 pub mod rule;
 pub mod shipped;
 

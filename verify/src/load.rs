@@ -111,6 +111,16 @@ impl RuleSet {
             .collect()
     }
 
+    /// The enabled rules scheduled to run after an ingestion of `dataset`
+    /// commits (those that read it), by id.
+    pub fn after_ingest_of(&self, dataset: &civlink_catalog::model::DatasetId) -> Vec<&CheckedRule> {
+        self.rules
+            .values()
+            .map(|(r, _)| r)
+            .filter(|r| r.rule.enabled && r.rule.after_ingest.is_some() && r.datasets.contains(dataset))
+            .collect()
+    }
+
     /// How many rules are loaded.
     pub fn len(&self) -> usize {
         self.rules.len()

@@ -20,6 +20,10 @@
 //! [[rests_on]]                # each source row a finding rests on
 //! dataset = "minzheng.dibao_members"
 //! key = { household_id = "household_id", id_number = "id_number" }  # primary key column = output column
+//!
+//! [schedule]                  # optional
+//! after_ingest = true         # run after `civlink ingest` commits a dataset the rule reads
+//! run_as = "province-verifier"  # the principal it runs as (it sees what that principal may read)
 //! ```
 //!
 //! Parsing checks the file on its own ([`Rule::parse`]); planning the SQL
@@ -68,6 +72,20 @@ struct RuleFile {
     /// Whether `civlink verify run` runs it when no rule is named (default true).
     #[serde(default)]
     enabled: Option<bool>,
+    /// When it runs on its own.
+    #[serde(default)]
+    schedule: Option<ScheduleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    /// Run after `civlink ingest` commits a dataset the rule reads.
+    #[serde(default)]
+    after_ingest: bool,
+    /// The principal the scheduled runs run as.
+    #[serde(default)]
+    run_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +169,8 @@ pub struct Rule {
     pub rests_on: Vec<RestsOn>,
     /// Run when no rule is named.
     pub enabled: bool,
+    /// Run after an ingestion commits a dataset it reads, as this principal.
+    pub after_ingest: Option<String>,
 }
 
 impl Rule {
@@ -244,6 +264,16 @@ impl Rule {
                 }
             }
         }
+        let after_ingest = match &file.schedule {
+            Some(ScheduleFile { after_ingest: true, run_as }) => {
+                let run_as = run_as.as_deref().map(str::trim).unwrap_or_default();
+                if run_as.is_empty() {
+                    problems.push(Problem::NoRunAs);
+                }
+                Some(run_as.to_owned())
+            }
+            _ => None,
+        };
         match (problems.is_empty(), severity, subject, department, explain) {
             (true, Some(severity), Some(subject), Some(department), Some(explain)) => Ok(Rule {
                 id: file.id,
@@ -261,6 +291,7 @@ impl Rule {
                 evidence: file.columns.evidence,
                 rests_on,
                 enabled: file.enabled.unwrap_or(true),
+                after_ingest,
             }),
             _ => Err(RuleProblems::new(&named_or(&file.id, &named), problems)),
         }
@@ -365,6 +396,18 @@ key = { registration_id = "registration_id" }
         assert!(err.to_string().contains("colour"), "{err}");
         let err = Rule::parse("id = ", None).unwrap_err();
         assert!(matches!(err.problems[0], Problem::Syntax { .. }));
+    }
+
+    #[test]
+    fn a_scheduled_rule_names_its_principal() {
+        let scheduled = format!("{GOOD}\n[schedule]\nafter_ingest = true\nrun_as = \"verifier\"\n");
+        assert_eq!(Rule::parse(&scheduled, None).unwrap().after_ingest.as_deref(), Some("verifier"));
+        assert_eq!(Rule::parse(GOOD, None).unwrap().after_ingest, None);
+        let nobody = format!("{GOOD}\n[schedule]\nafter_ingest = true\n");
+        let err = Rule::parse(&nobody, None).unwrap_err();
+        assert!(matches!(err.problems[0], Problem::NoRunAs), "{err}");
+        let off = format!("{GOOD}\n[schedule]\nafter_ingest = false\n");
+        assert_eq!(Rule::parse(&off, None).unwrap().after_ingest, None);
     }
 
     #[test]

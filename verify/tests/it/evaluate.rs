@@ -10,6 +10,7 @@ use civlink_standards::division::Level;
 use civlink_testkit::corpus::{self, POPULATION};
 use civlink_verify::check::{Shapes, check_rule};
 use civlink_verify::evaluate::run_rule;
+use civlink_verify::reveal::subject_as_seen;
 use civlink_verify::rule::Rule;
 
 const RULE: &str = r#"
@@ -81,6 +82,29 @@ async fn a_rule_records_pseudonymous_findings_in_scope_and_refuses_an_unmasked_p
         assert!(finding.subject.starts_with("ps_"), "the subject is a pseudonym: {}", finding.subject);
         assert!(!clear.iter().any(|id| finding.explanation.contains(id.as_str())), "{}", finding.explanation);
         assert_eq!(finding.rests_on[0].key["id_number"], finding.subject);
+    }
+
+    // Each reader sees the subject as its own access shows it: the masked analyst the
+    // pseudonym and a masked name, the unmasked one the clear number and name.
+    let names = catalog.data.population.column_by_name("name").unwrap();
+    let finding = &findings[0];
+    let masked = subject_as_seen(&factory, &analyst, finding).await.unwrap().expect("readable");
+    assert_eq!(masked.id_number, finding.subject);
+    assert!(masked.name.as_deref().is_some_and(|n| n.contains('*')), "{masked:?}");
+    let clear_seen = subject_as_seen(&factory, &unmasked, finding).await.unwrap().expect("readable");
+    let at = clear.iter().position(|id| *id == clear_seen.id_number).expect("the clear ID number");
+    assert_eq!(
+        clear_seen.name.as_deref(),
+        Some(arrow::util::display::array_value_to_string(names, at).unwrap().as_str())
+    );
+    let outsider = Principal {
+        name: "outsider".into(),
+        division: catalog.data.villages.last().unwrap().parent(Level::County).unwrap(),
+        ..analyst.clone()
+    };
+    catalog.store.create_principal(&outsider).await.unwrap();
+    if !outsider.division.contains(&finding.division) {
+        assert_eq!(subject_as_seen(&factory, &outsider, finding).await.unwrap(), None, "outside its division, no row");
     }
 
     let refused = run_rule(&factory, &unmasked, &checked).await.unwrap_err();
