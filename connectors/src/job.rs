@@ -154,6 +154,10 @@ pub struct SourceSpec {
     /// CSV reading options (`[source.csv]`), for CSV sources only.
     #[serde(default)]
     pub csv: Option<CsvOptions>,
+    /// A database source (`[source.database]`; the location is then a
+    /// `postgres://` or `mysql://` URL): see [`crate::database`].
+    #[serde(default)]
+    pub database: Option<crate::source::database::DatabaseSpec>,
 }
 
 /// One problem in a job file.
@@ -312,15 +316,29 @@ impl Job {
             c.unknown_keys(
                 src,
                 "source",
-                &["location", "format", "sheet", "sheets", "header_row", "trailer_words", "csv"],
+                &["location", "format", "sheet", "sheets", "header_row", "trailer_words", "csv", "database"],
             );
             let explicit =
                 c.parsed(src, "source", "format", false, |v| FileFormat::from_str(v).map_err(|e| e.to_string()));
+            let database = c.deserialize::<crate::source::database::DatabaseSpec>(src, "source", "database");
             if let Some(location) = c.string(src, "source", "location", true) {
-                if let Err(e) = source::check_location(&location) {
-                    c.problem("source.location", e.to_string());
+                match &database {
+                    Some(database) => {
+                        check_database(&mut c, &location, database, &table, src);
+                    }
+                    None if src.contains_key("database") => {}
+                    None => {
+                        if crate::source::database::Engine::of_location(&location).is_some() {
+                            c.problem(
+                                "source.database",
+                                "a database location needs [source.database] (table or query)",
+                            );
+                        } else if let Err(e) = source::check_location(&location) {
+                            c.problem("source.location", e.to_string());
+                        }
+                        format = Some(explicit.or_else(|| format_of_location(&location)));
+                    }
                 }
-                format = Some(explicit.or_else(|| format_of_location(&location)));
             }
             let sheet = c.string(src, "source", "sheet", false);
             let sheets = c.strings(src, "source", "sheets");
@@ -613,6 +631,54 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> JobProblem {
 /// The format a location's extension implies, if any (`.json` counts as a
 /// JSON array here; the actual file is sniffed when read, and either way it
 /// is not CSV or Excel).
+/// A database source's settings, every problem at once.
+fn check_database(
+    c: &mut Checker,
+    location: &str,
+    database: &crate::source::database::DatabaseSpec,
+    job: &toml::Table,
+    source: &toml::Table,
+) {
+    if crate::source::database::Engine::of_location(location).is_none() {
+        c.problem("source.location", "a database source needs a postgres:// or mysql:// (mariadb://) URL");
+    }
+    if crate::source::database::location_has_password(location) {
+        c.problem(
+            "source.location",
+            "the location carries a password: name it with source.database.password_env or password_file instead",
+        );
+    }
+    match (&database.table, &database.query) {
+        (Some(_), Some(_)) => c.problem("source.database", "give either table or query, not both"),
+        (None, None) => c.problem("source.database", "give the table or the query to read"),
+        (Some(t), None) if t.trim().is_empty() => c.problem("source.database.table", "is empty"),
+        (None, Some(q)) if q.trim().is_empty() => c.problem("source.database.query", "is empty"),
+        _ => {}
+    }
+    if database.password_env.is_some() && database.password_file.is_some() {
+        c.problem("source.database", "give either password_env or password_file, not both");
+    }
+    for key in ["format", "sheet", "sheets", "header_row", "trailer_words", "csv"] {
+        if source.contains_key(key) {
+            c.problem(format!("source.{key}"), "applies to files, not to a database source");
+        }
+    }
+    if database.cursor.is_some() {
+        let mode = job.get("mode").and_then(|v| v.as_str()).unwrap_or("append");
+        if mode != "upsert" {
+            c.problem(
+                "source.database.cursor",
+                format!(
+                    "an incremental source needs mode = \"upsert\" (found {mode:?}): rows at the cursor boundary \
+                     are read again and must replace themselves"
+                ),
+            );
+        }
+    } else if database.lookback.is_some() {
+        c.problem("source.database.lookback", "needs a cursor");
+    }
+}
+
 fn format_of_location(location: &str) -> Option<FileFormat> {
     let name = location.rsplit('/').next().unwrap_or(location);
     let (_, extension) = name.rsplit_once('.')?;
@@ -747,6 +813,48 @@ rename = { "公民身份号码" = "id_number", "姓名" = "name", "性别" = "se
 name = "sex"
 code_table = "sex"
 "#;
+
+    fn database_job(source: &str, mode: &str) -> String {
+        let (head, _) = GOOD.split_once("[source]").unwrap();
+        let (_, mapping) = GOOD.split_once("[mapping]").unwrap();
+        format!("{}[source]\n{source}\n[mapping]{mapping}", head.replace("mode = \"upsert\"", mode))
+    }
+
+    #[test]
+    fn a_database_source_is_checked_in_full() {
+        let good = database_job(
+            "location = \"postgres://renshe@127.0.0.1:5432/renshe\"\n[source.database]\ntable = \"public.people\"\n\
+             password_env = \"PW\"\ncursor = \"updated_at\"\nlookback = 60",
+            "mode = \"upsert\"",
+        );
+        let job = Job::from_str(&good, Path::new("/jobs")).unwrap();
+        let database = job.spec.source.database.as_ref().unwrap();
+        assert_eq!(database.cursor.as_deref(), Some("updated_at"));
+        assert_eq!(database.lookback, Some(60));
+
+        let bad = database_job(
+            "location = \"mysql://root:hunter2@127.0.0.1:3306/test\"\nformat = \"csv\"\n[source.database]\n\
+             table = \"t\"\nquery = \"SELECT 1\"\npassword_env = \"A\"\npassword_file = \"b\"\ncursor = \"c\"\nport = 1",
+            "mode = \"append\"",
+        );
+        let err = Job::from_str(&bad, Path::new("/jobs")).unwrap_err().to_string();
+        assert!(err.contains("port"), "unknown keys are named: {err}");
+        let bad = bad.replace("\nport = 1", "");
+        let err = Job::from_str(&bad, Path::new("/jobs")).unwrap_err().to_string();
+        for expected in [
+            "carries a password",
+            "either table or query",
+            "either password_env or password_file",
+            "source.format",
+            "mode = \"upsert\"",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        assert!(!err.contains("hunter2"), "{err}");
+        let no_section = database_job("location = \"postgres://x@h/db\"", "mode = \"overwrite\"");
+        let err = Job::from_str(&no_section, Path::new("/jobs")).unwrap_err().to_string();
+        assert!(err.contains("needs [source.database]"), "{err}");
+    }
 
     #[test]
     fn good_job() {

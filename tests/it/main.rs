@@ -5,6 +5,7 @@ mod catalog;
 mod check;
 mod cli;
 mod common;
+mod database;
 mod demo;
 mod demo_data;
 mod gates;

@@ -15,6 +15,7 @@
 
 mod checks;
 mod codec;
+mod cursors;
 mod findings;
 mod holds;
 mod policy;
@@ -106,6 +107,7 @@ macro_rules! dataset_columns {
 // After the column macros, which it uses.
 mod snapshot;
 
+pub use cursors::JobCursor;
 pub use holds::{Accepted, Hold};
 pub use snapshot::{PolicySnapshot, ReadableDataset};
 

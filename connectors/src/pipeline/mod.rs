@@ -270,9 +270,35 @@ pub async fn run_with(
     // Keys are checked over the whole run below (duplicates, not invalid rows), so not per batch.
     let validator = Validator::compile(standard)?.without_batch_key_check();
 
-    let files = list_files(&job.spec.source.location, &job.base_dir, catalog.s3).await?;
-    let fingerprint = fingerprint(&job.text, &standard_text, &files);
     let run_id = uuid::Uuid::new_v4().to_string();
+    // A database changes without its job changing: its runs are never skipped as already ingested.
+    let database = job
+        .spec
+        .source
+        .database
+        .as_ref()
+        .map(|_| DatabaseRead { since: None, cell: crate::source::database::CursorCell::default() });
+    let (files, fingerprint) = match &database {
+        Some(_) => {
+            let file = SourceFile { uri: job.spec.source.location.clone(), size: 0, modified: None, etag: None };
+            (vec![file], format!("database:{run_id}"))
+        }
+        None => {
+            let files = list_files(&job.spec.source.location, &job.base_dir, catalog.s3).await?;
+            let fingerprint = fingerprint(&job.text, &standard_text, &files);
+            (files, fingerprint)
+        }
+    };
+    let cursor_column = job.spec.source.database.as_ref().and_then(|d| d.cursor.clone());
+    let database = match (database, &cursor_column) {
+        (Some(mut read), Some(column)) => {
+            // A stored cursor of another column (the job changed) does not apply.
+            read.since =
+                catalog.store.job_cursor(&job.spec.name).await?.filter(|c| &c.column == column).map(|c| c.value);
+            Some(read)
+        }
+        (read, _) => read,
+    };
     let started_at = Utc::now();
     let mut record = RunRecord {
         run_id: run_id.clone(),
@@ -305,7 +331,7 @@ pub async fn run_with(
     }
 
     let base_version = dataset.current_version;
-    match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress, options).await {
+    match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress, options, database.as_ref()).await {
         Ok(Ingested { counts, data_version, quarantine_version, quality, gates, held }) => {
             record.finished_at = Some(Utc::now());
             record.counts = counts;
@@ -332,6 +358,13 @@ pub async fn run_with(
                 quality.ok_or_else(|| Error::Arrow { message: "a committed run has a quality report".into() })?;
             let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
             catalog.store.commit_run(&record, &quality, &uris).await?;
+            // The cursor advances only now that the run has committed. Should storing it fail, the next
+            // run reads from the old cursor again: upsert makes that harmless.
+            if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
+                let cursor =
+                    civlink_catalog::store::JobCursor { column: column.clone(), value, run_id: run_id.clone() };
+                catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await?;
+            }
             tracing::info!(run_id = %run_id, dataset = %spec.id, read = counts.read, written = counts.written,
                 quarantined = counts.quarantined, duplicate = counts.duplicate, "run committed");
             Ok(RunOutcome {
@@ -376,6 +409,7 @@ async fn ingest(
     run_id: &str,
     progress: &dyn Progress,
     options: &RunOptions,
+    database: Option<&DatabaseRead>,
 ) -> Result<Ingested> {
     let table_schema = nullable(validator.schema());
     let primary_key = validator.standard().primary_key.clone();
@@ -411,6 +445,7 @@ async fn ingest(
         &mut data,
         &mut quarantine,
         options.force,
+        database,
     )
     .await;
     let read = match result {
@@ -473,6 +508,14 @@ async fn ingest(
     })
 }
 
+/// A database source's run: where it starts, and the largest cursor value read.
+struct DatabaseRead {
+    /// The last committed run's cursor value, for an incremental job.
+    since: Option<String>,
+    /// Filled in while reading.
+    cell: crate::source::database::CursorCell,
+}
+
 /// How reading the files ended.
 enum FilesRead {
     /// Every file read.
@@ -505,6 +548,7 @@ async fn ingest_files(
     data: &mut TableWriter,
     quarantine: &mut TableWriter,
     force: bool,
+    database: Option<&DatabaseRead>,
 ) -> Result<FilesRead> {
     let standard = validator.standard();
     let standard_columns: BTreeSet<&str> = standard.properties.iter().map(|p| p.name.as_str()).collect();
@@ -537,7 +581,20 @@ async fn ingest_files(
                 report.unused_columns = unused.into_iter().collect();
                 Ok(FilesRead::StoppedAtHeader { gates: report })
             };
-        let mut source = match open_source(file, job.spec.source.format, &options, catalog.s3).await {
+        let opened = match (&job.spec.source.database, database) {
+            (Some(spec), Some(read)) => crate::source::database::open(
+                &file.uri,
+                spec,
+                &job.base_dir,
+                read.since.as_deref(),
+                options.batch_size,
+                &read.cell,
+            )
+            .await
+            .map_err(crate::source::Error::from),
+            _ => open_source(file, job.spec.source.format, &options, catalog.s3).await,
+        };
+        let mut source = match opened {
             Ok(source) => source,
             Err(crate::source::Error::File(crate::file::Error::HeaderEncoding { encoding, .. })) if !force => {
                 return header_in_wrong_encoding(encoding, report, unused);

@@ -1,6 +1,7 @@
 //! Integration tests of civlink-connectors (one test binary per crate).
 
 mod csv;
+mod database;
 mod job;
 mod json;
 mod json_types;

@@ -40,6 +40,8 @@
 //!   temporary file in [`std::env::temp_dir`], which is deleted when the
 //!   [`Source`] is dropped.
 
+pub mod database;
+
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -71,6 +73,9 @@ pub enum Error {
     /// Reading the file failed (the file error names the file).
     #[error(transparent)]
     File(#[from] file::Error),
+    /// Reading a database source failed (the error names the location, never a password).
+    #[error(transparent)]
+    Database(#[from] database::Error),
     /// The location is not a usable path or URL.
     #[error("invalid location {location:?}: {message}")]
     InvalidLocation {

@@ -1,0 +1,597 @@
+//! Database sources: a PostgreSQL or MySQL/MariaDB table or query, read
+//! as Arrow batches in bounded memory, in full or incrementally by a cursor
+//! column.
+//!
+//! ```toml
+//! [source]
+//! location = "postgres://renshe@127.0.0.1:5432/renshe"   # or mysql:// (mariadb://); never a password
+//!
+//! [source.database]
+//! table = "public.pension_payments"     # or query = "SELECT … FROM …"
+//! password_env = "RENSHE_DB_PASSWORD"   # or password_file = "secrets/renshe.txt" (first line)
+//! cursor = "updated_at"                 # incremental: only rows at or past the last committed run's cursor
+//! lookback = 300                        # re-read this far behind it (seconds, or units of an integer cursor)
+//! connect_retries = 3                   # attempts beyond the first, with backoff
+//! ```
+//!
+//! # Types
+//!
+//! Every column is read as text in SQL (the one form both drivers decode
+//! alike) and cast to its Arrow type ([`types::Kind`]); a column of any
+//! other type is an error that names it and its type, before a row is read.
+//!
+//! | source type | PostgreSQL | MySQL / MariaDB | Arrow |
+//! |---|---|---|---|
+//! | integers | `smallint`, `integer`, `bigint`, serials | `tinyint`, `smallint`, `mediumint`, `int`, `bigint`, `year` | `Int64` |
+//! | exact numbers | `numeric(p, s)` | `decimal(p, s)` | `Decimal128(p, s)`; text when the precision is unknown (a query's column) |
+//! | floats | `real`, `double precision` | `float`, `double` | `Float64` |
+//! | text | `text`, `varchar`, `char`, `uuid`, `time`, `interval` | `char`, `varchar`, `*text`, `enum`, `set`, `time` | `Utf8` |
+//! | JSON | `json`, `jsonb` | `json` | `Utf8` (the JSON text) |
+//! | dates | `date` | `date`; zero dates (`0000-00-00`, zero month or day) are NULL | `Date32` |
+//! | timestamps | `timestamp` | `datetime` | `Timestamp(µs)` |
+//! | instants | `timestamptz` (read in UTC) | `timestamp` (the session runs in UTC) | `Timestamp(µs, UTC)` |
+//! | booleans | `boolean` | `tinyint(1)`, `boolean` | `Boolean` |
+//! | bytes | `bytea` | `binary`, `varbinary`, `*blob` | `Binary` |
+//! | NULL | NULL | NULL | null |
+//!
+//! # Incremental sync
+//!
+//! With a `cursor`, a run reads the rows whose cursor is at or past the last
+//! committed run's largest cursor value (less `lookback`), in cursor order.
+//! Rows at the boundary value are read again on purpose: a row inserted with
+//! the boundary value after the last run is not lost, and because an
+//! incremental job must write in `upsert` mode, the rows read again replace
+//! themselves instead of doubling. `lookback` covers transactions that
+//! commit late with an earlier cursor value. The cursor advances only when a
+//! run commits (the catalog's `job_cursors`).
+//!
+//! # Credentials
+//!
+//! The password comes from the environment variable or the file the job
+//! names; the location may not carry one (the job check refuses it). Neither
+//! appears in logs, run records, errors or the catalog.
+
+pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringArray, StringBuilder};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Column, Connection, Executor, Row, TypeInfo};
+use tokio::sync::mpsc;
+
+use super::{CHANNEL_CAPACITY, Source};
+use crate::file::PositionedBatch;
+use types::{Kind, cursor_condition, kind_of, quote, text_expression};
+
+/// `[source.database]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// The table to read, `schema.table` or `table` (the connection's default schema).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Or a query whose result is read.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Or a file whose first line is the password (relative to the job file).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The cursor column of an incremental job.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// How far behind the last cursor value to read again (seconds for
+    /// time cursors, units for integer ones; default 0).
+    #[serde(default)]
+    pub lookback: Option<u64>,
+    /// Connection attempts beyond the first (default 3).
+    #[serde(default)]
+    pub connect_retries: Option<u32>,
+}
+
+/// The database engine of a location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `postgres://`, `postgresql://`.
+    Postgres,
+    /// `mysql://`, `mariadb://`.
+    MySql,
+}
+
+impl Engine {
+    /// The engine a location's scheme names, if any.
+    pub fn of_location(location: &str) -> Option<Engine> {
+        let scheme = location.split_once("://")?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "postgres" | "postgresql" => Some(Engine::Postgres),
+            "mysql" | "mariadb" => Some(Engine::MySql),
+            _ => None,
+        }
+    }
+}
+
+/// Why a database source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The location is not a database URL civlink can use.
+    #[error("{location}: {message}")]
+    Location {
+        /// The location.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The password could not be read.
+    #[error("{location}: credentials: {message}")]
+    Credentials {
+        /// The location.
+        location: String,
+        /// What is wrong (never the password).
+        message: String,
+    },
+    /// No connection after every attempt.
+    #[error("{location}: cannot connect after {attempts} attempt(s): {message}")]
+    Connect {
+        /// The location.
+        location: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        message: String,
+    },
+    /// The table does not exist (or has no column the connection can see).
+    #[error("{location}: no table {table} (or none of its columns is visible)")]
+    NoTable {
+        /// The location.
+        location: String,
+        /// The table.
+        table: String,
+    },
+    /// A column of a type civlink does not read.
+    #[error("{location}: column {column:?} has type {type_name}, which civlink cannot read; cast it in a query source")]
+    UnsupportedType {
+        /// The location.
+        location: String,
+        /// The column.
+        column: String,
+        /// Its type, as the engine names it.
+        type_name: String,
+    },
+    /// The cursor column is not among the source's columns.
+    #[error("{location}: the cursor column {column:?} is not among the source's columns")]
+    NoCursorColumn {
+        /// The location.
+        location: String,
+        /// The column.
+        column: String,
+    },
+    /// Reading failed (the connection dropped, the query failed).
+    #[error("{location}: reading failed: {message}")]
+    Read {
+        /// The location.
+        location: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A value could not be converted to its column's Arrow type.
+    #[error("{location}: column {column:?}: {message}")]
+    Value {
+        /// The location.
+        location: String,
+        /// The column.
+        column: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Result with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The largest cursor value a run read, in its text form; filled in while
+/// the source is read and stored by the pipeline only when the run commits.
+#[derive(Debug, Clone, Default)]
+pub struct CursorCell(Arc<Mutex<Option<String>>>);
+
+impl CursorCell {
+    /// The value seen, if any row had one.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, value: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(value);
+        }
+    }
+}
+
+/// A column as the engine describes it: name, type name, column type
+/// (MySQL's `tinyint(1)`), precision and scale.
+type Described = (String, String, Option<String>, Option<i64>, Option<i64>);
+
+/// One column of the source.
+#[derive(Debug, Clone)]
+struct SourceColumn {
+    name: String,
+    kind: Kind,
+}
+
+/// The password `spec` names, if any.
+fn password(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result<Option<String>> {
+    let credentials = |message: String| Error::Credentials { location: location.to_owned(), message };
+    if let Some(var) = &spec.password_env {
+        return std::env::var(var).map(Some).map_err(|_| credentials(format!("environment variable {var} is not set")));
+    }
+    if let Some(file) = &spec.password_file {
+        let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| credentials(format!("cannot read password file {}: {}", path.display(), e.kind())))?;
+        return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
+    }
+    Ok(None)
+}
+
+enum Conn {
+    Postgres(PgConnection),
+    MySql(MySqlConnection),
+}
+
+async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result<(Engine, Conn)> {
+    let engine = Engine::of_location(location).ok_or_else(|| Error::Location {
+        location: location.to_owned(),
+        message: "expected a postgres:// or mysql:// (mariadb://) URL".into(),
+    })?;
+    let password = password(location, spec, base_dir)?;
+    let bad = |message: String| Error::Location { location: location.to_owned(), message };
+    let attempts = spec.connect_retries.unwrap_or(3) + 1;
+    let mut last = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << (attempt - 1).min(5))).await;
+        }
+        let connected = match engine {
+            Engine::Postgres => {
+                let mut options = PgConnectOptions::from_str(location).map_err(|e| bad(e.to_string()))?;
+                if let Some(password) = &password {
+                    options = options.password(password);
+                }
+                match PgConnection::connect_with(&options).await {
+                    Ok(mut conn) => match conn.execute("SET TIME ZONE 'UTC'").await {
+                        Ok(_) => Ok(Conn::Postgres(conn)),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+            Engine::MySql => {
+                let url = match location.split_once("://") {
+                    Some((_, rest)) => format!("mysql://{rest}"),
+                    None => location.to_owned(),
+                };
+                let mut options = MySqlConnectOptions::from_str(&url).map_err(|e| bad(e.to_string()))?;
+                if let Some(password) = &password {
+                    options = options.password(password);
+                }
+                match MySqlConnection::connect_with(&options).await {
+                    Ok(mut conn) => match conn.execute("SET time_zone = '+00:00'").await {
+                        Ok(_) => Ok(Conn::MySql(conn)),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match connected {
+            Ok(conn) => return Ok((engine, conn)),
+            Err(e) => {
+                last = e.to_string();
+                tracing::warn!(location, attempt = attempt + 1, error = %last, "database connection failed");
+            }
+        }
+    }
+    Err(Error::Connect { location: location.to_owned(), attempts, message: last })
+}
+
+/// The columns of the table or query, with their kinds.
+async fn columns(location: &str, engine: Engine, conn: &mut Conn, spec: &DatabaseSpec) -> Result<Vec<SourceColumn>> {
+    let read = |e: sqlx::Error| Error::Read { location: location.to_owned(), message: e.to_string() };
+    let mut found: Vec<Described> = Vec::new();
+    match (&spec.table, &spec.query) {
+        (Some(table), _) => {
+            let (schema, name) = match table.split_once('.') {
+                Some((schema, name)) => (Some(schema.to_owned()), name.to_owned()),
+                None => (None, table.clone()),
+            };
+            match conn {
+                Conn::Postgres(conn) => {
+                    let rows = sqlx::query(
+                        "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(numeric_precision AS BIGINT), \
+                         CAST(numeric_scale AS BIGINT) FROM information_schema.columns \
+                         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 ORDER BY ordinal_position",
+                    )
+                    .bind(schema)
+                    .bind(&name)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(read)?;
+                    for row in rows {
+                        found.push((
+                            row.try_get(0).map_err(read)?,
+                            row.try_get(1).map_err(read)?,
+                            None,
+                            row.try_get(2).map_err(read)?,
+                            row.try_get(3).map_err(read)?,
+                        ));
+                    }
+                }
+                Conn::MySql(conn) => {
+                    let rows = sqlx::query(
+                        "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(column_type AS CHAR), \
+                         CAST(numeric_precision AS SIGNED), CAST(numeric_scale AS SIGNED) FROM information_schema.columns \
+                         WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? ORDER BY ordinal_position",
+                    )
+                    .bind(schema)
+                    .bind(&name)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(read)?;
+                    for row in rows {
+                        found.push((
+                            row.try_get(0).map_err(read)?,
+                            row.try_get(1).map_err(read)?,
+                            row.try_get(2).map_err(read)?,
+                            row.try_get(3).map_err(read)?,
+                            row.try_get(4).map_err(read)?,
+                        ));
+                    }
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::NoTable { location: location.to_owned(), table: table.clone() });
+            }
+        }
+        (None, Some(query)) => {
+            let described: Vec<(String, String)> = match conn {
+                Conn::Postgres(conn) => {
+                    let d = conn.describe(query.as_str()).await.map_err(read)?;
+                    d.columns().iter().map(|c| (c.name().to_owned(), c.type_info().name().to_owned())).collect()
+                }
+                Conn::MySql(conn) => {
+                    let d = conn.describe(query.as_str()).await.map_err(read)?;
+                    d.columns().iter().map(|c| (c.name().to_owned(), c.type_info().name().to_owned())).collect()
+                }
+            };
+            found.extend(described.into_iter().map(|(name, type_name)| (name, type_name, None, None, None)));
+        }
+        (None, None) => {
+            return Err(Error::Location { location: location.to_owned(), message: "give table or query".into() });
+        }
+    }
+    found
+        .into_iter()
+        .map(|(name, type_name, column_type, precision, scale)| {
+            let kind = kind_of(engine, &type_name, column_type.as_deref(), precision, scale).ok_or_else(|| {
+                Error::UnsupportedType {
+                    location: location.to_owned(),
+                    column: name.clone(),
+                    type_name: column_type.clone().unwrap_or(type_name.clone()),
+                }
+            })?;
+            Ok(SourceColumn { name, kind })
+        })
+        .collect()
+}
+
+/// Open the source: connect (with retries), read its columns, and stream
+/// its rows (those at or past `since`, for an incremental job) in batches
+/// of `batch_size`; `cell` gets the largest cursor value read.
+pub async fn open(
+    location: &str,
+    spec: &DatabaseSpec,
+    base_dir: &Path,
+    since: Option<&str>,
+    batch_size: usize,
+    cell: &CursorCell,
+) -> Result<Box<dyn Source>> {
+    let (engine, mut conn) = connect(location, spec, base_dir).await?;
+    let columns = columns(location, engine, &mut conn, spec).await?;
+    let cursor_index = match &spec.cursor {
+        None => None,
+        Some(cursor) => Some(
+            columns
+                .iter()
+                .position(|c| &c.name == cursor)
+                .ok_or_else(|| Error::NoCursorColumn { location: location.to_owned(), column: cursor.clone() })?,
+        ),
+    };
+    let from = match (&spec.table, &spec.query) {
+        (Some(table), _) => table.split('.').map(|part| quote(engine, part)).collect::<Vec<_>>().join("."),
+        (None, Some(query)) => format!("({query}) AS civlink_source"),
+        (None, None) => String::new(),
+    };
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} AS {}", text_expression(engine, c.kind, &quote(engine, &c.name)), quote(engine, &c.name)))
+        .collect();
+    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+    if let Some(index) = cursor_index {
+        let column = &columns[index];
+        let quoted = quote(engine, &column.name);
+        if let Some(bound) = since {
+            let lookback = spec.lookback.unwrap_or(0);
+            sql.push_str(&format!(" WHERE {}", cursor_condition(engine, column.kind, &quoted, bound, lookback)));
+        }
+        sql.push_str(&format!(" ORDER BY {quoted}"));
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(
+        columns.iter().map(|c| Field::new(&c.name, c.kind.data_type(), true)).collect::<Vec<_>>(),
+    ));
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let reader = Reader {
+        location: location.to_owned(),
+        columns,
+        schema,
+        cursor_index,
+        cell: cell.clone(),
+        batch_size: batch_size.max(1),
+        tx,
+    };
+    tokio::spawn(reader.run(conn, sql));
+    Ok(Box::new(DatabaseSource { uri: location.to_owned(), rx, first_row: 0 }))
+}
+
+/// The task that reads rows and sends batches.
+struct Reader {
+    location: String,
+    columns: Vec<SourceColumn>,
+    schema: SchemaRef,
+    cursor_index: Option<usize>,
+    cell: CursorCell,
+    batch_size: usize,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+}
+
+impl Reader {
+    async fn run(self, conn: Conn, sql: String) {
+        let outcome = match conn {
+            Conn::Postgres(mut conn) => {
+                let mut rows = sqlx::query(&sql).fetch(&mut conn);
+                self.drain(&mut rows).await
+            }
+            Conn::MySql(mut conn) => {
+                let mut rows = sqlx::query(&sql).fetch(&mut conn);
+                self.drain(&mut rows).await
+            }
+        };
+        if let Err(e) = outcome {
+            let _ = self.tx.send(Err(e)).await;
+        }
+    }
+
+    async fn drain<R, S>(&self, rows: &mut S) -> Result<()>
+    where
+        R: Row,
+        S: futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        usize: sqlx::ColumnIndex<R>,
+    {
+        let read = |e: sqlx::Error| Error::Read { location: self.location.clone(), message: e.to_string() };
+        let mut builders: Vec<StringBuilder> = self.columns.iter().map(|_| StringBuilder::new()).collect();
+        let mut in_batch = 0;
+        while let Some(row) = rows.try_next().await.map_err(read)? {
+            for (i, builder) in builders.iter_mut().enumerate() {
+                let value: Option<String> = row.try_get(i).map_err(read)?;
+                if Some(i) == self.cursor_index
+                    && let Some(value) = &value
+                {
+                    // Rows come in cursor order: the last value is the largest.
+                    self.cell.set(value.clone());
+                }
+                builder.append_option(value);
+            }
+            in_batch += 1;
+            if in_batch == self.batch_size {
+                let batch = self.batch(&mut builders)?;
+                in_batch = 0;
+                if self.tx.send(Ok(batch)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if in_batch > 0 {
+            let batch = self.batch(&mut builders)?;
+            let _ = self.tx.send(Ok(batch)).await;
+        }
+        Ok(())
+    }
+
+    /// The rows gathered so far as one typed batch.
+    fn batch(&self, builders: &mut [StringBuilder]) -> Result<RecordBatch> {
+        let options = CastOptions { safe: false, ..Default::default() };
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(builders.len());
+        for (column, builder) in self.columns.iter().zip(builders.iter_mut()) {
+            let text: StringArray = builder.finish();
+            let value_error = |message: String| Error::Value {
+                location: self.location.clone(),
+                column: column.name.clone(),
+                message,
+            };
+            let array: ArrayRef = match column.kind.data_type() {
+                DataType::Utf8 => Arc::new(text),
+                DataType::Binary => {
+                    let mut binary = BinaryBuilder::new();
+                    for value in text.iter() {
+                        match value {
+                            None => binary.append_null(),
+                            Some(hex_text) => {
+                                let bytes = hex::decode(hex_text).map_err(|e| value_error(e.to_string()))?;
+                                binary.append_value(bytes);
+                            }
+                        }
+                    }
+                    Arc::new(binary.finish())
+                }
+                target => cast_with_options(&text, &target, &options).map_err(|e| value_error(e.to_string()))?,
+            };
+            arrays.push(array);
+        }
+        RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(|e| Error::Value {
+            location: self.location.clone(),
+            column: String::new(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// The receiving end: a [`Source`] of positioned batches.
+struct DatabaseSource {
+    uri: String,
+    rx: mpsc::Receiver<Result<RecordBatch>>,
+    first_row: u64,
+}
+
+#[async_trait::async_trait]
+impl Source for DatabaseSource {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    async fn next_batch(&mut self) -> super::Result<Option<PositionedBatch>> {
+        match self.rx.recv().await {
+            None => Ok(None),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(batch)) => {
+                let first_row = self.first_row;
+                let rows = batch.num_rows() as u64;
+                self.first_row += rows;
+                Ok(Some(PositionedBatch {
+                    lines: (first_row + 1..=first_row + rows).collect(),
+                    batch,
+                    first_row,
+                    rejects: Vec::new(),
+                    delivered: None,
+                    sheet: None,
+                    layout: None,
+                    skipped: Vec::new(),
+                }))
+            }
+        }
+    }
+}
+
+/// Whether `location` carries a password (it may not: the job names where the password is).
+pub fn location_has_password(location: &str) -> bool {
+    url::Url::parse(location).ok().is_some_and(|u| u.password().is_some())
+}

@@ -1,0 +1,160 @@
+//! An incremental PostgreSQL source through the whole pipeline (`civlink
+//! ingest`): the first run reads everything, later runs only rows at or
+//! past the committed cursor, rows inserted at the boundary value are
+//! neither lost nor doubled, a late-committing row within the lookback is
+//! picked up, a bad row is quarantined like a file's, and the password the
+//! job names never shows in any output or in the catalog.
+
+use std::path::Path;
+
+use sqlx::{Connection, Executor};
+
+use crate::common::{civlink_env, repo, text};
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const SECRET: &str = "s3cr3t-never-shown-9f41";
+
+fn job(dir: &Path, table: &str) -> std::path::PathBuf {
+    let job = format!(
+        r#"
+name = "db-people"
+dataset = "renshe.db_people"
+standard = "{standard}"
+mode = "upsert"
+
+[dataset_info]
+title = "数据库人员"
+owner = "测试处"
+sharing = "conditional"
+update_cycle = "daily"
+
+[source]
+location = "{POSTGRES}"
+
+[source.database]
+table = "{table}"
+password_env = "CIVLINK_TEST_DB_PASSWORD"
+cursor = "updated_at"
+lookback = 300
+"#,
+        standard = repo().join("tests/data/person_v1.json").display()
+    );
+    let path = dir.join("db-people.toml");
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+/// (read, written, quarantined) of an ingest's summary.
+fn counts(summary: &str) -> (u64, u64, u64) {
+    let figure = |label: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {label} in {summary}"))
+    };
+    (figure("read"), figure("written"), figure("quarantined"))
+}
+
+/// The dataset's rows now, and its table as `catalog read --unmasked` prints it.
+fn rows(data_dir: &Path, env: &[(String, String)]) -> (u64, String) {
+    let read =
+        text(&civlink_env(data_dir, &["catalog", "read", "renshe.db_people", "--unmasked", "--limit", "50"], env));
+    let count = read
+        .lines()
+        .find_map(|l| l.strip_prefix("renshe.db_people: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in {read}"));
+    (count, read)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_database_source_reads_each_row_once_across_the_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let table = format!("civlink_people_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+    conn.execute(
+        format!(
+            "CREATE TABLE {table} (id_number text PRIMARY KEY, name text, code text, age int, birth_date date, \
+             amount numeric(10,2), updated_at timestamp NOT NULL)"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.execute(
+        format!(
+            "INSERT INTO {table} VALUES \
+             ('11010519491231002X', '张三', '01', 76, '1949-12-31', 10.50, '2026-06-01 10:00:00'), \
+             ('630102198001010019', '王五', '02', 46, '1980-01-01', 20.00, '2026-06-01 11:00:00'), \
+             ('630102199001010013', '赵六', '03', 36, '1990-01-01', NULL, '2026-06-01 11:00:00'), \
+             ('630102199001010017', '坏行', 'xx', 36, '1990-01-01', 1.00, '2026-06-01 09:00:00')"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let env = vec![("CIVLINK_TEST_DB_PASSWORD".to_owned(), SECRET.to_owned())];
+    let job = job(dir.path(), &table);
+    let ingest = || civlink_env(&data_dir, &["ingest", job.to_str().unwrap()], &env);
+
+    let first = ingest();
+    let first_text = text(&first);
+    assert_eq!(first.status.code(), Some(0), "{first_text}");
+    assert_eq!(counts(&first_text), (4, 3, 1), "the bad ID number and code are quarantined: {first_text}");
+    assert_eq!(rows(&data_dir, &env).0, 3);
+
+    // Nothing changed: only the rows at the boundary (11:00) and within the lookback are read again.
+    let again = ingest();
+    let again_text = text(&again);
+    assert_eq!(again.status.code(), Some(0), "{again_text}");
+    assert_eq!(counts(&again_text).0, 2, "the boundary rows only: {again_text}");
+    assert_eq!(rows(&data_dir, &env).0, 3, "read again, not doubled");
+
+    // A row inserted at the boundary value after the last run, a changed row past it, and a
+    // transaction that commits late with an earlier value inside the lookback.
+    conn.execute(
+        format!(
+            "INSERT INTO {table} VALUES ('630102200001010019', '孙七', '04', 26, '2000-01-01', 5.00, '2026-06-01 11:00:00'); \
+             UPDATE {table} SET name = '张三丰', updated_at = '2026-06-01 11:02:00' WHERE id_number = '11010519491231002X'; \
+             INSERT INTO {table} VALUES ('630102200101010016', '周八', '05', 25, '2001-01-01', 6.00, '2026-06-01 10:59:00')"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let third = ingest();
+    let third_text = text(&third);
+    assert_eq!(third.status.code(), Some(0), "{third_text}");
+    let (count, read) = rows(&data_dir, &env);
+    assert_eq!(count, 5, "every row once: {third_text}\n{read}");
+    assert!(read.contains("张三丰") && read.contains("孙七") && read.contains("周八"), "{read}");
+
+    // The password is never shown, nor stored.
+    let history = civlink_env(&data_dir, &["catalog", "history", "renshe.db_people"], &env);
+    for output in [&first, &again, &third, &history] {
+        assert!(!text(output).contains(SECRET), "{}", text(output));
+    }
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "{} holds the password", path.display());
+        }
+    }
+
+    // A job that puts the password in the location is refused, naming where it belongs.
+    let bad = dir.path().join("bad.toml");
+    let with_password = std::fs::read_to_string(&job).unwrap().replace("postgres@", "postgres:hunter2@");
+    std::fs::write(&bad, with_password).unwrap();
+    let refused = civlink_env(&data_dir, &["ingest", bad.to_str().unwrap()], &env);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(text(&refused).contains("password_env or password_file"), "{}", text(&refused));
+    assert!(!text(&refused).contains("hunter2"), "{}", text(&refused));
+
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+    conn.close().await.unwrap();
+}
