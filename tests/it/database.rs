@@ -158,3 +158,86 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
     conn.close().await.unwrap();
 }
+
+/// A proxy to PostgreSQL that closes both sides once it has passed `cut`
+/// bytes from the server: a connection dropped mid-read.
+async fn dropping_proxy(cut: usize) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await else { return };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let upstream = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                let mut passed = 0;
+                let mut buffer = vec![0u8; 8192];
+                while passed < cut {
+                    let Ok(n) = server_read.read(&mut buffer).await else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    let n = n.min(cut - passed);
+                    if client_write.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                upstream.abort();
+            });
+        }
+    });
+    (addr, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_read_fails_the_run_and_leaves_the_dataset_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let table = format!("civlink_drop_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+    conn.execute(
+        format!(
+            "CREATE TABLE {table} AS SELECT '11010519491231002X' || g AS id_number, '张三' AS name, '01' AS code, \
+             30 AS age, DATE '1990-01-01' AS birth_date, 1.5::numeric(10,2) AS amount, \
+             TIMESTAMP '2026-06-01 10:00:00' AS updated_at FROM generate_series(1, 20000) AS g"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let env = vec![("CIVLINK_TEST_DB_PASSWORD".to_owned(), SECRET.to_owned())];
+    // Generated keys are no GB 11643 numbers: a standard without that format takes them.
+    let person = std::fs::read_to_string(repo().join("tests/data/person_v1.json")).unwrap();
+    let loose = dir.path().join("person_loose.json");
+    std::fs::write(&loose, person.replace(r#", "format": "gb11643""#, "")).unwrap();
+    let good = job(dir.path(), &table);
+    let job_text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replace(&repo().join("tests/data/person_v1.json").display().to_string(), &loose.display().to_string());
+    std::fs::write(&good, job_text).unwrap();
+    let first = civlink_env(&data_dir, &["ingest", good.to_str().unwrap()], &env);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let (before, _) = rows(&data_dir, &env);
+
+    let (proxy, serving) = dropping_proxy(200_000).await;
+    let cut = dir.path().join("cut.toml");
+    let text_of_job = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(&cut, text_of_job.replace("127.0.0.1:5432", &proxy.to_string())).unwrap();
+    let failed = civlink_env(&data_dir, &["ingest", cut.to_str().unwrap()], &env);
+    let failed_text = text(&failed);
+    assert_ne!(failed.status.code(), Some(0), "{failed_text}");
+    assert!(failed_text.contains("reading failed"), "the cause is named: {failed_text}");
+    assert!(!failed_text.contains(SECRET), "{failed_text}");
+    assert_eq!(rows(&data_dir, &env).0, before, "the dataset is untouched");
+    let history = text(&civlink_env(&data_dir, &["catalog", "history", "renshe.db_people"], &env));
+    assert!(history.contains("failed"), "the run is recorded as failed: {history}");
+    serving.abort();
+
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+    conn.close().await.unwrap();
+}
