@@ -12,3 +12,14 @@ CREATE TABLE job_cursors (
     run_id        TEXT NOT NULL,
     updated_at    TEXT NOT NULL
 );
+
+-- Per job of a database source, its columns (`name: type` each, a JSON
+-- array) as the last committed run read them: the next run compares, and a
+-- dropped, renamed or retyped column is caught before a row is read.
+CREATE TABLE job_source_columns (
+    job        TEXT NOT NULL PRIMARY KEY,
+    dataset    TEXT NOT NULL REFERENCES datasets (id),
+    columns    TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -2,8 +2,9 @@
 //! ingest`): the first run reads everything, later runs only rows at or
 //! past the committed cursor, rows inserted at the boundary value are
 //! neither lost nor doubled, a late-committing row within the lookback is
-//! picked up, a bad row is quarantined like a file's, and the password the
-//! job names never shows in any output or in the catalog.
+//! picked up, a bad row is quarantined like a file's, a dropped source
+//! column fails the next run before a row is read, and the password the job
+//! names never shows in any output or in the catalog.
 
 use std::path::Path;
 
@@ -133,9 +134,17 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     assert_eq!(count, 5, "every row once: {third_text}\n{read}");
     assert!(read.contains("张三丰") && read.contains("孙七") && read.contains("周八"), "{read}");
 
+    // The source drops a column: the next run fails before it reads a row, naming the change.
+    conn.execute(format!("ALTER TABLE {table} DROP COLUMN code").as_str()).await.unwrap();
+    let drifted = ingest();
+    let drifted_text = text(&drifted);
+    assert_ne!(drifted.status.code(), Some(0), "{drifted_text}");
+    assert!(drifted_text.contains("\"code\" dropped"), "{drifted_text}");
+    assert_eq!(rows(&data_dir, &env).0, 5, "the dataset is untouched");
+
     // The password is never shown, nor stored.
     let history = civlink_env(&data_dir, &["catalog", "history", "renshe.db_people"], &env);
-    for output in [&first, &again, &third, &history] {
+    for output in [&first, &again, &third, &drifted, &history] {
         assert!(!text(output).contains(SECRET), "{}", text(output));
     }
     for entry in std::fs::read_dir(&data_dir).unwrap() {

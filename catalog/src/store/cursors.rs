@@ -1,5 +1,6 @@
 //! Cursors of incremental database sources (migration `0008_job_cursors`):
-//! per job, the largest cursor value its last committed run read.
+//! per job, the largest cursor value its last committed run read, and the
+//! source's columns as that run read them.
 
 use chrono::Utc;
 use sqlx::Row;
@@ -54,6 +55,46 @@ impl MetadataStore {
         .execute(&self.pool)
         .await
         .map_err(db_err("store job cursor"))?;
+        Ok(())
+    }
+
+    /// The source columns job `job`'s last committed run read (`name: type` each).
+    pub async fn job_source_columns(&self, job: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT columns FROM job_source_columns WHERE job = $1")
+            .bind(job)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("read job source columns"))?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(0).map_err(db_err("read job source columns"))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| super::Error::Corrupt { what: "job source columns".into(), message: e.to_string() })
+    }
+
+    /// Store the source columns of job `job` after its run committed.
+    pub async fn set_job_source_columns(
+        &self,
+        job: &str,
+        dataset: &DatasetId,
+        columns: &[String],
+        run_id: &str,
+    ) -> Result<()> {
+        let text = serde_json::to_string(columns)
+            .map_err(|e| super::Error::Invalid { what: "job source columns", message: e.to_string() })?;
+        sqlx::query(
+            "INSERT INTO job_source_columns (job, dataset, columns, run_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, columns = excluded.columns, \
+             run_id = excluded.run_id, updated_at = excluded.updated_at",
+        )
+        .bind(job)
+        .bind(dataset.to_string())
+        .bind(text)
+        .bind(run_id)
+        .bind(timestamp(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("store job source columns"))?;
         Ok(())
     }
 }

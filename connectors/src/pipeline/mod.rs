@@ -272,12 +272,11 @@ pub async fn run_with(
 
     let run_id = uuid::Uuid::new_v4().to_string();
     // A database changes without its job changing: its runs are never skipped as already ingested.
-    let database = job
-        .spec
-        .source
-        .database
-        .as_ref()
-        .map(|_| DatabaseRead { since: None, cell: crate::source::database::CursorCell::default() });
+    let database = job.spec.source.database.as_ref().map(|_| DatabaseRead {
+        since: None,
+        previous: None,
+        cell: crate::source::database::CursorCell::default(),
+    });
     let (files, fingerprint) = match &database {
         Some(_) => {
             let file = SourceFile { uri: job.spec.source.location.clone(), size: 0, modified: None, etag: None };
@@ -290,6 +289,13 @@ pub async fn run_with(
         }
     };
     let cursor_column = job.spec.source.database.as_ref().and_then(|d| d.cursor.clone());
+    let database = match database {
+        Some(mut read) => {
+            read.previous = catalog.store.job_source_columns(&job.spec.name).await?;
+            Some(read)
+        }
+        None => None,
+    };
     let database = match (database, &cursor_column) {
         (Some(mut read), Some(column)) => {
             // A stored cursor of another column (the job changed) does not apply.
@@ -360,6 +366,12 @@ pub async fn run_with(
             catalog.store.commit_run(&record, &quality, &uris).await?;
             // The cursor advances only now that the run has committed. Should storing it fail, the next
             // run reads from the old cursor again: upsert makes that harmless.
+            if let Some(read) = &database {
+                let columns = read.cell.columns();
+                if !columns.is_empty() {
+                    catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await?;
+                }
+            }
             if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
                 let cursor =
                     civlink_catalog::store::JobCursor { column: column.clone(), value, run_id: run_id.clone() };
@@ -512,6 +524,8 @@ async fn ingest(
 struct DatabaseRead {
     /// The last committed run's cursor value, for an incremental job.
     since: Option<String>,
+    /// The source's columns as the last committed run read them.
+    previous: Option<Vec<String>>,
     /// Filled in while reading.
     cell: crate::source::database::CursorCell,
 }
@@ -589,6 +603,7 @@ async fn ingest_files(
                 read.since.as_deref(),
                 options.batch_size,
                 &read.cell,
+                read.previous.as_deref(),
             )
             .await
             .map_err(crate::source::Error::from),

@@ -29,11 +29,12 @@ fn spec(table: &str) -> DatabaseSpec {
         cursor: None,
         lookback: None,
         connect_retries: Some(0),
+        on_drift: None,
     }
 }
 
 async fn read_all(location: &str, spec: &DatabaseSpec, since: Option<&str>, cell: &CursorCell) -> Vec<RecordBatch> {
-    let mut source = database::open(location, spec, Path::new("."), since, 2, cell).await.unwrap();
+    let mut source = database::open(location, spec, Path::new("."), since, 2, cell, None).await.unwrap();
     let mut batches = Vec::new();
     while let Some(positioned) = source.next_batch().await.unwrap() {
         assert!(positioned.batch.num_rows() <= 2, "batches are bounded");
@@ -118,7 +119,7 @@ async fn postgres_types_become_their_arrow_types() {
 
     // A type civlink does not read is named, with its column, before any row.
     conn.execute(format!("ALTER TABLE {table} ADD COLUMN spot point").as_str()).await.unwrap();
-    let Err(err) = database::open(POSTGRES, &spec(&table), Path::new("."), None, 2, &CursorCell::default()).await
+    let Err(err) = database::open(POSTGRES, &spec(&table), Path::new("."), None, 2, &CursorCell::default(), None).await
     else {
         panic!("a point column is refused")
     };
@@ -209,6 +210,7 @@ async fn an_unreachable_server_is_retried_then_reported_and_missing_credentials_
         None,
         2,
         &CursorCell::default(),
+        None,
     )
     .await
     else {
@@ -217,14 +219,51 @@ async fn an_unreachable_server_is_retried_then_reported_and_missing_credentials_
     assert!(err.to_string().contains("after 2 attempt(s)"), "{err}");
     let mut secret = spec("anything");
     secret.password_env = Some("CIVLINK_TEST_NO_SUCH_PASSWORD_VARIABLE".into());
-    let Err(err) = database::open(POSTGRES, &secret, Path::new("."), None, 2, &CursorCell::default()).await else {
+    let Err(err) = database::open(POSTGRES, &secret, Path::new("."), None, 2, &CursorCell::default(), None).await
+    else {
         panic!("an unset password variable is an error")
     };
     assert!(err.to_string().contains("CIVLINK_TEST_NO_SUCH_PASSWORD_VARIABLE is not set"), "{err}");
     let Err(err) =
-        database::open(POSTGRES, &spec("civlink_no_such_table"), Path::new("."), None, 2, &CursorCell::default()).await
+        database::open(POSTGRES, &spec("civlink_no_such_table"), Path::new("."), None, 2, &CursorCell::default(), None)
+            .await
     else {
         panic!("no such table")
     };
     assert!(err.to_string().contains("no table civlink_no_such_table"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_source_is_caught_before_a_row_is_read_unless_the_job_reads_on() {
+    let table = table_name("civlink_drift");
+    let mut conn = sqlx::MySqlConnection::connect(MARIADB).await.unwrap();
+    conn.execute(format!("CREATE TABLE {table} (id INT PRIMARY KEY, amount DECIMAL(8,2), note VARCHAR(9))").as_str())
+        .await
+        .unwrap();
+    conn.execute(format!("INSERT INTO {table} VALUES (1, 2.50, 'a')").as_str()).await.unwrap();
+    let cell = CursorCell::default();
+    read_all(MARIADB, &spec(&table), None, &cell).await;
+    let before = cell.columns();
+    assert_eq!(before, ["id: Int64", "amount: Decimal128(8, 2)", "note: Utf8"]);
+
+    conn.execute(format!("ALTER TABLE {table} DROP COLUMN note, MODIFY amount VARCHAR(12), ADD memo TEXT").as_str())
+        .await
+        .unwrap();
+    let Err(err) =
+        database::open(MARIADB, &spec(&table), Path::new("."), None, 2, &CursorCell::default(), Some(&before)).await
+    else {
+        panic!("drift fails the run by default")
+    };
+    let text = err.to_string();
+    for expected in ["\"note\" dropped", "\"amount\" changed from Decimal128(8, 2) to Utf8", "\"memo\" (Utf8) added"] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let mut reads_on = spec(&table);
+    reads_on.on_drift = Some(database::DriftPolicy::Continue);
+    let cell = CursorCell::default();
+    let mut source = database::open(MARIADB, &reads_on, Path::new("."), None, 2, &cell, Some(&before)).await.unwrap();
+    assert!(source.next_batch().await.unwrap().is_some(), "read on");
+    assert_eq!(cell.drift().len(), 3);
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+    conn.close().await.unwrap();
 }

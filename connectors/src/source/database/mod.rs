@@ -12,7 +12,17 @@
 //! cursor = "updated_at"                 # incremental: only rows at or past the last committed run's cursor
 //! lookback = 300                        # re-read this far behind it (seconds, or units of an integer cursor)
 //! connect_retries = 3                   # attempts beyond the first, with backoff
+//! on_drift = "fail"                     # or "continue": what a change of the source's columns does
 //! ```
+//!
+//! # Schema drift
+//!
+//! The columns a run reads (`name: type`) are stored when it commits. The
+//! next run compares before it reads a row: a column dropped, renamed
+//! (dropped and added) or retyped fails the run, naming each change, unless
+//! the job says `on_drift = "continue"`; then what no longer maps is
+//! quarantined by validation as always. Drift is never written silently
+//! wrong.
 //!
 //! # Types
 //!
@@ -98,6 +108,21 @@ pub struct DatabaseSpec {
     /// Connection attempts beyond the first (default 3).
     #[serde(default)]
     pub connect_retries: Option<u32>,
+    /// What a change of the source's columns since the last committed run
+    /// does: `fail` (default: nothing is read) or `continue` (rows that no
+    /// longer map are quarantined by validation, as always).
+    #[serde(default)]
+    pub on_drift: Option<DriftPolicy>,
+}
+
+/// What schema drift at the source does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftPolicy {
+    /// Fail the run before any row is read.
+    Fail,
+    /// Read on (what no longer maps is quarantined).
+    Continue,
 }
 
 /// The database engine of a location.
@@ -184,6 +209,14 @@ pub enum Error {
         /// The driver's message.
         message: String,
     },
+    /// The source's columns changed since the last committed run, and the job says to fail.
+    #[error("{location}: the source's columns changed since the last committed run ({}); nothing was read (on_drift = \"continue\" reads on)", changes.join("; "))]
+    Drift {
+        /// The location.
+        location: String,
+        /// Each change: a column dropped, added or retyped.
+        changes: Vec<String>,
+    },
     /// A value could not be converted to its column's Arrow type.
     #[error("{location}: column {column:?}: {message}")]
     Value {
@@ -199,22 +232,70 @@ pub enum Error {
 /// Result with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The largest cursor value a run read, in its text form; filled in while
-/// the source is read and stored by the pipeline only when the run commits.
+/// What a run learns while reading, kept by the pipeline only when the
+/// run commits: the largest cursor value read (in its text form) and the
+/// source's columns.
 #[derive(Debug, Clone, Default)]
-pub struct CursorCell(Arc<Mutex<Option<String>>>);
+pub struct CursorCell(Arc<Mutex<Learned>>);
+
+#[derive(Debug, Default)]
+struct Learned {
+    cursor: Option<String>,
+    columns: Vec<String>,
+    drift: Vec<String>,
+}
 
 impl CursorCell {
-    /// The value seen, if any row had one.
+    /// The largest cursor value seen, if any row had one.
     pub fn get(&self) -> Option<String> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+        self.0.lock().map(|v| v.cursor.clone()).unwrap_or_default()
+    }
+
+    /// The source's columns, `name: type` each, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.columns.clone()).unwrap_or_default()
+    }
+
+    /// The changes read on under `on_drift = "continue"`.
+    pub fn drift(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.drift.clone()).unwrap_or_default()
     }
 
     fn set(&self, value: String) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(value);
+            slot.cursor = Some(value);
         }
     }
+
+    fn learned(&self, columns: Vec<String>, drift: Vec<String>) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.columns = columns;
+            slot.drift = drift;
+        }
+    }
+}
+
+/// How `current` (`name: type` each) differs from `previous`.
+pub fn drift(previous: &[String], current: &[String]) -> Vec<String> {
+    let split = |c: &String| {
+        c.split_once(": ").map(|(n, t)| (n.to_owned(), t.to_owned())).unwrap_or((c.clone(), String::new()))
+    };
+    let before: Vec<(String, String)> = previous.iter().map(split).collect();
+    let after: Vec<(String, String)> = current.iter().map(split).collect();
+    let mut changes = Vec::new();
+    for (name, kind) in &before {
+        match after.iter().find(|(n, _)| n == name) {
+            None => changes.push(format!("column {name:?} dropped")),
+            Some((_, now)) if now != kind => changes.push(format!("column {name:?} changed from {kind} to {now}")),
+            Some(_) => {}
+        }
+    }
+    for (name, kind) in &after {
+        if !before.iter().any(|(n, _)| n == name) {
+            changes.push(format!("column {name:?} ({kind}) added"));
+        }
+    }
+    changes
 }
 
 /// A column as the engine describes it: name, type name, column type
@@ -404,9 +485,20 @@ pub async fn open(
     since: Option<&str>,
     batch_size: usize,
     cell: &CursorCell,
+    previous: Option<&[String]>,
 ) -> Result<Box<dyn Source>> {
     let (engine, mut conn) = connect(location, spec, base_dir).await?;
     let columns = columns(location, engine, &mut conn, spec).await?;
+    // Schema drift, before anything is read: a dropped, renamed or retyped column is never written silently wrong.
+    let signature: Vec<String> = columns.iter().map(|c| format!("{}: {}", c.name, c.kind.data_type())).collect();
+    let changes = previous.map(|previous| drift(previous, &signature)).unwrap_or_default();
+    if !changes.is_empty() {
+        if spec.on_drift.unwrap_or(DriftPolicy::Fail) == DriftPolicy::Fail {
+            return Err(Error::Drift { location: location.to_owned(), changes });
+        }
+        tracing::warn!(location, changes = %changes.join("; "), "source columns changed; reading on (on_drift = continue)");
+    }
+    cell.learned(signature, changes);
     let cursor_index = match &spec.cursor {
         None => None,
         Some(cursor) => Some(
