@@ -645,7 +645,8 @@ fn check_database(
     if crate::source::database::location_has_password(location) {
         c.problem(
             "source.location",
-            "the location carries a password: name it with source.database.password_env or password_file instead",
+            "the location carries a password (or does not parse): name it with source.database.password_env or \
+             password_file instead",
         );
     }
     match (&database.table, &database.query) {
@@ -663,8 +664,20 @@ fn check_database(
             c.problem(format!("source.{key}"), "applies to files, not to a database source");
         }
     }
+    let mode = job.get("mode").and_then(|v| v.as_str()).unwrap_or("append");
+    if database.cursor.is_none() && !matches!(mode, "overwrite" | "upsert") {
+        c.problem(
+            "mode",
+            format!(
+                "a database source is read in full each run: it needs mode = \"overwrite\" or \"upsert\" \
+                 (found {mode:?}), or an incremental cursor with upsert"
+            ),
+        );
+    }
+    if database.connect_retries.is_some_and(|r| r > 20) {
+        c.problem("source.database.connect_retries", "at most 20");
+    }
     if database.cursor.is_some() {
-        let mode = job.get("mode").and_then(|v| v.as_str()).unwrap_or("append");
         if mode != "upsert" {
             c.problem(
                 "source.database.cursor",
@@ -851,6 +864,16 @@ code_table = "sex"
             assert!(err.contains(expected), "{expected}: {err}");
         }
         assert!(!err.contains("hunter2"), "{err}");
+        let in_query = database_job(
+            "location = \"postgres://x@h/db?password=hunter2\"\n[source.database]\ntable = \"t\"",
+            "mode = \"overwrite\"",
+        );
+        let err = Job::from_str(&in_query, Path::new("/jobs")).unwrap_err().to_string();
+        assert!(err.contains("carries a password") && !err.contains("hunter2"), "{err}");
+        let appending =
+            database_job("location = \"postgres://x@h/db\"\n[source.database]\ntable = \"t\"", "mode = \"append\"");
+        let err = Job::from_str(&appending, Path::new("/jobs")).unwrap_err().to_string();
+        assert!(err.contains("read in full each run"), "a full read appended each run would double: {err}");
         let no_section = database_job("location = \"postgres://x@h/db\"", "mode = \"overwrite\"");
         let err = Job::from_str(&no_section, Path::new("/jobs")).unwrap_err().to_string();
         assert!(err.contains("needs [source.database]"), "{err}");

@@ -121,7 +121,8 @@ pub struct Applicant {
 }
 
 /// What the hub holds about one member of an [`Applicant`] household
-/// (counting only valid rows; windows end at the ground truth's `as_of`).
+/// (counting only valid rows; a 12-month window is the dates after `as_of`
+/// less 12 months, up to and including `as_of`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplicantMember {
     /// The ID number.

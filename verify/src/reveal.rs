@@ -4,12 +4,13 @@
 //! evidence as the rule's (masked) principal saw it. Whoever reads it sees
 //! the subject's ID number and name only as far as their own access
 //! unmasks them: [`subject_as_seen`] reads the row the finding rests on
-//! through the governed query layer as the reader, in the finding's
-//! division, and returns its ID number and name as the reader's policy
-//! shows them (clear under an unmasking grant, masked otherwise). The
-//! pseudonym is matched against the values the reader sees: directly when
-//! the reader sees pseudonyms too, by computing it when the reader sees
-//! the clear number.
+//! through the governed query layer as the reader and returns its ID
+//! number and name as the reader's policy shows them (clear under an
+//! unmasking grant, masked otherwise). A reader who sees pseudonyms reads
+//! just that row (by the pseudonym); one who sees the clear number reads
+//! the rows of the finding's division and matches each number's pseudonym,
+//! so a row filed under another division is not found (the answer is then
+//! `None`, as for a row the reader may not read).
 
 use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -45,10 +46,17 @@ pub async fn subject_as_seen(
         let (column, _) = row.key.iter().find(|(_, value)| **value == finding.subject)?;
         let dataset = readable.iter().find(|r| r.record.spec.id.to_string() == row.dataset)?;
         let division = dataset.access.division_column.clone()?;
-        dataset.access.columns.iter().any(|c| &c.name == column).then_some((row, column.clone(), division, dataset))
+        let mask = dataset.access.columns.iter().find(|c| &c.name == column)?.mask.clone();
+        Some((row, column.clone(), division, dataset, mask))
     });
     let key = factory.store().mask_key().await.map_err(|e| civlink_query::Error::Store { message: e.to_string() })?;
-    for (row, column, division, dataset) in candidates {
+    for (row, column, division, dataset, mask) in candidates {
+        // A reader who sees pseudonyms finds the one row by the subject itself; one who sees the
+        // clear number looks among the rows of the finding's division, computing each pseudonym.
+        let (filter_column, filter_value) = match mask {
+            civlink_standards::mask::MaskStrategy::Pseudonym => (column.clone(), finding.subject.clone()),
+            _ => (division.clone(), finding.division.to_string()),
+        };
         let name = dataset.access.columns.iter().any(|c| c.name == "name").then_some("name");
         let quote = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
         let (department, table) = row.dataset.split_once('.').unwrap_or(("", &row.dataset));
@@ -58,12 +66,11 @@ pub async fn subject_as_seen(
             name.map(quote).unwrap_or_else(|| "CAST(NULL AS VARCHAR)".into()),
             quote(department),
             quote(table),
-            quote(&division)
+            quote(&filter_column)
         );
         let params = RecordBatch::try_from_iter([(
             "$1",
-            std::sync::Arc::new(arrow::array::StringArray::from(vec![finding.division.to_string()]))
-                as arrow::array::ArrayRef,
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![filter_value])) as arrow::array::ArrayRef,
         )])
         .map_err(|e| civlink_query::Error::Arrow { message: e.to_string() })?;
         let request = QueryRequest {

@@ -279,7 +279,9 @@ pub async fn run_with(
     });
     let (files, fingerprint) = match &database {
         Some(_) => {
-            let file = SourceFile { uri: job.spec.source.location.clone(), size: 0, modified: None, etag: None };
+            // Runs and lineage name the location without anything secret in it.
+            let uri = crate::source::database::shown_location(&job.spec.source.location);
+            let file = SourceFile { uri, size: 0, modified: None, etag: None };
             (vec![file], format!("database:{run_id}"))
         }
         None => {
@@ -369,13 +371,21 @@ pub async fn run_with(
             if let Some(read) = &database {
                 let columns = read.cell.columns();
                 if !columns.is_empty() {
-                    catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await?;
+                    if let Err(e) =
+                        catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await
+                    {
+                        tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
+                            "the run committed but its source columns were not stored");
+                    }
                 }
             }
             if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
                 let cursor =
                     civlink_catalog::store::JobCursor { column: column.clone(), value, run_id: run_id.clone() };
-                catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await?;
+                if let Err(e) = catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await {
+                    tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
+                        "the run committed but its cursor was not stored; the next run reads from the old one");
+                }
             }
             tracing::info!(run_id = %run_id, dataset = %spec.id, read = counts.read, written = counts.written,
                 quarantined = counts.quarantined, duplicate = counts.duplicate, "run committed");
@@ -597,7 +607,7 @@ async fn ingest_files(
             };
         let opened = match (&job.spec.source.database, database) {
             (Some(spec), Some(read)) => crate::source::database::open(
-                &file.uri,
+                &job.spec.source.location,
                 spec,
                 &job.base_dir,
                 read.since.as_deref(),

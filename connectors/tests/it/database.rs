@@ -181,20 +181,22 @@ async fn a_cursor_reads_from_its_bound_in_order_and_keeps_the_largest_value() {
     let table = table_name("civlink_cursor");
     let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
     conn.execute(format!("CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)").as_str()).await.unwrap();
-    conn.execute(format!("INSERT INTO {table} VALUES (3, 30), (1, 10), (2, 20), (4, 40)").as_str()).await.unwrap();
+    conn.execute(format!("INSERT INTO {table} VALUES (3, 30), (1, 10), (2, 20), (4, 40), (5, 9), (6, 100)").as_str())
+        .await
+        .unwrap();
     let mut cursor = spec(&table);
     cursor.cursor = Some("v".into());
     let cell = CursorCell::default();
     let all = read_all(POSTGRES, &cursor, None, &cell).await;
-    let ids: Vec<String> = (0..4).map(|i| value(&all, "id", i)).collect();
-    assert_eq!(ids, ["1", "2", "3", "4"], "in cursor order");
-    assert_eq!(cell.get().as_deref(), Some("40"));
+    let ids: Vec<String> = (0..6).map(|i| value(&all, "id", i)).collect();
+    assert_eq!(ids, ["5", "1", "2", "3", "4", "6"], "in the cursor's numeric order, not its text's");
+    assert_eq!(cell.get().as_deref(), Some("100"));
     let cell = CursorCell::default();
     let from = read_all(POSTGRES, &cursor, Some("30"), &cell).await;
-    assert_eq!(from.iter().map(RecordBatch::num_rows).sum::<usize>(), 2, "the bound itself is read again");
+    assert_eq!(from.iter().map(RecordBatch::num_rows).sum::<usize>(), 3, "the bound itself is read again");
     cursor.lookback = Some(15);
     let back = read_all(POSTGRES, &cursor, Some("30"), &CursorCell::default()).await;
-    assert_eq!(back.iter().map(RecordBatch::num_rows).sum::<usize>(), 3, "15 units behind the bound");
+    assert_eq!(back.iter().map(RecordBatch::num_rows).sum::<usize>(), 4, "15 units behind the bound");
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
     conn.close().await.unwrap();
 }

@@ -48,14 +48,17 @@ impl Generator {
                 let certified_death = p.death.as_ref().filter(|d| d.certificate).map(|d| d.date);
                 // Payments are made on the 15th of each of the last three months.
                 let pension_payments = match p.pension_paid {
-                    Some(_) => (0..3).filter(|back| month_back(self.as_of, *back) + days(14) >= since).count() as u32,
+                    Some(_) => (0..3)
+                        .map(|back| month_back(self.as_of, back) + days(14))
+                        .filter(|paid| *paid > since && *paid <= self.as_of)
+                        .count() as u32,
                     None => 0,
                 };
                 let ghost_elsewhere = p.ghost.as_ref().is_some_and(|g| self.world.villages[g.village].county != home);
                 let dibao_current = u32::from(p.current_dibao()) + u32::from(p.ghost.is_some());
                 let dibao_elsewhere = u32::from(ghost_elsewhere);
                 let tekun_current = p.tekun.as_ref().is_some_and(|t| t.end.is_none());
-                let temporary_aid = p.aids.iter().filter(|a| a.date >= since).count() as u32;
+                let temporary_aid = p.aids.iter().filter(|a| a.date > since && a.date <= self.as_of).count() as u32;
                 let open_jobs = p.jobs.iter().filter(|j| j.end.is_none()).count() as u32;
                 let mut flags = Vec::new();
                 if register_status == "deceased" || certified_death.is_some() {

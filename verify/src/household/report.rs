@@ -158,8 +158,8 @@ th,td{border:1px solid #999;padding:.25em .5em;text-align:left;font-size:.9em}th
 impl CheckReport {
     /// The printable Chinese page; `sources` gives the coded values' labels.
     pub fn to_html(&self, sources: &CheckSources) -> String {
-        let labels: BTreeMap<&str, &BTreeMap<String, BTreeMap<String, String>>> =
-            sources.sources.iter().map(|s| (s.section.as_str(), &s.labels)).collect();
+        let labels: BTreeMap<String, &BTreeMap<String, BTreeMap<String, String>>> =
+            sources.sources.iter().map(|s| (s.dataset.to_string(), &s.labels)).collect();
         let mut page = String::new();
         let _ = write!(
             page,
@@ -220,7 +220,7 @@ impl CheckReport {
                     let _ = write!(page, "<th>{}</th>", escape(&column.title));
                 }
                 page.push_str("</tr>");
-                let coded = labels.get(item.section.as_str());
+                let coded = labels.get(&item.dataset);
                 for row in &item.rows {
                     page.push_str("<tr>");
                     for column in &item.columns {

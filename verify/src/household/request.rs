@@ -60,6 +60,18 @@ fn text_problem(field: &str, value: &str) -> Option<String> {
     }
 }
 
+/// What is wrong with an ID number, without its digits.
+fn id_problem(error: &civlink_standards::idcard::Error) -> &'static str {
+    use civlink_standards::idcard::Error as E;
+    match error {
+        E::UnknownProvince { .. } => "its first two digits are no province",
+        E::InvalidBirthDate { .. } => "its birth date is no calendar date",
+        E::FutureBirthDate { .. } => "its birth date is in the future",
+        E::CheckCharacter { .. } => "its check character does not match",
+        _ => "it is not 17 digits and a check character",
+    }
+}
+
 impl CheckRequest {
     /// Validate against `today` (the default `as_of`, and the latest birth date).
     pub fn validate(&self, today: NaiveDate) -> Result<ValidRequest, Error> {
@@ -87,8 +99,8 @@ impl CheckRequest {
             let n = i + 1;
             let normalized = member.trim().to_uppercase();
             match CitizenId::parse_on(&normalized, today) {
-                // The message names what is wrong, never the number itself.
-                Err(e) => problems.push(format!("member {n}: not a valid ID number ({e})")),
+                // The message names what is wrong, never any of the number's digits.
+                Err(e) => problems.push(format!("member {n}: not a valid ID number ({})", id_problem(&e))),
                 Ok(_) => {
                     if let Some(first) = seen.get(&normalized) {
                         problems.push(format!("member {n}: the same ID number as member {first}"));

@@ -51,13 +51,16 @@ pub async fn run_check(
     let clock = Instant::now();
     let checked_at = Utc::now();
     let check_id = format!("hc_{}", uuid::Uuid::new_v4().simple());
+    // A refused request's texts are unchecked: the audit keeps a short, printable part of them.
+    let printable = |text: &str| -> String { text.chars().filter(|c| !c.is_control()).take(200).collect() };
     let refuse = |kind: OutcomeKind, detail: String| {
         let mut entry =
             AuditEntry::new(principal.name.clone(), AuditAction::HouseholdCheck, AuditOutcome::new(kind, detail));
-        entry.purpose = request.purpose.clone();
+        entry.purpose = request.purpose.as_deref().map(printable);
+        let consent = request.consent_reference.as_deref().map(str::trim).filter(|c| !c.is_empty());
         entry.sql_text = Some(format!(
             "household check {check_id}: consent {}",
-            request.consent_reference.as_deref().map(str::trim).filter(|c| !c.is_empty()).unwrap_or("(none)")
+            consent.map(printable).unwrap_or_else(|| "(none)".into())
         ));
         entry
     };
@@ -83,7 +86,10 @@ pub async fn run_check(
 
     let mut found = Vec::with_capacity(sources.sources.len());
     for source in &sources.sources {
-        let window = source.within_months.and_then(|m| valid.as_of.checked_sub_months(Months::new(m)));
+        let window = source
+            .within_months
+            .and_then(|m| valid.as_of.checked_sub_months(Months::new(m)))
+            .map(|after| (after, valid.as_of));
         let Some(dataset) = readable.iter().find(|r| r.record.spec.id == source.dataset) else {
             found.push(not_consulted(source, None, "the checking principal may not read this dataset"));
             continue;
@@ -117,6 +123,12 @@ pub async fn run_check(
         let left_out: Vec<&str> =
             source.columns.iter().filter(|c| !readable_columns.contains(c)).map(String::as_str).collect();
         let shown = Source { columns: readable_columns.iter().map(|c| (*c).clone()).collect(), ..source.clone() };
+        // Whether a row lies outside the household's county can be told only from a division code in clear.
+        let division_in_clear = dataset
+            .access
+            .division_column
+            .as_ref()
+            .is_some_and(|d| dataset.access.columns.iter().any(|c| &c.name == d && c.mask == MaskStrategy::None));
         let sql = shown.query(keys.len(), window, dataset.access.division_column.as_deref());
         let columns: Vec<Column> = shown
             .columns
@@ -136,8 +148,13 @@ pub async fn run_check(
                     rows: vec![Vec::new(); keys.len()],
                     flags: vec![BTreeSet::new(); keys.len()],
                 };
-                collect(&mut one, &shown, &batches, &keys, &valid)?;
-                found.push(one);
+                match collect(&mut one, &shown, &batches, &keys, &valid, division_in_clear) {
+                    Ok(()) => found.push(one),
+                    Err(e) => {
+                        tracing::warn!(check = %check_id, dataset = %source.dataset, error = %e, "a check source's rows could not be read");
+                        found.push(not_consulted(source, Some(dataset.record.current_version), &e.to_string()));
+                    }
+                }
             }
             Err(e) => {
                 // One source failing (a flag's condition on a column the principal cannot read, say)
@@ -220,6 +237,7 @@ fn collect(
     batches: &[RecordBatch],
     keys: &[String],
     request: &ValidRequest,
+    division_in_clear: bool,
 ) -> Result<(), Error> {
     let options = FormatOptions::default();
     let member_of: BTreeMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
@@ -251,7 +269,8 @@ fn collect(
         for row in 0..batch.num_rows() {
             let Some(index) = value(&member, row).and_then(|m| member_of.get(m.as_str()).copied()) else { continue };
             let values: Row = shown.iter().map(|(name, f)| ((*name).clone(), value(f, row))).collect();
-            let outside = value(&division, row).is_some_and(|d| d.get(..6).is_some_and(|c| c != county));
+            let outside =
+                division_in_clear && value(&division, row).is_some_and(|d| d.get(..6).is_some_and(|c| c != county));
             for (i, flag) in source.flags.iter().enumerate() {
                 let holds = flags[i].as_ref().is_some_and(|a| a.is_valid(row) && a.value(row));
                 if holds && (!flag.outside_household_county || outside) {

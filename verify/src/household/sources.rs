@@ -119,10 +119,16 @@ impl Source {
         format!("__flag_{index}")
     }
 
-    /// The query for `members` ID numbers (placeholders `$1`…), rows from
-    /// `since` on when the source has a window; `division` is the dataset's
-    /// division column.
-    pub(super) fn query(&self, members: usize, since: Option<NaiveDate>, division: Option<&str>) -> String {
+    /// The query for `members` ID numbers (placeholders `$1`…); with a
+    /// `window` (after, until), only rows dated after the first and on or
+    /// before the second, when the source has a window; `division` is the
+    /// dataset's division column.
+    pub(super) fn query(
+        &self,
+        members: usize,
+        window: Option<(NaiveDate, NaiveDate)>,
+        division: Option<&str>,
+    ) -> String {
         let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
         let mut select = vec![format!("{} AS {MEMBER_COLUMN}", quote(&self.person))];
         match division {
@@ -143,8 +149,13 @@ impl Source {
             quote(&self.person),
             placeholders.join(", ")
         );
-        if let (Some(column), Some(since)) = (&self.as_of, since.filter(|_| self.within_months.is_some())) {
-            sql.push_str(&format!(" AND {} >= DATE '{}'", quote(column), since.format("%Y-%m-%d")));
+        if let (Some(column), Some((after, until))) = (&self.as_of, window.filter(|_| self.within_months.is_some())) {
+            sql.push_str(&format!(
+                " AND {column} > DATE '{}' AND {column} <= DATE '{}'",
+                after.format("%Y-%m-%d"),
+                until.format("%Y-%m-%d"),
+                column = quote(column)
+            ));
         }
         sql
     }
@@ -317,8 +328,8 @@ impl CheckSources {
             if division.is_none() && source.flags.iter().any(|f| f.outside_household_county) {
                 found.push(format!("{at}: outside_household_county needs a dataset with a division column"));
             }
-            let since = NaiveDate::from_ymd_opt(2000, 1, 1);
-            if let Err(message) = shapes.plan(&source.query(1, since, division.as_deref())).await {
+            let window = NaiveDate::from_ymd_opt(2000, 1, 1).zip(NaiveDate::from_ymd_opt(2001, 1, 1));
+            if let Err(message) = shapes.plan(&source.query(1, window, division.as_deref())).await {
                 found.push(format!("{at}: its query (with its flags' conditions) does not plan: {message}"));
             }
         }
@@ -387,12 +398,16 @@ title = ""
     fn the_query_matches_members_and_windows_rows() {
         let sources = CheckSources::parse(SHIPPED, "shipped").unwrap();
         let pensions = sources.sources.iter().find(|s| s.dataset.name == "pension_payments").unwrap();
-        let sql = pensions.query(3, NaiveDate::from_ymd_opt(2025, 12, 3), Some("division_code"));
+        let window = NaiveDate::from_ymd_opt(2025, 12, 3).zip(NaiveDate::from_ymd_opt(2026, 12, 3));
+        let sql = pensions.query(3, window, Some("division_code"));
         assert!(sql.contains("\"id_number\" IN ($1, $2, $3)"), "{sql}");
-        assert!(sql.contains("\"paid_date\" >= DATE '2025-12-03'"), "{sql}");
+        assert!(
+            sql.contains("\"paid_date\" > DATE '2025-12-03' AND \"paid_date\" <= DATE '2026-12-03'"),
+            "12 months, no more: {sql}"
+        );
         assert!(sql.contains("coalesce((TRUE), FALSE) AS __flag_0"), "{sql}");
         let population = sources.sources.iter().find(|s| s.dataset.name == "population").unwrap();
-        let sql = population.query(1, NaiveDate::from_ymd_opt(2025, 12, 3), Some("division_code"));
+        let sql = population.query(1, window, Some("division_code"));
         assert!(!sql.contains(">= DATE"), "no window without within_months: {sql}");
     }
 }

@@ -313,7 +313,13 @@ struct SourceColumn {
 fn password(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result<Option<String>> {
     let credentials = |message: String| Error::Credentials { location: location.to_owned(), message };
     if let Some(var) = &spec.password_env {
-        return std::env::var(var).map(Some).map_err(|_| credentials(format!("environment variable {var} is not set")));
+        return match std::env::var(var) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Err(credentials(format!("environment variable {var} is not set"))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(credentials(format!("environment variable {var} is not valid Unicode")))
+            }
+        };
     }
     if let Some(file) = &spec.password_file {
         let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
@@ -330,13 +336,14 @@ enum Conn {
 }
 
 async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result<(Engine, Conn)> {
+    let shown = shown_location(location);
     let engine = Engine::of_location(location).ok_or_else(|| Error::Location {
-        location: location.to_owned(),
+        location: shown.clone(),
         message: "expected a postgres:// or mysql:// (mariadb://) URL".into(),
     })?;
-    let password = password(location, spec, base_dir)?;
-    let bad = |message: String| Error::Location { location: location.to_owned(), message };
-    let attempts = spec.connect_retries.unwrap_or(3) + 1;
+    let password = password(&shown, spec, base_dir)?;
+    let bad = |_: sqlx::Error| Error::Location { location: shown.clone(), message: "not a usable database URL".into() };
+    let attempts = spec.connect_retries.unwrap_or(3).min(20) + 1;
     let mut last = String::new();
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -344,7 +351,7 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
         }
         let connected = match engine {
             Engine::Postgres => {
-                let mut options = PgConnectOptions::from_str(location).map_err(|e| bad(e.to_string()))?;
+                let mut options = PgConnectOptions::from_str(location).map_err(bad)?;
                 if let Some(password) = &password {
                     options = options.password(password);
                 }
@@ -361,7 +368,7 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
                     Some((_, rest)) => format!("mysql://{rest}"),
                     None => location.to_owned(),
                 };
-                let mut options = MySqlConnectOptions::from_str(&url).map_err(|e| bad(e.to_string()))?;
+                let mut options = MySqlConnectOptions::from_str(&url).map_err(bad)?;
                 if let Some(password) = &password {
                     options = options.password(password);
                 }
@@ -378,11 +385,11 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
             Ok(conn) => return Ok((engine, conn)),
             Err(e) => {
                 last = e.to_string();
-                tracing::warn!(location, attempt = attempt + 1, error = %last, "database connection failed");
+                tracing::warn!(location = %shown, attempt = attempt + 1, error = %last, "database connection failed");
             }
         }
     }
-    Err(Error::Connect { location: location.to_owned(), attempts, message: last })
+    Err(Error::Connect { location: shown, attempts, message: last })
 }
 
 /// The columns of the table or query, with their kinds.
@@ -488,6 +495,9 @@ pub async fn open(
     previous: Option<&[String]>,
 ) -> Result<Box<dyn Source>> {
     let (engine, mut conn) = connect(location, spec, base_dir).await?;
+    // Errors and logs name the location without anything secret in it.
+    let location_text = shown_location(location);
+    let location = location_text.as_str();
     let columns = columns(location, engine, &mut conn, spec).await?;
     // Schema drift, before anything is read: a dropped, renamed or retyped column is never written silently wrong.
     let signature: Vec<String> = columns.iter().map(|c| format!("{}: {}", c.name, c.kind.data_type())).collect();
@@ -508,19 +518,27 @@ pub async fn open(
                 .ok_or_else(|| Error::NoCursorColumn { location: location.to_owned(), column: cursor.clone() })?,
         ),
     };
+    // The source is aliased, so that the cursor's WHERE and ORDER BY name its column and not the
+    // text column of the same name the SELECT makes (ordering by that would sort 1000 before 999).
     let from = match (&spec.table, &spec.query) {
-        (Some(table), _) => table.split('.').map(|part| quote(engine, part)).collect::<Vec<_>>().join("."),
+        (Some(table), _) => {
+            format!(
+                "{} AS civlink_source",
+                table.split('.').map(|part| quote(engine, part)).collect::<Vec<_>>().join(".")
+            )
+        }
         (None, Some(query)) => format!("({query}) AS civlink_source"),
         (None, None) => String::new(),
     };
+    let source_column = |name: &str| format!("civlink_source.{}", quote(engine, name));
     let select: Vec<String> = columns
         .iter()
-        .map(|c| format!("{} AS {}", text_expression(engine, c.kind, &quote(engine, &c.name)), quote(engine, &c.name)))
+        .map(|c| format!("{} AS {}", text_expression(engine, c.kind, &source_column(&c.name)), quote(engine, &c.name)))
         .collect();
     let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
     if let Some(index) = cursor_index {
         let column = &columns[index];
-        let quoted = quote(engine, &column.name);
+        let quoted = source_column(&column.name);
         if let Some(bound) = since {
             let lookback = spec.lookback.unwrap_or(0);
             sql.push_str(&format!(" WHERE {}", cursor_condition(engine, column.kind, &quoted, bound, lookback)));
@@ -540,8 +558,8 @@ pub async fn open(
         batch_size: batch_size.max(1),
         tx,
     };
-    tokio::spawn(reader.run(conn, sql));
-    Ok(Box::new(DatabaseSource { uri: location.to_owned(), rx, first_row: 0 }))
+    let task = tokio::spawn(reader.run(conn, sql));
+    Ok(Box::new(DatabaseSource { uri: location.to_owned(), rx, first_row: 0, task: Some(task) }))
 }
 
 /// The task that reads rows and sends batches.
@@ -628,14 +646,18 @@ impl Reader {
                         match value {
                             None => binary.append_null(),
                             Some(hex_text) => {
-                                let bytes = hex::decode(hex_text).map_err(|e| value_error(e.to_string()))?;
+                                let bytes = hex::decode(hex_text).map_err(|_| {
+                                    value_error("a value is not the hexadecimal the source was asked for".into())
+                                })?;
                                 binary.append_value(bytes);
                             }
                         }
                     }
                     Arc::new(binary.finish())
                 }
-                target => cast_with_options(&text, &target, &options).map_err(|e| value_error(e.to_string()))?,
+                // The cast's own message quotes the value: report the type only.
+                target => cast_with_options(&text, &target, &options)
+                    .map_err(|_| value_error(format!("a value the source holds is not a valid {target}")))?,
             };
             arrays.push(array);
         }
@@ -652,6 +674,8 @@ struct DatabaseSource {
     uri: String,
     rx: mpsc::Receiver<Result<RecordBatch>>,
     first_row: u64,
+    /// The reader task: a panic in it is a failed read, not the end of the rows.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[async_trait::async_trait]
@@ -662,7 +686,16 @@ impl Source for DatabaseSource {
 
     async fn next_batch(&mut self) -> super::Result<Option<PositionedBatch>> {
         match self.rx.recv().await {
-            None => Ok(None),
+            None => match self.task.take() {
+                Some(task) => match task.await {
+                    Ok(()) => Ok(None),
+                    Err(e) => {
+                        Err(Error::Read { location: self.uri.clone(), message: format!("the reader stopped: {e}") }
+                            .into())
+                    }
+                },
+                None => Ok(None),
+            },
             Some(Err(e)) => Err(e.into()),
             Some(Ok(batch)) => {
                 let first_row = self.first_row;
@@ -683,7 +716,32 @@ impl Source for DatabaseSource {
     }
 }
 
-/// Whether `location` carries a password (it may not: the job names where the password is).
+/// Whether `location` may carry a password: one in its user part, a
+/// password-like query parameter (`?password=`, which the drivers accept),
+/// or a location that does not parse (fail closed).
 pub fn location_has_password(location: &str) -> bool {
-    url::Url::parse(location).ok().is_some_and(|u| u.password().is_some())
+    match url::Url::parse(location) {
+        Err(_) => true,
+        Ok(url) => {
+            url.password().is_some()
+                || url.query_pairs().any(|(key, _)| {
+                    let key = key.to_ascii_lowercase();
+                    ["password", "passwd", "pwd", "secret", "token"].iter().any(|k| key.contains(k))
+                })
+        }
+    }
+}
+
+/// The location as shown in errors, logs, runs and lineage:
+/// `scheme://user@host:port/database`, without a password or parameters.
+pub fn shown_location(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(an unparsable database location)".to_owned(),
+    }
 }
