@@ -46,7 +46,7 @@ pub async fn subject_as_seen(
         let (column, _) = row.key.iter().find(|(_, value)| **value == finding.subject)?;
         let dataset = readable.iter().find(|r| r.record.spec.id.to_string() == row.dataset)?;
         let division = dataset.access.division_column.clone()?;
-        let mask = dataset.access.columns.iter().find(|c| &c.name == column)?.mask.clone();
+        let mask = dataset.access.columns.iter().find(|c| &c.name == column)?.mask;
         Some((row, column.clone(), division, dataset, mask))
     });
     let key = factory.store().mask_key().await.map_err(|e| civlink_query::Error::Store { message: e.to_string() })?;

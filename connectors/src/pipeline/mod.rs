@@ -368,16 +368,12 @@ pub async fn run_with(
             catalog.store.commit_run(&record, &quality, &uris).await?;
             // The cursor advances only now that the run has committed. Should storing it fail, the next
             // run reads from the old cursor again: upsert makes that harmless.
-            if let Some(read) = &database {
-                let columns = read.cell.columns();
-                if !columns.is_empty() {
-                    if let Err(e) =
-                        catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await
-                    {
-                        tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
-                            "the run committed but its source columns were not stored");
-                    }
-                }
+            let columns = database.as_ref().map(|read| read.cell.columns()).unwrap_or_default();
+            if !columns.is_empty()
+                && let Err(e) = catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await
+            {
+                tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
+                    "the run committed but its source columns were not stored");
             }
             if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
                 let cursor =
