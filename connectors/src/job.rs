@@ -155,9 +155,13 @@ pub struct SourceSpec {
     #[serde(default)]
     pub csv: Option<CsvOptions>,
     /// A database source (`[source.database]`; the location is then a
-    /// `postgres://` or `mysql://` URL): see [`crate::database`].
+    /// `postgres://` or `mysql://` URL): see [`crate::source::database`].
     #[serde(default)]
     pub database: Option<crate::source::database::DatabaseSpec>,
+    /// An HTTP API source (`[source.http]`; the location is then an
+    /// `http://` or `https://` URL): see [`crate::source::http`].
+    #[serde(default)]
+    pub http: Option<crate::source::http::HttpSpec>,
 }
 
 /// One problem in a job file.
@@ -316,18 +320,23 @@ impl Job {
             c.unknown_keys(
                 src,
                 "source",
-                &["location", "format", "sheet", "sheets", "header_row", "trailer_words", "csv", "database"],
+                &["location", "format", "sheet", "sheets", "header_row", "trailer_words", "csv", "database", "http"],
             );
             let explicit =
                 c.parsed(src, "source", "format", false, |v| FileFormat::from_str(v).map_err(|e| e.to_string()));
             let database = c.deserialize::<crate::source::database::DatabaseSpec>(src, "source", "database");
+            let http = c.deserialize::<crate::source::http::HttpSpec>(src, "source", "http");
             if let Some(location) = c.string(src, "source", "location", true) {
-                match &database {
-                    Some(database) => {
+                let web = location.starts_with("http://") || location.starts_with("https://");
+                match (&database, &http) {
+                    (Some(_), Some(_)) => c.problem("source", "give [source.database] or [source.http], not both"),
+                    (Some(database), None) => {
                         check_database(&mut c, &location, database, &table, src);
                     }
-                    None if src.contains_key("database") => {}
-                    None => {
+                    (None, Some(http)) => check_http(&mut c, &location, http, &table, src),
+                    _ if src.contains_key("database") || src.contains_key("http") => {}
+                    _ if web => c.problem("source.http", "an HTTP API location needs [source.http]"),
+                    (None, None) => {
                         if crate::source::database::Engine::of_location(&location).is_some() {
                             c.problem(
                                 "source.database",
@@ -631,6 +640,57 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> JobProblem {
 /// The format a location's extension implies, if any (`.json` counts as a
 /// JSON array here; the actual file is sniffed when read, and either way it
 /// is not CSV or Excel).
+/// An HTTP API source's settings, every problem at once.
+fn check_http(
+    c: &mut Checker,
+    location: &str,
+    http: &crate::source::http::HttpSpec,
+    job: &toml::Table,
+    source: &toml::Table,
+) {
+    use crate::source::http::Pagination;
+    match url::Url::parse(location) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            if url.password().is_some() {
+                c.problem("source.location", "the location carries a password: name a token_env or token_file");
+            }
+        }
+        _ => c.problem("source.location", "an HTTP API source needs an http:// or https:// URL"),
+    }
+    if http.token_env.is_some() && http.token_file.is_some() {
+        c.problem("source.http", "give either token_env or token_file, not both");
+    }
+    if http.auth.is_some() && http.token_env.is_none() && http.token_file.is_none() {
+        c.problem("source.http.auth", "needs token_env or token_file");
+    }
+    if http.pagination == Some(Pagination::NextLink) && http.next_link.is_none() {
+        c.problem("source.http.next_link", "next_link pagination needs the path of the next page's URL");
+    }
+    if http.page_size == Some(0) {
+        c.problem("source.http.page_size", "must be 1 or more");
+    }
+    for key in ["format", "sheet", "sheets", "header_row", "trailer_words", "csv"] {
+        if source.contains_key(key) {
+            c.problem(format!("source.{key}"), "applies to files, not to an HTTP API source");
+        }
+    }
+    let mode = job.get("mode").and_then(|v| v.as_str()).unwrap_or("append");
+    match (&http.cursor_field, &http.cursor_param) {
+        (Some(_), Some(_)) if mode != "upsert" => c.problem(
+            "source.http.cursor_field",
+            format!("an incremental source needs mode = \"upsert\" (found {mode:?}): records at the boundary are read again"),
+        ),
+        (Some(_), None) | (None, Some(_)) => {
+            c.problem("source.http", "cursor_field and cursor_param go together")
+        }
+        (None, None) if !matches!(mode, "overwrite" | "upsert") => c.problem(
+            "mode",
+            format!("an HTTP API source is read in full each run: it needs mode = \"overwrite\" or \"upsert\" (found {mode:?})"),
+        ),
+        _ => {}
+    }
+}
+
 /// A database source's settings, every problem at once.
 fn check_database(
     c: &mut Checker,
@@ -877,6 +937,31 @@ code_table = "sex"
         let no_section = database_job("location = \"postgres://x@h/db\"", "mode = \"overwrite\"");
         let err = Job::from_str(&no_section, Path::new("/jobs")).unwrap_err().to_string();
         assert!(err.contains("needs [source.database]"), "{err}");
+    }
+
+    #[test]
+    fn an_http_source_is_checked_in_full() {
+        let good = database_job(
+            "location = \"https://api.example/v1/people\"\n[source.http]\nrecords = \"data.items\"\n\
+             pagination = \"page\"\nauth = \"bearer\"\ntoken_env = \"T\"\ncursor_field = \"updated_at\"\n\
+             cursor_param = \"since\"",
+            "mode = \"upsert\"",
+        );
+        let job = Job::from_str(&good, Path::new("/jobs")).unwrap();
+        assert_eq!(job.spec.source.http.as_ref().and_then(|h| h.records.as_deref()), Some("data.items"));
+        let bad = database_job(
+            "location = \"https://api.example/v1/people\"\nformat = \"csv\"\n[source.http]\npagination = \"next_link\"\n\
+             auth = \"api_key\"\ncursor_field = \"updated_at\"",
+            "mode = \"append\"",
+        );
+        let err = Job::from_str(&bad, Path::new("/jobs")).unwrap_err().to_string();
+        for expected in ["next_link pagination needs", "needs token_env or token_file", "source.format", "go together"]
+        {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let bare = database_job("location = \"https://api.example/v1/people\"", "mode = \"overwrite\"");
+        let err = Job::from_str(&bare, Path::new("/jobs")).unwrap_err().to_string();
+        assert!(err.contains("needs [source.http]"), "{err}");
     }
 
     #[test]

@@ -272,7 +272,8 @@ pub async fn run_with(
 
     let run_id = uuid::Uuid::new_v4().to_string();
     // A database changes without its job changing: its runs are never skipped as already ingested.
-    let database = job.spec.source.database.as_ref().map(|_| DatabaseRead {
+    let remote = job.spec.source.database.is_some() || job.spec.source.http.is_some();
+    let database = remote.then(|| DatabaseRead {
         since: None,
         previous: None,
         cell: crate::source::database::CursorCell::default(),
@@ -290,7 +291,11 @@ pub async fn run_with(
             (files, fingerprint)
         }
     };
-    let cursor_column = job.spec.source.database.as_ref().and_then(|d| d.cursor.clone());
+    let cursor_column = match (&job.spec.source.database, &job.spec.source.http) {
+        (Some(database), _) => database.cursor.clone(),
+        (None, Some(http)) => http.cursor_field.clone(),
+        (None, None) => None,
+    };
     let database = match database {
         Some(mut read) => {
             read.previous = catalog.store.job_source_columns(&job.spec.name).await?;
@@ -613,6 +618,19 @@ async fn ingest_files(
             )
             .await
             .map_err(crate::source::Error::from),
+            (None, Some(read)) if job.spec.source.http.is_some() => {
+                let spec =
+                    job.spec.source.http.as_ref().ok_or_else(|| Error::Arrow { message: "no [source.http]".into() })?;
+                crate::source::http::open(
+                    &job.spec.source.location,
+                    spec,
+                    &job.base_dir,
+                    read.since.as_deref(),
+                    &options,
+                    &read.cell,
+                )
+                .await
+            }
             _ => open_source(file, job.spec.source.format, &options, catalog.s3).await,
         };
         let mut source = match opened {

@@ -41,6 +41,7 @@
 //!   [`Source`] is dropped.
 
 pub mod database;
+pub mod http;
 
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};

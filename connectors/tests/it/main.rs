@@ -2,6 +2,7 @@
 
 mod csv;
 mod database;
+mod http;
 mod job;
 mod json;
 mod json_types;

@@ -267,6 +267,11 @@ impl CursorCell {
         }
     }
 
+    /// Keep `value` as the largest cursor value read (HTTP sources find it themselves).
+    pub(crate) fn set_cursor(&self, value: String) {
+        self.set(value);
+    }
+
     fn learned(&self, columns: Vec<String>, drift: Vec<String>) {
         if let Ok(mut slot) = self.0.lock() {
             slot.columns = columns;
