@@ -7,6 +7,7 @@
 CREATE TABLE job_cursors (
     job           TEXT NOT NULL PRIMARY KEY,
     dataset       TEXT NOT NULL REFERENCES datasets (id),
+    source        TEXT NOT NULL, -- what was read (location, table or query): another source starts afresh
     cursor_column TEXT NOT NULL,
     value         TEXT NOT NULL,
     run_id        TEXT NOT NULL,

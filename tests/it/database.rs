@@ -142,6 +142,28 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     assert!(drifted_text.contains("\"code\" dropped"), "{drifted_text}");
     assert_eq!(rows(&data_dir, &env).0, 5, "the dataset is untouched");
 
+    // The job moves to another table: the old table's cursor does not apply there.
+    let moved = format!("{table}_moved");
+    conn.execute(
+        format!(
+            "CREATE TABLE {moved} (id_number text PRIMARY KEY, name text, code text, age int, birth_date date, \
+             amount numeric(10,2), updated_at timestamp NOT NULL); \
+             INSERT INTO {moved} VALUES ('630102198001010019', '王五', '02', 46, '1980-01-01', 20.00, '2026-05-01 08:00:00')"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(&job).unwrap().replace(&format!("\"{table}\""), &format!("\"{moved}\"")),
+    )
+    .unwrap();
+    let fresh = ingest();
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
+    assert_eq!(counts(&text(&fresh)).0, 1, "read from the start, not from the other table's cursor: {}", text(&fresh));
+    conn.execute(format!("DROP TABLE {moved}").as_str()).await.unwrap();
+
     // The password is never shown, nor stored.
     let history = civlink_env(&data_dir, &["catalog", "history", "renshe.db_people"], &env);
     for output in [&first, &again, &third, &drifted, &history] {

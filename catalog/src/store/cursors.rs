@@ -12,6 +12,9 @@ use crate::model::DatasetId;
 /// A job's stored cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobCursor {
+    /// What was read: the location and the table or query (a cursor of
+    /// another source does not apply).
+    pub source: String,
     /// The cursor column.
     pub column: String,
     /// The largest value read, in the source's text form.
@@ -23,16 +26,17 @@ pub struct JobCursor {
 impl MetadataStore {
     /// The cursor job `job` stored, if any.
     pub async fn job_cursor(&self, job: &str) -> Result<Option<JobCursor>> {
-        let row = sqlx::query("SELECT cursor_column, value, run_id FROM job_cursors WHERE job = $1")
+        let row = sqlx::query("SELECT source, cursor_column, value, run_id FROM job_cursors WHERE job = $1")
             .bind(job)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("read job cursor"))?;
         row.map(|row| {
             Ok(JobCursor {
-                column: row.try_get(0).map_err(db_err("read job cursor"))?,
-                value: row.try_get(1).map_err(db_err("read job cursor"))?,
-                run_id: row.try_get(2).map_err(db_err("read job cursor"))?,
+                source: row.try_get(0).map_err(db_err("read job cursor"))?,
+                column: row.try_get(1).map_err(db_err("read job cursor"))?,
+                value: row.try_get(2).map_err(db_err("read job cursor"))?,
+                run_id: row.try_get(3).map_err(db_err("read job cursor"))?,
             })
         })
         .transpose()
@@ -41,13 +45,14 @@ impl MetadataStore {
     /// Store job `job`'s cursor after its run committed.
     pub async fn set_job_cursor(&self, job: &str, dataset: &DatasetId, cursor: &JobCursor) -> Result<()> {
         sqlx::query(
-            "INSERT INTO job_cursors (job, dataset, cursor_column, value, run_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, \
-             cursor_column = excluded.cursor_column, value = excluded.value, run_id = excluded.run_id, \
-             updated_at = excluded.updated_at",
+            "INSERT INTO job_cursors (job, dataset, source, cursor_column, value, run_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, \
+             source = excluded.source, cursor_column = excluded.cursor_column, value = excluded.value, \
+             run_id = excluded.run_id, updated_at = excluded.updated_at",
         )
         .bind(job)
         .bind(dataset.to_string())
+        .bind(&cursor.source)
         .bind(&cursor.column)
         .bind(&cursor.value)
         .bind(&cursor.run_id)

@@ -306,8 +306,12 @@ pub async fn run_with(
     let database = match (database, &cursor_column) {
         (Some(mut read), Some(column)) => {
             // A stored cursor of another column (the job changed) does not apply.
-            read.since =
-                catalog.store.job_cursor(&job.spec.name).await?.filter(|c| &c.column == column).map(|c| c.value);
+            read.since = catalog
+                .store
+                .job_cursor(&job.spec.name)
+                .await?
+                .filter(|c| &c.column == column && c.source == source_identity(job))
+                .map(|c| c.value);
             Some(read)
         }
         (read, _) => read,
@@ -381,8 +385,12 @@ pub async fn run_with(
                     "the run committed but its source columns were not stored");
             }
             if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
-                let cursor =
-                    civlink_catalog::store::JobCursor { column: column.clone(), value, run_id: run_id.clone() };
+                let cursor = civlink_catalog::store::JobCursor {
+                    source: source_identity(job),
+                    column: column.clone(),
+                    value,
+                    run_id: run_id.clone(),
+                };
                 if let Err(e) = catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await {
                     tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
                         "the run committed but its cursor was not stored; the next run reads from the old one");
@@ -529,6 +537,22 @@ async fn ingest(
         gates: report,
         held,
     })
+}
+
+/// What a database or API job reads, as its stored cursor remembers it: the
+/// location (without secrets) and the table or query. A cursor stored for
+/// another source does not apply: the job starts afresh.
+fn source_identity(job: &Job) -> String {
+    let source = &job.spec.source;
+    let what = match (&source.database, &source.http) {
+        (Some(d), _) => format!("{}|{}", d.table.as_deref().unwrap_or(""), d.query.as_deref().unwrap_or("")),
+        (None, Some(h)) => {
+            format!("{}|{}", h.records.as_deref().unwrap_or(""), h.cursor_param.as_deref().unwrap_or(""))
+        }
+        (None, None) => String::new(),
+    };
+    let shown = crate::source::database::shown_location(&source.location);
+    hex::encode(Sha256::digest(format!("{shown}|{what}").as_bytes()))
 }
 
 /// A database source's run: where it starts, and the largest cursor value read.

@@ -361,10 +361,13 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
                     options = options.password(password);
                 }
                 match PgConnection::connect_with(&options).await {
-                    Ok(mut conn) => match conn.execute("SET TIME ZONE 'UTC'").await {
-                        Ok(_) => Ok(Conn::Postgres(conn)),
-                        Err(e) => Err(e),
-                    },
+                    // Literals are written with standard escaping (quotes doubled): make the server read them so.
+                    Ok(mut conn) => {
+                        match conn.execute("SET TIME ZONE 'UTC'; SET standard_conforming_strings = on").await {
+                            Ok(_) => Ok(Conn::Postgres(conn)),
+                            Err(e) => Err(e),
+                        }
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -378,7 +381,13 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
                     options = options.password(password);
                 }
                 match MySqlConnection::connect_with(&options).await {
-                    Ok(mut conn) => match conn.execute("SET time_zone = '+00:00'").await {
+                    // Literals escape backslashes: the server must read them as escapes.
+                    Ok(mut conn) => match conn
+                        .execute(
+                            "SET time_zone = '+00:00', sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+                        )
+                        .await
+                    {
                         Ok(_) => Ok(Conn::MySql(conn)),
                         Err(e) => Err(e),
                     },
