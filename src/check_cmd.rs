@@ -20,8 +20,13 @@ use crate::{Error, Outcome, Result};
 #[derive(Debug, Args)]
 pub struct HouseholdArgs {
     /// A member's ID number (GB 11643); once per member, the applicant first.
-    #[arg(long = "member", required = true)]
+    /// On a shared machine prefer --members-file: a command line is visible
+    /// to other users and kept in shell history.
+    #[arg(long = "member", required_unless_present = "members_file")]
     pub members: Vec<String>,
+    /// A file with the members' ID numbers, one per line (`-` reads them from standard input).
+    #[arg(long)]
+    pub members_file: Option<PathBuf>,
     /// The applicant's signed-consent reference (授权书编号): required.
     #[arg(long)]
     pub consent: Option<String>,
@@ -55,8 +60,17 @@ pub async fn household(args: HouseholdArgs, catalog: &OpenCatalog) -> Result<Out
     let principal = authenticate(&factory, token).await?;
     let snapshot = factory.policy().current().await.map_err(VerifyError::Query)?;
     let sources = CheckSources::load(args.sources.as_deref(), &snapshot).await.map_err(VerifyError::Check)?;
+    let mut members = args.members;
+    if let Some(path) = &args.members_file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|source| Error::Read { path: path.clone(), source })?
+        } else {
+            std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?
+        };
+        members.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+    }
     let request = CheckRequest {
-        members: args.members,
+        members,
         consent_reference: args.consent,
         purpose: args.purpose,
         household_division: args.division,
@@ -64,8 +78,7 @@ pub async fn household(args: HouseholdArgs, catalog: &OpenCatalog) -> Result<Out
     };
     let report = run_check(&factory, &sources, &principal, &request).await.map_err(VerifyError::Check)?;
     if let Some(path) = &args.html {
-        std::fs::write(path, report.to_html(&sources))
-            .map_err(|e| Error::Output { message: format!("{}: {e}", path.display()) })?;
+        write_private(path, &report.to_html(&sources))?;
     }
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Output { message: e.to_string() })?;
@@ -77,6 +90,17 @@ pub async fn household(args: HouseholdArgs, catalog: &OpenCatalog) -> Result<Out
         }
     }
     Ok(if report.flags.is_empty() { Outcome::Clean } else { Outcome::Findings })
+}
+
+/// Write `text` to `path`, readable by its owner only: a report is personal data.
+pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    let failed = |e: std::io::Error| Error::Output { message: format!("{}: {e}", path.display()) };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(failed)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(failed)
 }
 
 /// The report at a glance: flags first, then per member and source how many rows.

@@ -250,7 +250,14 @@ pub async fn after_ingest(
     for rule in scheduled {
         let name = rule.rule.after_ingest.as_deref().unwrap_or_default();
         match catalog.store.principal(name).await.map_err(Error::Policy)? {
-            Some(principal) => outcomes.extend(run_rules(&factory, &principal, &[rule]).await?),
+            Some(principal) => {
+                eprintln!("[after ingest] {} v{} {} as {name} …", rule.rule.id, rule.rule.version, rule.rule.title_zh);
+                let trigger = format!("civlink ingest of {dataset} by {}", crate::token_cmd::operator());
+                let outcome = civlink_verify::evaluate::run_rule_triggered(&factory, &principal, rule, Some(&trigger))
+                    .await
+                    .map_err(VerifyError::from)?;
+                outcomes.push(outcome);
+            }
             None => {
                 let _ = writeln!(skipped, "rule {}: run_as {name:?} is not a principal; not run", rule.rule.id);
             }

@@ -56,9 +56,11 @@ pub async fn create(
         }
     };
     let report = run_check(state.factory(), &sources, &principal, &request).await?;
+    // A report is personal data: no cache keeps it.
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
     if wants_html(&headers) {
-        Ok(Html(report.to_html(&sources)).into_response())
+        Ok((no_store, Html(report.to_html(&sources))).into_response())
     } else {
-        Ok(Json(report).into_response())
+        Ok((no_store, Json(report)).into_response())
     }
 }

@@ -81,8 +81,7 @@ pub async fn check_one(catalog: &OpenCatalog, token: &str, truth: &GroundTruth, 
     };
     let report = run_check(&factory, &sources, &principal, &request).await.map_err(VerifyError::Check)?;
     let page = out.join(format!("{}.html", report.check_id));
-    std::fs::write(&page, report.to_html(&sources))
-        .map_err(|e| Error::Output { message: format!("{}: {e}", page.display()) })?;
+    crate::check_cmd::write_private(&page, &report.to_html(&sources))?;
     let mut text = crate::check_cmd::summary(&report);
     text.push_str(&format!("printable report: {}\n", page.display()));
     let command = format!(

@@ -194,6 +194,21 @@ fn every_planted_household_is_reported_exactly_and_bad_requests_are_refused() {
     let printed_check = civlink(&data_dir, &args);
     assert!(matches!(printed_check.status.code(), Some(0 | 1)), "{}", text(&printed_check));
     let html = std::fs::read_to_string(&page).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&page).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the printed report is its owner's only");
+    }
+    // The members from a file instead of the command line.
+    let list = dir.path().join("members.txt");
+    std::fs::write(&list, members.join("\n")).unwrap();
+    let mut from_file: Vec<&str> = check_args(&[], &applicant.household_division, &as_of, &officer);
+    from_file.extend(["--members-file", list.to_str().unwrap(), "--json"]);
+    let listed = civlink(&data_dir, &from_file);
+    assert!(matches!(listed.status.code(), Some(0 | 1)), "{}", text(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["members"].as_array().unwrap().len(), members.len());
     assert!(html.contains("家庭经济状况核对报告") && html.contains("SQ-T-0001") && html.contains("户籍登记"), "{html}");
     assert!(!html.contains(&members[0]), "the page shows ID numbers only in part");
 

@@ -203,6 +203,18 @@ fn every_office_sees_exactly_its_planted_cases_and_decides_only_its_own() {
     let mut gutted: Vec<u8> = original.split_inclusive(|b| *b == b'\n').take(5).flatten().copied().collect();
     gutted.extend_from_slice(b"\n");
     std::fs::write(&export, &gutted).unwrap();
+    // Audited as the principal it ran as, with what started it (the log's SQL column is cut short: read the store).
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("catalog.db")) {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&stored).contains("scheduled, after civlink ingest of renshe.employment by"),
+        "the scheduled run's audit entry names its trigger"
+    );
     let held = civlink(&data_dir, &["ingest", job.to_str().unwrap(), "--rules-dir", rules_dir]);
     assert_eq!(held.status.code(), Some(3), "held by a gate: {}", text(&held));
     assert!(

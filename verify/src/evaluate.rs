@@ -51,6 +51,18 @@ pub struct RuleOutcome {
 
 /// Run `checked` as `principal` and record its findings (see the module docs).
 pub async fn run_rule(factory: &SessionFactory, principal: &Principal, checked: &CheckedRule) -> Result<RuleOutcome> {
+    run_rule_triggered(factory, principal, checked, None).await
+}
+
+/// [`run_rule`] on someone else's behalf: a scheduled run, `trigger`
+/// naming what started it (`civlink ingest of … by …`), which its audit
+/// entry records beside the principal it ran as.
+pub async fn run_rule_triggered(
+    factory: &SessionFactory,
+    principal: &Principal,
+    checked: &CheckedRule,
+    trigger: Option<&str>,
+) -> Result<RuleOutcome> {
     let rule = &checked.rule;
     let clock = Instant::now();
     let started_at = Utc::now();
@@ -110,8 +122,14 @@ pub async fn run_rule(factory: &SessionFactory, principal: &Principal, checked: 
     let mut entry = AuditEntry::new(principal.name.clone(), AuditAction::RuleRun, AuditOutcome::OK);
     entry.purpose = Some(format!("比对规则 {} v{}", rule.id, rule.version));
     entry.sql_text = Some(format!(
-        "verify run {} v{} ({run_id}): {} found, {} new, {} reopened, {} resolved at source",
-        rule.id, rule.version, summary.found, summary.new, summary.reopened, summary.resolved
+        "verify run {} v{} ({run_id}): {} found, {} new, {} reopened, {} resolved at source{}",
+        rule.id,
+        rule.version,
+        summary.found,
+        summary.new,
+        summary.reopened,
+        summary.resolved,
+        trigger.map(|t| format!("; scheduled, after {t}")).unwrap_or_default()
     ));
     entry.datasets = checked.datasets.iter().map(ToString::to_string).collect();
     entry.rows = Some(summary.found);

@@ -111,6 +111,7 @@ async fn checks_need_the_duty_and_consent_and_report_what_the_principal_may_see(
     let page = post(&t.province, &body(json!("SQ-2026-0042")), "text/html").await;
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(page.header("cache-control"), Some("no-store"), "no cache keeps a report");
     let html = page.text();
     assert!(html.contains("家庭经济状况核对报告") && html.contains("SQ-2026-0042"), "{html}");
 
