@@ -25,6 +25,7 @@ mod config;
 mod demo;
 mod error;
 mod ingest_cmd;
+mod jobs_cmd;
 mod serve_cmd;
 mod standards_cmd;
 mod token_cmd;
@@ -74,6 +75,9 @@ enum Command {
     /// Findings of the verification rules in your division: list, show, decide, summary.
     #[command(subcommand)]
     Findings(verify_cmd::FindingsCommand),
+    /// Ingestion jobs of a job directory: list (schedule, next run, last run), run one now, history.
+    #[command(subcommand)]
+    Jobs(jobs_cmd::JobsCommand),
     /// Household economic-status checks (核对), under the applicant's signed consent.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -135,6 +139,9 @@ fn main() -> ExitCode {
                 &cli.data_dir,
                 |catalog| async move { verify_cmd::findings(command, &catalog).await },
             )
+        }
+        Command::Jobs(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { jobs_cmd::run(command, &catalog).await })
         }
         Command::Check(CheckCommand::Household(args)) => with_catalog(
             &cli.config,

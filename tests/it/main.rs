@@ -11,6 +11,7 @@ mod demo_data;
 mod gates;
 mod http_source;
 mod ingest;
+mod jobs;
 mod policy;
 mod python_clients;
 mod s3;

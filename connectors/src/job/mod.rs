@@ -499,6 +499,11 @@ impl Job {
         }
     }
 
+    /// When the job's `schedule` next fires after `after` (`None`: no schedule).
+    pub fn next_run(&self, after: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.schedule.as_ref()?.find_next_occurrence(&after, false).ok()
+    }
+
     /// Reader options for this job's files: its `[source.csv]` and spreadsheet settings,
     /// and [`DEFAULT_BATCH_SIZE`] records per batch (set
     /// [`ReadOptions::batch_size`] to change it).
