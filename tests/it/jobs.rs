@@ -51,4 +51,14 @@ fn jobs_are_listed_run_by_name_and_their_history_reads_at_a_glance() {
     assert!(lines.iter().any(|l| l.trim_start().starts_with('!') && l.contains("held")), "{history}");
     let listed = text(&civlink_env(&data_dir, &["jobs", "list"], &env));
     assert!(listed.contains("held"), "the last outcome: {listed}");
+
+    // The export is gone: the run fails, is recorded with its cause, and stands out.
+    std::fs::remove_file(&csv).unwrap();
+    let failed = civlink_env(&data_dir, &["jobs", "run", "test-people"], &env);
+    assert_ne!(failed.status.code(), Some(0), "{}", text(&failed));
+    let history = text(&civlink_env(&data_dir, &["jobs", "history", "test-people"], &env));
+    assert!(
+        history.lines().any(|l| l.trim_start().starts_with("!!") && l.contains("failed") && l.contains("people.csv")),
+        "{history}"
+    );
 }

@@ -285,11 +285,40 @@ pub async fn run_with(
             let file = SourceFile { uri, size: 0, modified: None, etag: None };
             (vec![file], format!("database:{run_id}"))
         }
-        None => {
-            let files = list_files(&job.spec.source.location, &job.base_dir, catalog.s3).await?;
-            let fingerprint = fingerprint(&job.text, &standard_text, &files);
-            (files, fingerprint)
-        }
+        None => match list_files(&job.spec.source.location, &job.base_dir, catalog.s3).await {
+            Ok(files) => {
+                let fingerprint = fingerprint(&job.text, &standard_text, &files);
+                (files, fingerprint)
+            }
+            Err(error) => {
+                // Nothing to read (the export is missing, the store unreachable): still a run, recorded
+                // as failed with its cause, so that a job's history shows it.
+                let now = Utc::now();
+                let record = RunRecord {
+                    run_id: run_id.clone(),
+                    dataset: spec.id.clone(),
+                    job: job.spec.name.clone(),
+                    mode: job.spec.mode,
+                    status: RunStatus::Running,
+                    started_at: now,
+                    finished_at: None,
+                    counts: RunCounts::default(),
+                    data_version: dataset.current_version,
+                    quarantine_version: dataset.quarantine_version,
+                    fingerprint: format!("unlisted:{run_id}"),
+                    error: None,
+                };
+                let error = Error::from(error);
+                if catalog.store.start_run(&record).await.is_ok() {
+                    let _ = catalog
+                        .store
+                        .finish_run(&run_id, RunStatus::Failed, Some(&error.to_string()), &RunCounts::default())
+                        .await;
+                }
+                tracing::warn!(run_id = %run_id, dataset = %spec.id, %error, "no sources to read; run failed");
+                return Err(error);
+            }
+        },
     };
     let cursor_column = match (&job.spec.source.database, &job.spec.source.http) {
         (Some(database), _) => database.cursor.clone(),
