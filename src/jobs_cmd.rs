@@ -37,7 +37,7 @@ pub enum JobsCommand {
         #[command(flatten)]
         dir: JobsDir,
     },
-    /// The runs of one job (or of every job): start, end, outcome, counts, error.
+    /// The runs of one job (or of every job): start, end, outcome, counts, cursor before → after, error.
     History {
         /// The job's `name` (default: every job of the directory).
         name: Option<String>,
@@ -143,6 +143,14 @@ pub async fn run(command: JobsCommand, catalog: &OpenCatalog) -> Result<Outcome>
                         c.written.to_string(),
                         c.quarantined.to_string(),
                         c.duplicate.to_string(),
+                        match catalog.store.run_cursor(&r.run_id).await.map_err(Error::Store)? {
+                            Some((before, after)) => format!(
+                                "{} → {}",
+                                before.as_deref().unwrap_or("start"),
+                                after.as_deref().unwrap_or("-")
+                            ),
+                            None => "-".into(),
+                        },
                         r.error.clone().unwrap_or_default(),
                     ]);
                 }
@@ -150,7 +158,10 @@ pub async fn run(command: JobsCommand, catalog: &OpenCatalog) -> Result<Outcome>
             print!(
                 "{}",
                 columns(
-                    &["", "JOB", "STARTED", "FINISHED", "OUTCOME", "READ", "WRITTEN", "QUAR.", "DUP.", "ERROR"],
+                    &[
+                        "", "JOB", "STARTED", "FINISHED", "OUTCOME", "READ", "WRITTEN", "QUAR.", "DUP.", "CURSOR",
+                        "ERROR"
+                    ],
                     &rows
                 )
             );

@@ -24,3 +24,11 @@ CREATE TABLE job_source_columns (
     run_id     TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- Per committed run of an incremental job: the cursor it started from and
+-- the one it ended at (`civlink jobs history` shows both).
+CREATE TABLE run_cursors (
+    run_id TEXT NOT NULL PRIMARY KEY REFERENCES runs (run_id),
+    before TEXT,
+    after  TEXT
+);

@@ -134,6 +134,13 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     assert_eq!(count, 5, "every row once: {third_text}\n{read}");
     assert!(read.contains("张三丰") && read.contains("孙七") && read.contains("周八"), "{read}");
 
+    // The job's history shows where each run's cursor started and ended.
+    let jobs_env: Vec<(String, String)> =
+        env.iter().cloned().chain([("CIVLINK_JOBS_DIR".to_owned(), dir.path().display().to_string())]).collect();
+    let history = text(&civlink_env(&data_dir, &["jobs", "history", "db-people"], &jobs_env));
+    assert!(history.contains("start → 2026-06-01T11:00:00.000000"), "{history}");
+    assert!(history.contains("2026-06-01T11:00:00.000000 → 2026-06-01T11:02:00.000000"), "{history}");
+
     // The source drops a column: the next run fails before it reads a row, naming the change.
     conn.execute(format!("ALTER TABLE {table} DROP COLUMN code").as_str()).await.unwrap();
     let drifted = ingest();

@@ -102,4 +102,32 @@ impl MetadataStore {
         .map_err(db_err("store job source columns"))?;
         Ok(())
     }
+
+    /// Record run `run_id`'s cursor: where it started (`None`: from the beginning) and where it ended.
+    pub async fn set_run_cursor(&self, run_id: &str, before: Option<&str>, after: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO run_cursors (run_id, before, after) VALUES ($1, $2, $3) \
+             ON CONFLICT (run_id) DO UPDATE SET before = excluded.before, after = excluded.after",
+        )
+        .bind(run_id)
+        .bind(before)
+        .bind(after)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("store run cursor"))?;
+        Ok(())
+    }
+
+    /// Run `run_id`'s cursor (before, after), if it had one.
+    pub async fn run_cursor(&self, run_id: &str) -> Result<Option<(Option<String>, Option<String>)>> {
+        let row = sqlx::query("SELECT before, after FROM run_cursors WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("read run cursor"))?;
+        row.map(|row| {
+            Ok((row.try_get(0).map_err(db_err("read run cursor"))?, row.try_get(1).map_err(db_err("read run cursor"))?))
+        })
+        .transpose()
+    }
 }

@@ -420,6 +420,10 @@ pub async fn run_with(
                     value,
                     run_id: run_id.clone(),
                 };
+                let before = database.as_ref().and_then(|d| d.since.clone());
+                if let Err(e) = catalog.store.set_run_cursor(&run_id, before.as_deref(), Some(&cursor.value)).await {
+                    tracing::warn!(run_id = %run_id, error = %e, "the run's cursor was not recorded");
+                }
                 if let Err(e) = catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await {
                     tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
                         "the run committed but its cursor was not stored; the next run reads from the old one");
