@@ -37,7 +37,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::database::CursorCell;
-use super::{CHANNEL_CAPACITY, Error as SourceError, Source, open_stream, spawn_source};
+use super::{CHANNEL_CAPACITY, Error as SourceError, Source, open_stream, shown_location, spawn_source};
 use crate::file::{FileFormat, ReadOptions};
 
 /// `[source.http]`.
@@ -118,23 +118,6 @@ pub enum Auth {
     ApiKey,
 }
 
-/// The token `spec` names, if any (never part of a message).
-fn token(spec: &HttpSpec, base_dir: &Path) -> io::Result<Option<String>> {
-    if let Some(var) = &spec.token_env {
-        return std::env::var(var)
-            .map(Some)
-            .map_err(|_| io::Error::other(format!("credentials: environment variable {var} is not set")));
-    }
-    if let Some(file) = &spec.token_file {
-        let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            io::Error::other(format!("credentials: cannot read token file {}: {}", path.display(), e.kind()))
-        })?;
-        return Ok(Some(text.lines().next().unwrap_or_default().trim().to_owned()));
-    }
-    Ok(None)
-}
-
 /// The value at a dot path (`data.items`); the whole value for `None`.
 fn at_path<'v>(value: &'v Value, path: Option<&str>) -> Option<&'v Value> {
     match path {
@@ -161,14 +144,15 @@ pub async fn open(
     options: &ReadOptions,
     cell: &CursorCell,
 ) -> Result<Box<dyn Source>, SourceError> {
-    let url = url::Url::parse(location)
-        .map_err(|e| SourceError::InvalidLocation { location: location.to_owned(), message: e.to_string() })?;
-    let token = token(spec, base_dir)
-        .map_err(|e| SourceError::InvalidLocation { location: location.to_owned(), message: e.to_string() })?;
+    // Messages name the location without its parameters (an API key may be one).
+    let invalid = |message: String| SourceError::InvalidLocation { location: shown_location(location), message };
+    let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
+    let token = super::secret(spec.token_env.as_deref(), spec.token_file.as_deref(), base_dir, "token")
+        .map_err(|message| invalid(format!("credentials: {message}")))?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(spec.timeout_secs.unwrap_or(30)))
         .build()
-        .map_err(|e| SourceError::InvalidLocation { location: location.to_owned(), message: e.to_string() })?;
+        .map_err(|e| invalid(e.to_string()))?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CAPACITY);
     let pager = Pager { client, spec: spec.clone(), token, since: since.map(str::to_owned), cell: cell.clone(), tx };
     tokio::spawn(pager.run(url));
@@ -339,8 +323,5 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The URL without its query (parameters may carry a key) for messages.
 fn redact(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    let _ = shown.set_password(None);
-    shown.to_string()
+    shown_location(url.as_str())
 }

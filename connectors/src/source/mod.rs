@@ -68,6 +68,46 @@ pub const CHANNEL_CAPACITY: usize = 2;
 /// from a JSON array.
 const SNIFF_BYTES: u64 = 4096;
 
+/// A secret (password, token) a job names by environment variable or by
+/// file (its first line, relative to `base_dir`); `None` when it names
+/// neither. The message on failure names the variable or the file, never a
+/// value. `what` is the kind of secret ("password", "token").
+pub(crate) fn secret(
+    env: Option<&str>,
+    file: Option<&Path>,
+    base_dir: &Path,
+    what: &str,
+) -> std::result::Result<Option<String>, String> {
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Err(format!("environment variable {var} is not set")),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!("environment variable {var} is not valid Unicode")),
+        };
+    }
+    if let Some(file) = file {
+        let path = if file.is_absolute() { file.to_path_buf() } else { base_dir.join(file) };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {what} file {}: {}", path.display(), e.kind()))?;
+        return Ok(Some(text.lines().next().unwrap_or_default().trim_end_matches('\r').to_owned()));
+    }
+    Ok(None)
+}
+
+/// A remote location as errors, logs, runs and lineage show it:
+/// `scheme://user@host:port/path`, without a password, parameters or fragment.
+pub fn shown_location(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(an unparsable location)".to_owned(),
+    }
+}
+
 /// Errors from finding and opening sources.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -269,3 +269,23 @@ async fn a_changed_source_is_caught_before_a_row_is_read_unless_the_job_reads_on
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_cursor_reads_in_the_columns_order_from_its_bound() {
+    let table = table_name("civlink_cursor");
+    let mut conn = sqlx::MySqlConnection::connect(MARIADB).await.unwrap();
+    conn.execute(format!("CREATE TABLE {table} (id INT PRIMARY KEY, v INT NOT NULL)").as_str()).await.unwrap();
+    conn.execute(format!("INSERT INTO {table} VALUES (1, 10), (2, 9), (3, 100), (4, 40)").as_str()).await.unwrap();
+    let mut cursor = spec(&table);
+    cursor.cursor = Some("v".into());
+    let cell = CursorCell::default();
+    let all = read_all(MARIADB, &cursor, None, &cell).await;
+    let ids: Vec<String> = (0..4).map(|i| value(&all, "id", i)).collect();
+    assert_eq!(ids, ["2", "1", "4", "3"], "numeric order, not the text's");
+    assert_eq!(cell.get().as_deref(), Some("100"));
+    cursor.lookback = Some(5);
+    let back = read_all(MARIADB, &cursor, Some("40"), &CursorCell::default()).await;
+    assert_eq!(back.iter().map(RecordBatch::num_rows).sum::<usize>(), 2, "40 and 100, from 35 on");
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+    conn.close().await.unwrap();
+}

@@ -307,6 +307,18 @@ pub fn drift(previous: &[String], current: &[String]) -> Vec<String> {
 /// (MySQL's `tinyint(1)`), precision and scale.
 type Described = (String, String, Option<String>, Option<i64>, Option<i64>);
 
+/// One row of either engine's information_schema query: name, type name,
+/// column type, precision, scale (the same five columns on both).
+fn described<R: Row>(row: &R) -> std::result::Result<Described, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?))
+}
+
 /// One column of the source.
 #[derive(Debug, Clone)]
 struct SourceColumn {
@@ -316,23 +328,8 @@ struct SourceColumn {
 
 /// The password `spec` names, if any.
 fn password(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result<Option<String>> {
-    let credentials = |message: String| Error::Credentials { location: location.to_owned(), message };
-    if let Some(var) = &spec.password_env {
-        return match std::env::var(var) {
-            Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Err(credentials(format!("environment variable {var} is not set"))),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(credentials(format!("environment variable {var} is not valid Unicode")))
-            }
-        };
-    }
-    if let Some(file) = &spec.password_file {
-        let path = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| credentials(format!("cannot read password file {}: {}", path.display(), e.kind())))?;
-        return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
-    }
-    Ok(None)
+    super::secret(spec.password_env.as_deref(), spec.password_file.as_deref(), base_dir, "password")
+        .map_err(|message| Error::Credentials { location: location.to_owned(), message })
 }
 
 enum Conn {
@@ -419,8 +416,8 @@ async fn columns(location: &str, engine: Engine, conn: &mut Conn, spec: &Databas
             match conn {
                 Conn::Postgres(conn) => {
                     let rows = sqlx::query(
-                        "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(numeric_precision AS BIGINT), \
-                         CAST(numeric_scale AS BIGINT) FROM information_schema.columns \
+                        "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), CAST(NULL AS TEXT), \
+                         CAST(numeric_precision AS BIGINT), CAST(numeric_scale AS BIGINT) FROM information_schema.columns \
                          WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 ORDER BY ordinal_position",
                     )
                     .bind(schema)
@@ -428,14 +425,8 @@ async fn columns(location: &str, engine: Engine, conn: &mut Conn, spec: &Databas
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(read)?;
-                    for row in rows {
-                        found.push((
-                            row.try_get(0).map_err(read)?,
-                            row.try_get(1).map_err(read)?,
-                            None,
-                            row.try_get(2).map_err(read)?,
-                            row.try_get(3).map_err(read)?,
-                        ));
+                    for row in &rows {
+                        found.push(described(row).map_err(read)?);
                     }
                 }
                 Conn::MySql(conn) => {
@@ -449,14 +440,8 @@ async fn columns(location: &str, engine: Engine, conn: &mut Conn, spec: &Databas
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(read)?;
-                    for row in rows {
-                        found.push((
-                            row.try_get(0).map_err(read)?,
-                            row.try_get(1).map_err(read)?,
-                            row.try_get(2).map_err(read)?,
-                            row.try_get(3).map_err(read)?,
-                            row.try_get(4).map_err(read)?,
-                        ));
+                    for row in &rows {
+                        found.push(described(row).map_err(read)?);
                     }
                 }
             }
@@ -746,16 +731,4 @@ pub fn location_has_password(location: &str) -> bool {
     }
 }
 
-/// The location as shown in errors, logs, runs and lineage:
-/// `scheme://user@host:port/database`, without a password or parameters.
-pub fn shown_location(location: &str) -> String {
-    match url::Url::parse(location) {
-        Ok(mut url) => {
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        Err(_) => "(an unparsable database location)".to_owned(),
-    }
-}
+pub use super::shown_location;
