@@ -120,7 +120,7 @@ pub async fn run(args: &IngestArgs, catalog: &OpenCatalog) -> Result<(Outcome, O
         true => Some(overrider(args, catalog, &job.spec.dataset, "--force").await?),
         false => None,
     };
-    let options = RunOptions { force: args.force };
+    let options = RunOptions { force: args.force, ..RunOptions::default() };
     let outcome = run_job_with(&job, job_path, catalog, &options).await?;
     if let (Some((principal, reason)), Some(gates)) = (overrider, &outcome.gates)
         && !gates.passed()

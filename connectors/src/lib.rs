@@ -9,11 +9,13 @@
 //! | [`gates`] | delivery gates: when a run is held instead of committed (quarantine share, shrink, rows, required columns) |
 //! | [`mapping`] | declarative mapping of a department's columns and values onto a standard's, applied before validation |
 //! | [`pipeline`] | one ingestion run: map, validate, quarantine, de-duplicate, write and commit with quality and lineage |
-//! | [`job`] | ingestion job files (TOML): dataset, standard, write mode, schedule, governance attributes, source, mapping |
+//! | [`job`] | ingestion job files (TOML): dataset, standard, write mode, schedule, governance attributes, source, mapping; [`job::JobSet`]: a job directory checked as a whole (`after` dependencies, cycles, names) |
+//! | [`schedule`] | the scheduler of `civlink serve`: cron occurrences claimed in the catalog, one run per job under a renewed lease, missed runs, `after` dependencies, shutdown grace |
 
 pub mod file;
 pub mod gates;
 pub mod job;
 pub mod mapping;
 pub mod pipeline;
+pub mod schedule;
 pub mod source;

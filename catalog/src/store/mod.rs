@@ -18,6 +18,7 @@ mod codec;
 mod cursors;
 mod findings;
 mod holds;
+mod leases;
 mod policy;
 mod settings;
 
@@ -109,6 +110,7 @@ mod snapshot;
 
 pub use cursors::JobCursor;
 pub use holds::{Accepted, Hold};
+pub use leases::{JobLease, LeaseOutcome};
 pub use snapshot::{PolicySnapshot, ReadableDataset};
 
 /// The columns of `runs`, in the order [`run_from_row`] reads them.

@@ -9,6 +9,8 @@
 //! standard = "gongan.population"         # a shipped standard id, or a JSON file (relative to this file)
 //! mode = "upsert"                        # append (default) | overwrite | upsert
 //! schedule = "0 0 2 * * *"               # optional cron, seconds optional
+//! missed = "run_once"                    # optional: skip (default) | run_once, see set::MissedRuns
+//! after = ["gongan-population"]          # optional: run once these jobs have committed (see set)
 //!
 //! [dataset_info]                         # governance attributes, for registering the dataset
 //! title = "户籍人口"                      # optional: the standard's title
@@ -45,6 +47,9 @@
 //! closed standard) mapped columns the standard does not have.
 
 mod remote;
+mod set;
+
+pub use set::{JobSet, MissedRuns};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -84,6 +89,15 @@ pub struct JobSpec {
     /// kept as written; see [`Job::schedule`] for the parsed form.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// What a scheduler does about occurrences of `schedule` it missed while
+    /// no scheduler ran: `skip` (default) or `run_once` when it starts.
+    #[serde(default, deserialize_with = "de_from_str")]
+    pub missed: MissedRuns,
+    /// Jobs, by name, whose commits this job follows: the scheduler runs it
+    /// once every one of them has committed since its own last run (see
+    /// [`JobSet`] for the checks across jobs).
+    #[serde(default)]
+    pub after: Vec<String>,
     /// Governance attributes used when the dataset is registered.
     pub dataset_info: DatasetInfo,
     /// Where the files come from and how to read them.
@@ -276,7 +290,19 @@ impl Job {
         c.unknown_keys(
             &table,
             "",
-            &["name", "dataset", "standard", "mode", "schedule", "dataset_info", "source", "mapping", "gates"],
+            &[
+                "name",
+                "dataset",
+                "standard",
+                "mode",
+                "schedule",
+                "missed",
+                "after",
+                "dataset_info",
+                "source",
+                "mapping",
+                "gates",
+            ],
         );
         let gates_table = c.table(&table, "", "gates", false);
         let (gates, gate_problems) = crate::gates::check(gates_table);
@@ -295,6 +321,7 @@ impl Job {
         let schedule = c.parsed(&table, "", "schedule", false, |v| {
             croner::Cron::from_str(v).map_err(|e| format!("invalid cron expression {v:?}: {e}"))
         });
+        set::check_own_keys(&mut c, &table);
 
         if let Some(info) = c.table(&table, "", "dataset_info", true) {
             c.unknown_keys(

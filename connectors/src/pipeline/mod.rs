@@ -147,6 +147,9 @@ pub struct RunOptions {
     /// Commit even when a delivery gate would hold the run (the caller has
     /// checked that its principal may, and audits the override).
     pub force: bool,
+    /// The run's id (default: a new one). The scheduler names it before the
+    /// run starts, so that the job's lease says which run it covers.
+    pub run_id: Option<String>,
 }
 
 /// Where the catalog lives: its metadata store, table storage and S3 credentials for sources.
@@ -270,7 +273,7 @@ pub async fn run_with(
     // Keys are checked over the whole run below (duplicates, not invalid rows), so not per batch.
     let validator = Validator::compile(standard)?.without_batch_key_check();
 
-    let run_id = uuid::Uuid::new_v4().to_string();
+    let run_id = options.run_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     // A database changes without its job changing: its runs are never skipped as already ingested.
     let remote = job.spec.source.database.is_some() || job.spec.source.http.is_some();
     let database = remote.then(|| DatabaseRead {
