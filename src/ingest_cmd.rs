@@ -219,6 +219,28 @@ pub async fn run_job_with(
     outcome.map_err(|e| Error::Ingest { job: job_path.to_owned(), message: e.to_string() })
 }
 
+/// [`run_job`] under the job's lease (the scheduler's, taken by `jobs run`): renewed while the run lives, released after.
+pub async fn run_job_leased(
+    job: &Job,
+    job_path: &Path,
+    catalog: &OpenCatalog,
+    lease: civlink_connectors::schedule::Lease,
+) -> Result<RunOutcome> {
+    use civlink_connectors::schedule::LeasedRun;
+    let bar = Bar::new(&job.spec.name);
+    let outcome = lease.run(job, &catalog.pipeline(), &bar, RunOptions::default()).await;
+    bar.0.finish_and_clear();
+    match outcome {
+        LeasedRun::Ran(outcome) => {
+            (*outcome).map_err(|e| Error::Ingest { job: job_path.to_owned(), message: e.to_string() })
+        }
+        LeasedRun::LeaseLost => Err(Error::Ingest {
+            job: job_path.to_owned(),
+            message: "stopped before committing: the job's lease was lost (another process took the job over)".into(),
+        }),
+    }
+}
+
 /// The run summary: counts, the conservation check, validity and the top violations.
 pub fn summary(outcome: &RunOutcome) -> String {
     use std::fmt::Write;

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civlink_api::ApiConfig;
+use civlink_connectors::job::Job;
+use civlink_connectors::pipeline::RunOutcome;
+use civlink_connectors::schedule::{AfterRun, Scheduler, SchedulerCatalog, SchedulerConfig};
 use civlink_flight::{FlightConfig, PreEncoded, TlsConfig};
 use civlink_query::{Limits, SessionFactory};
 use serde::Deserialize;
@@ -45,6 +48,65 @@ pub struct ServeSection {
     /// Limits of every query, whichever transport it arrives by.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// The ingestion jobs run on their schedules.
+    #[serde(default)]
+    pub scheduler: SchedulerSection,
+}
+
+/// The `[serve.scheduler]` section: which job directory `civlink serve`
+/// schedules, and how. Without a `jobs_dir` no scheduler runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSection {
+    /// The job files (`*.toml`) whose `schedule` and `after` are run; read
+    /// again every `rescan_secs`, so jobs are added or changed without a
+    /// restart (`CIVLINK_JOBS_DIR` overrides; default: no scheduler).
+    pub jobs_dir: Option<PathBuf>,
+    /// Seconds a job's lease lasts unless renewed: how long another process
+    /// sharing the catalog waits before taking over a job whose process died
+    /// (default 60; `CIVLINK_SCHEDULER_LEASE_SECS` overrides).
+    pub lease_secs: Option<u64>,
+    /// Seconds between reads of the job directory (default 10; `CIVLINK_SCHEDULER_RESCAN_SECS` overrides).
+    pub rescan_secs: Option<u64>,
+    /// Seconds a run in progress at shutdown may take to finish before it is
+    /// stopped with its dataset untouched (default 30; `CIVLINK_SCHEDULER_GRACE_SECS` overrides).
+    pub shutdown_grace_secs: Option<u64>,
+    /// Rule directories whose rules with `[schedule] after_ingest` run after
+    /// a scheduled run commits (`CIVLINK_RULES_DIR` overrides with one directory).
+    #[serde(default)]
+    pub rules_dirs: Vec<PathBuf>,
+}
+
+impl SchedulerSection {
+    /// The scheduler's settings, with the environment applied (`None`: no
+    /// job directory given); every problem is recorded.
+    fn resolve(&self, problems: &mut Vec<String>) -> (Option<SchedulerConfig>, Vec<PathBuf>) {
+        let dir: Option<PathBuf> = env_value("CIVLINK_JOBS_DIR", problems).or(self.jobs_dir.clone());
+        let mut seconds = |name: &str, key: &str, given: Option<u64>, least: u64| -> Option<Duration> {
+            let value: Option<u64> = env_value(name, problems).or(given);
+            if value.is_some_and(|v| v < least) {
+                problems.push(format!("serve.scheduler.{key} ({name}) must be at least {least}"));
+            }
+            value.map(Duration::from_secs)
+        };
+        let lease = seconds("CIVLINK_SCHEDULER_LEASE_SECS", "lease_secs", self.lease_secs, 1);
+        let rescan = seconds("CIVLINK_SCHEDULER_RESCAN_SECS", "rescan_secs", self.rescan_secs, 1);
+        let grace = seconds("CIVLINK_SCHEDULER_GRACE_SECS", "shutdown_grace_secs", self.shutdown_grace_secs, 0);
+        let rules_dirs = match env_value::<PathBuf>("CIVLINK_RULES_DIR", problems) {
+            Some(dir) => vec![dir],
+            None => self.rules_dirs.clone(),
+        };
+        let config = dir.map(|dir| {
+            let defaults = SchedulerConfig::new(dir);
+            SchedulerConfig {
+                lease: lease.unwrap_or(defaults.lease),
+                rescan: rescan.unwrap_or(defaults.rescan),
+                grace: grace.unwrap_or(defaults.grace),
+                ..defaults
+            }
+        });
+        (config, rules_dirs)
+    }
 }
 
 /// The `[serve.limits]` section: what [`Limits`] is built from. Each key
@@ -87,6 +149,10 @@ pub struct Serving {
     pub limits: Limits,
     /// Where and how often the audit head is checkpointed.
     pub checkpoint: Option<(PathBuf, Duration)>,
+    /// The scheduler, when a job directory is given.
+    pub scheduler: Option<SchedulerConfig>,
+    /// Rule directories for the rules scheduled after ingestion.
+    pub rules_dirs: Vec<PathBuf>,
 }
 
 /// An environment value parsed, or a problem recorded.
@@ -166,6 +232,7 @@ impl ServeSection {
             problems.push("serve.audit_checkpoint_secs (CIVLINK_AUDIT_CHECKPOINT_SECS) must be at least 1".into());
         }
         let limits = self.limits.limits(&mut problems);
+        let (scheduler, rules_dirs) = self.scheduler.resolve(&mut problems);
         if !problems.is_empty() {
             return Err(Error::Config { problems });
         }
@@ -183,6 +250,8 @@ impl ServeSection {
             },
             limits,
             checkpoint,
+            scheduler,
+            rules_dirs,
         })
     }
 }
@@ -256,21 +325,81 @@ pub async fn bind(serving: Serving, catalog: &OpenCatalog) -> Result<Bound> {
 
 /// Serve Flight SQL and REST until a shutdown signal; in-flight queries finish or are cancelled.
 pub async fn run(serving: Serving, catalog: OpenCatalog) -> Result<Outcome> {
+    let scheduler_config = serving.scheduler.clone();
+    let rules_dirs = serving.rules_dirs.clone();
+    if let Some(config) = &scheduler_config
+        && let Err(e) = std::fs::read_dir(&config.jobs_dir)
+    {
+        return Err(Error::Config {
+            problems: vec![format!("serve.scheduler.jobs_dir: cannot read {}: {e}", config.jobs_dir.display())],
+        });
+    }
     let bound = bind(serving, &catalog).await?;
+    let catalog = Arc::new(catalog);
+    let scheduler = scheduler_config.map(|config| {
+        let owned = SchedulerCatalog {
+            store: catalog.store.clone(),
+            tables: catalog.tables.clone(),
+            s3: catalog.config.s3.clone(),
+        };
+        let mut scheduler = Scheduler::new(config, Arc::new(owned));
+        if !rules_dirs.is_empty() {
+            scheduler =
+                scheduler.after_run(Arc::new(RulesAfterIngest { catalog: Arc::clone(&catalog), dirs: rules_dirs }));
+        }
+        scheduler
+    });
     // The addresses on stdout, for scripts and tests that started us on port 0.
     println!("Flight SQL listening on {}", bound.flight.local_addr());
     println!("REST API listening on http://{}", bound.api.local_addr());
-    serve_both(bound, shutdown_signal()).await?;
+    if let Some(scheduler) = &scheduler {
+        println!("scheduler running as {}", scheduler.holder());
+    }
+    serve_both(bound, scheduler, shutdown_signal()).await?;
     println!("Flight SQL stopped");
     println!("REST API stopped");
     Ok(Outcome::Clean)
 }
 
-/// Serve both servers until `shutdown` resolves, then stop both and wait
-/// for them, and write what the auditor still counts.
-pub async fn serve_both(bound: Bound, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+/// After a scheduled run commits (or is held): the rules scheduled after
+/// ingestion of its dataset, as `civlink ingest --rules-dir` runs them.
+struct RulesAfterIngest {
+    catalog: Arc<OpenCatalog>,
+    dirs: Vec<PathBuf>,
+}
+
+impl AfterRun for RulesAfterIngest {
+    fn after_run<'a>(&'a self, job: &'a Job, outcome: &'a RunOutcome) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let run = &outcome.run;
+            match crate::verify_cmd::after_ingest(&self.catalog, &run.dataset, run.status, &self.dirs).await {
+                Ok(Some(table)) => {
+                    tracing::info!(job = %job.spec.name, dataset = %run.dataset, "rules after ingest:\n{table}")
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(job = %job.spec.name, dataset = %run.dataset, %error,
+                    "the rules scheduled after this ingestion did not run"),
+            }
+        })
+    }
+}
+
+/// Serve both servers (and the scheduler, if any) until `shutdown`
+/// resolves, then stop them all and wait for them (the scheduler gives its
+/// runs in progress their grace period), and write what the auditor still counts.
+pub async fn serve_both(
+    bound: Bound,
+    scheduler: Option<Scheduler>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let Bound { flight, api, factory } = bound;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler_task = scheduler.map(|scheduler| {
+        let mut scheduler_stopped = stopped.clone();
+        tokio::spawn(scheduler.run(async move {
+            let _ = scheduler_stopped.wait_for(|stop| *stop).await;
+        }))
+    });
     let mut api_stopped = stopped.clone();
     let api_task = tokio::spawn(api.serve(async move {
         let _ = api_stopped.wait_for(|stop| *stop).await;
@@ -283,6 +412,13 @@ pub async fn serve_both(bound: Bound, shutdown: impl std::future::Future<Output 
     let _ = stop.send(true);
     let flight_result = flight_task.await;
     let api_result = api_task.await;
+    if let Some(task) = scheduler_task {
+        match task.await {
+            Ok(Ok(())) => println!("scheduler stopped"),
+            Ok(Err(e)) => return Err(Error::Serve { message: format!("scheduler: {e}") }),
+            Err(e) => return Err(Error::Serve { message: format!("scheduler task: {e}") }),
+        }
+    }
     factory.auditor().flush_all().await;
     match flight_result {
         Ok(result) => result.map_err(|e| Error::Serve { message: format!("Flight SQL: {e}") })?,

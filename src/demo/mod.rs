@@ -473,6 +473,8 @@ async fn serve(args: &RunArgs, catalog: OpenCatalog, tokens: &[DemoToken]) -> Re
         api: civlink_api::ApiConfig { addr: args.api_addr, check_sources: None },
         limits: civlink_query::Limits::default(),
         checkpoint: None,
+        scheduler: None,
+        rules_dirs: Vec::new(),
     };
     let bound = crate::serve_cmd::bind(serving, &catalog).await?;
     let flight_addr = bound.flight.local_addr();
@@ -482,7 +484,7 @@ async fn serve(args: &RunArgs, catalog: OpenCatalog, tokens: &[DemoToken]) -> Re
     print!("{}", snippets(flight_addr, api_addr, tokens));
     println!("\nServing until Ctrl-C (or SIGTERM).");
 
-    crate::serve_cmd::serve_both(bound, crate::serve_cmd::shutdown_signal()).await?;
+    crate::serve_cmd::serve_both(bound, None, crate::serve_cmd::shutdown_signal()).await?;
     println!("Flight SQL stopped");
     println!("REST API stopped");
     Ok(())

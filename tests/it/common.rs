@@ -272,6 +272,18 @@ impl Server {
         (status, body)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process dies at once, releasing nothing.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.take();
+    }
+
     /// SIGTERM, then wait for a clean exit; returns what it logged.
     pub fn stop(mut self) -> String {
         let term = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");

@@ -15,5 +15,6 @@ mod jobs;
 mod policy;
 mod python_clients;
 mod s3;
+mod scheduler;
 mod spreadsheets;
 mod verify;

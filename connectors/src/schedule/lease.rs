@@ -37,7 +37,7 @@ pub enum Acquire {
 #[derive(Debug)]
 pub enum LeasedRun {
     /// The run ended by itself: committed, held, skipped or failed.
-    Ran(pipeline::Result<RunOutcome>),
+    Ran(Box<pipeline::Result<RunOutcome>>),
     /// The lease was lost mid-run; the run was stopped before committing.
     LeaseLost,
 }
@@ -107,7 +107,7 @@ impl Lease {
             let run = pipeline::run_with(job, catalog, progress, &options);
             tokio::pin!(run);
             tokio::select! {
-                outcome = &mut run => LeasedRun::Ran(outcome),
+                outcome = &mut run => LeasedRun::Ran(Box::new(outcome)),
                 () = self.kept() => LeasedRun::LeaseLost,
             }
             // The run, if unfinished, is dropped here: before its commit.

@@ -532,10 +532,13 @@ impl RunTask {
         }
         let run_id = lease.run_id().to_owned();
         let catalog = self.catalog.pipeline();
-        let ran = match lease.run(&job, &catalog, &Silent, RunOptions::default()).await {
-            LeasedRun::LeaseLost => Ran::LeaseLost { run_id },
-            LeasedRun::Ran(Err(error)) => Ran::Failed { run_id, error: error.to_string() },
-            LeasedRun::Ran(Ok(outcome)) => {
+        let outcome = match lease.run(&job, &catalog, &Silent, RunOptions::default()).await {
+            LeasedRun::LeaseLost => return report(Ran::LeaseLost { run_id }),
+            LeasedRun::Ran(outcome) => *outcome,
+        };
+        let ran = match outcome {
+            Err(error) => Ran::Failed { run_id, error: error.to_string() },
+            Ok(outcome) => {
                 if matches!(outcome.run.status, RunStatus::Committed | RunStatus::Held)
                     && let Some(hook) = &self.after_run
                 {

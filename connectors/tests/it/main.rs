@@ -7,6 +7,7 @@ mod job;
 mod json;
 mod json_types;
 mod parquet;
+mod schedule;
 mod source;
 mod xlsx;
 
