@@ -284,3 +284,51 @@ async fn a_connection_dropped_mid_read_fails_the_run_and_leaves_the_dataset_as_i
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_delivery_that_shrinks_past_the_gate_is_held_and_the_dataset_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let table = format!("civlink_shrink_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+    conn.execute(format!("CREATE TABLE {table} (id_number text PRIMARY KEY, name text)").as_str()).await.unwrap();
+    let export = crate::common::valid_export(20, 0);
+    for line in export.lines().skip(1) {
+        let mut fields = line.split(',');
+        let (id, name) = (fields.next().unwrap(), fields.next().unwrap());
+        sqlx::query(&format!("INSERT INTO {table} VALUES ($1, $2)"))
+            .bind(id)
+            .bind(name)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // A full refresh: overwrite, no cursor.
+    let job = job(dir.path(), &table);
+    let text_of_job = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("mode = \"upsert\"", "mode = \"overwrite\"")
+        .replace("cursor = \"updated_at\"\nlookback = 300\n", "");
+    std::fs::write(&job, text_of_job).unwrap();
+    let env = vec![("CIVLINK_TEST_DB_PASSWORD".to_owned(), SECRET.to_owned())];
+    let ingest = || civlink_env(&data_dir, &["ingest", job.to_str().unwrap()], &env);
+    let first = ingest();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(rows(&data_dir, &env).0, 20);
+
+    // The source lost most of its rows (a truncated export table): the shrink gate holds the run.
+    conn.execute(
+        format!(
+            "DELETE FROM {table} WHERE id_number NOT IN (SELECT id_number FROM {table} ORDER BY id_number LIMIT 2)"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    let held = ingest();
+    let printed = text(&held);
+    assert_eq!(held.status.code(), Some(3), "held: {printed}");
+    assert!(printed.contains("held"), "{printed}");
+    assert_eq!(rows(&data_dir, &env).0, 20, "a held database delivery replaced the data");
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+}

@@ -110,4 +110,14 @@ token_env = "CIVLINK_TEST_API_TOKEN"
     );
     assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
     assert!(text(&refused).contains("401"), "{}", text(&refused));
+
+    // The API answers with no records at all: the gates hold the delivery, the dataset keeps its rows.
+    let empty = serve(serde_json::json!({"data": []}).to_string());
+    let job_text =
+        std::fs::read_to_string(&job).unwrap().replace(&format!("http://{addr}/"), &format!("http://{empty}/"));
+    std::fs::write(&job, job_text).unwrap();
+    let held = civlink_env(&data_dir, &["ingest", job.to_str().unwrap()], &env);
+    assert_eq!(held.status.code(), Some(3), "held: {}", text(&held));
+    let read = text(&civlink_env(&data_dir, &["catalog", "read", "renshe.api_people", "--limit", "10"], &env));
+    assert!(read.contains("renshe.api_people: 2 "), "the held delivery replaced the data: {read}");
 }
