@@ -202,14 +202,18 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     conn.close().await.unwrap();
 }
 
-/// A proxy to PostgreSQL that closes both sides once it has passed `cut`
-/// bytes from the server: a connection dropped mid-read.
-async fn dropping_proxy(cut: usize) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+/// A proxy to PostgreSQL that closes both sides of each of its first
+/// `cut_connections` connections once it has passed `cut` bytes from the
+/// server (a connection dropped mid-read); later connections pass whole.
+async fn dropping_proxy(cut: usize, cut_connections: usize) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = tokio::spawn(async move {
+        let mut accepted = 0;
         while let Ok((client, _)) = listener.accept().await {
+            accepted += 1;
+            let cut = if accepted <= cut_connections { cut } else { usize::MAX };
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await else { return };
                 let (mut client_read, mut client_write) = client.into_split();
@@ -267,18 +271,31 @@ async fn a_connection_dropped_mid_read_fails_the_run_and_leaves_the_dataset_as_i
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let (before, _) = rows(&data_dir, &env);
 
-    let (proxy, serving) = dropping_proxy(200_000).await;
+    // Every connection drops mid-read: read again twice (read_retries default), then the run fails.
+    let (proxy, serving) = dropping_proxy(200_000, usize::MAX).await;
     let cut = dir.path().join("cut.toml");
     let text_of_job = std::fs::read_to_string(&good).unwrap();
     std::fs::write(&cut, text_of_job.replace("127.0.0.1:5432", &proxy.to_string())).unwrap();
     let failed = civlink_env(&data_dir, &["ingest", cut.to_str().unwrap()], &env);
     let failed_text = text(&failed);
     assert_ne!(failed.status.code(), Some(0), "{failed_text}");
-    assert!(failed_text.contains("reading failed"), "the cause is named: {failed_text}");
+    assert!(failed_text.contains("the connection was lost"), "the cause is named: {failed_text}");
+    assert_eq!(failed_text.matches("reading again from the start").count(), 2, "{failed_text}");
     assert!(!failed_text.contains(SECRET), "{failed_text}");
     assert_eq!(rows(&data_dir, &env).0, before, "the dataset is untouched");
     let history = text(&civlink_env(&data_dir, &["catalog", "history", "renshe.db_people"], &env));
     assert!(history.contains("failed"), "the run is recorded as failed: {history}");
+    serving.abort();
+
+    // Only the first connection drops: the run reads again from the start and commits every row once.
+    let (proxy, serving) = dropping_proxy(200_000, 1).await;
+    std::fs::write(&cut, text_of_job.replace("127.0.0.1:5432", &proxy.to_string())).unwrap();
+    let retried = civlink_env(&data_dir, &["ingest", cut.to_str().unwrap()], &env);
+    let retried_text = text(&retried);
+    assert_eq!(retried.status.code(), Some(0), "{retried_text}");
+    assert_eq!(retried_text.matches("reading again from the start").count(), 1, "{retried_text}");
+    assert_eq!(counts(&retried_text).0, 20_000, "the dropped read's rows are not counted: {retried_text}");
+    assert_eq!(rows(&data_dir, &env).0, before, "every row once");
     serving.abort();
 
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();

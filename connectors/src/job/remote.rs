@@ -98,6 +98,9 @@ pub(super) fn check_database(
             ),
         );
     }
+    if database.read_retries.is_some_and(|r| r > 10) {
+        c.problem("source.database.read_retries", "at most 10");
+    }
     if database.connect_retries.is_some_and(|r| r > 20) {
         c.problem("source.database.connect_retries", "at most 20");
     }

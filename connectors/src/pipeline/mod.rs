@@ -380,7 +380,30 @@ pub async fn run_with(
     }
 
     let base_version = dataset.current_version;
-    match ingest(job, catalog, &validator, &dataset, &files, &run_id, progress, options, database.as_ref()).await {
+    // A database connection that drops mid-read is read again from the start: nothing of the dropped
+    // read was committed, so the rows land once.
+    let read_retries = job.spec.source.database.as_ref().map_or(0, |d| d.read_retries.unwrap_or(2).min(10));
+    let mut database = database;
+    let mut attempt = 0;
+    let ingested = loop {
+        let result =
+            ingest(job, catalog, &validator, &dataset, &files, &run_id, progress, options, database.as_ref()).await;
+        match result {
+            Err(Error::Source(crate::source::Error::Database(lost)))
+                if lost.is_connection_lost() && attempt < read_retries =>
+            {
+                attempt += 1;
+                tracing::warn!(run_id = %run_id, dataset = %spec.id, attempt, error = %lost,
+                    "the source's connection dropped mid-read; reading again from the start");
+                tokio::time::sleep(std::time::Duration::from_millis(500 << (attempt - 1).min(5))).await;
+                if let Some(read) = database.as_mut() {
+                    read.cell = crate::source::database::CursorCell::default();
+                }
+            }
+            other => break other,
+        }
+    };
+    match ingested {
         Ok(Ingested { counts, data_version, quarantine_version, quality, gates, held }) => {
             record.finished_at = Some(Utc::now());
             record.counts = counts;

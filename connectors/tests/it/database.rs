@@ -29,6 +29,7 @@ fn spec(table: &str) -> DatabaseSpec {
         cursor: None,
         lookback: None,
         connect_retries: Some(0),
+        read_retries: None,
         on_drift: None,
     }
 }

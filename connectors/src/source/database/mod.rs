@@ -12,6 +12,7 @@
 //! cursor = "updated_at"                 # incremental: only rows at or past the last committed run's cursor
 //! lookback = 300                        # re-read this far behind it (seconds, or units of an integer cursor)
 //! connect_retries = 3                   # attempts beyond the first, with backoff
+//! read_retries = 2                      # reads again from the start after the connection drops mid-read
 //! on_drift = "fail"                     # or "continue": what a change of the source's columns does
 //! ```
 //!
@@ -108,6 +109,11 @@ pub struct DatabaseSpec {
     /// Connection attempts beyond the first (default 3).
     #[serde(default)]
     pub connect_retries: Option<u32>,
+    /// Times a run reads the source again from the start after its
+    /// connection dropped mid-read, with backoff (default 2): nothing of a
+    /// dropped read is kept, so a retried run commits the rows once.
+    #[serde(default)]
+    pub read_retries: Option<u32>,
     /// What a change of the source's columns since the last committed run
     /// does: `fail` (default: nothing is read) or `continue` (rows that no
     /// longer map are quarantined by validation, as always).
@@ -201,9 +207,17 @@ pub enum Error {
         /// The column.
         column: String,
     },
-    /// Reading failed (the connection dropped, the query failed).
+    /// Reading failed (the query failed, a row could not be decoded).
     #[error("{location}: reading failed: {message}")]
     Read {
+        /// The location.
+        location: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// The connection dropped while rows were read: a run may read again.
+    #[error("{location}: reading failed, the connection was lost: {message}")]
+    ConnectionLost {
         /// The location.
         location: String,
         /// The driver's message.
@@ -403,6 +417,24 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
     Err(Error::Connect { location: shown, attempts, message: last })
 }
 
+/// A driver error while reading: a lost connection (the socket closed, the
+/// stream broke off) can be read again; anything else cannot.
+fn read_failure(location: &str, error: sqlx::Error) -> Error {
+    let lost = matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    );
+    let (location, message) = (location.to_owned(), error.to_string());
+    if lost { Error::ConnectionLost { location, message } } else { Error::Read { location, message } }
+}
+
+impl Error {
+    /// Whether reading again from the start may succeed.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::ConnectionLost { .. })
+    }
+}
+
 /// The columns of the table or query, with their kinds.
 async fn columns(location: &str, engine: Engine, conn: &mut Conn, spec: &DatabaseSpec) -> Result<Vec<SourceColumn>> {
     let read = |e: sqlx::Error| Error::Read { location: location.to_owned(), message: e.to_string() };
@@ -596,7 +628,7 @@ impl Reader {
         for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
         usize: sqlx::ColumnIndex<R>,
     {
-        let read = |e: sqlx::Error| Error::Read { location: self.location.clone(), message: e.to_string() };
+        let read = |e: sqlx::Error| read_failure(&self.location, e);
         let mut builders: Vec<StringBuilder> = self.columns.iter().map(|_| StringBuilder::new()).collect();
         let mut in_batch = 0;
         while let Some(row) = rows.try_next().await.map_err(read)? {
