@@ -281,13 +281,14 @@ impl Pager {
             }
             let outcome = request.send().await;
             let wait = match outcome {
-                Ok(response) if response.status().is_success() => {
-                    let body = response.bytes().await.map_err(|e| {
-                        io::Error::other(format!("{}: reading the response failed: {}", redact(url), e.without_url()))
-                    })?;
-                    return serde_json::from_slice(&body)
-                        .map_err(|e| io::Error::other(format!("{}: the response is not JSON: {e}", redact(url))));
-                }
+                // A body that breaks off (the connection dropped, the timeout struck mid-body) is asked again.
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(body) => {
+                        return serde_json::from_slice(&body)
+                            .map_err(|e| io::Error::other(format!("{}: the response is not JSON: {e}", redact(url))));
+                    }
+                    Err(e) => Some((backoff(attempt), format!("the response broke off: {}", e.without_url()))),
+                },
                 Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                     let seconds = response
                         .headers()
