@@ -357,6 +357,13 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             quality.unused_source_columns.join(", ")
         );
     }
+    if !quality.source_drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "  warning: the source's columns changed since the last committed run, read on (on_drift = continue): {}",
+            quality.source_drift.join("; ")
+        );
+    }
     for layout in &quality.sheets {
         out.push_str(&sheet_lines(layout));
     }

@@ -25,3 +25,8 @@ CREATE TABLE job_occurrences (
     claimed_by TEXT NOT NULL,
     claimed_at TEXT NOT NULL
 );
+
+-- The source whose columns `job_source_columns` holds (as `job_cursors.source`):
+-- a job moved to another table or query compares nothing with the old one's
+-- columns. Rows from before this column are taken as the job's current source.
+ALTER TABLE job_source_columns ADD COLUMN source TEXT;

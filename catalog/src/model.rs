@@ -589,6 +589,11 @@ pub struct QualityReport {
     /// column renamed at the source shows up here first.
     #[serde(default)]
     pub unused_source_columns: Vec<String>,
+    /// Database sources read on under `on_drift = "continue"`: how the
+    /// source's columns changed since the last committed run (a column
+    /// dropped, added or retyped), so that the drift is on record.
+    #[serde(default)]
+    pub source_drift: Vec<String>,
     /// Spreadsheets: per sheet read, where its table was and the rows
     /// skipped (empty for other sources).
     #[serde(default)]

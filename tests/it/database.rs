@@ -149,6 +149,17 @@ async fn an_incremental_database_source_reads_each_row_once_across_the_boundary(
     assert!(drifted_text.contains("\"code\" dropped"), "{drifted_text}");
     assert_eq!(rows(&data_dir, &env).0, 5, "the dataset is untouched");
 
+    // Told to read on, the run commits, and the drift is on record in its quality report.
+    let job_text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&job, job_text.replace("lookback = 300\n", "lookback = 300\non_drift = \"continue\"\n")).unwrap();
+    let read_on = ingest();
+    let read_on_text = text(&read_on);
+    assert_eq!(read_on.status.code(), Some(0), "{read_on_text}");
+    assert!(read_on_text.contains("read on (on_drift = continue): column \"code\" dropped"), "{read_on_text}");
+    let shown = text(&civlink_env(&data_dir, &["catalog", "show", "renshe.db_people"], &env));
+    assert!(shown.contains("\"code\" dropped"), "the drift is recorded with the run: {shown}");
+    std::fs::write(&job, job_text).unwrap();
+
     // The job moves to another table: the old table's cursor does not apply there.
     let moved = format!("{table}_moved");
     conn.execute(

@@ -364,6 +364,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
         primary_key_uniqueness: 1.0,
         normalised: Vec::new(),
         unused_source_columns: Vec::new(),
+        source_drift: Vec::new(),
         sheets: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),

@@ -63,14 +63,19 @@ impl MetadataStore {
         Ok(())
     }
 
-    /// The source columns job `job`'s last committed run read (`name: type` each).
-    pub async fn job_source_columns(&self, job: &str) -> Result<Option<Vec<String>>> {
-        let row = sqlx::query("SELECT columns FROM job_source_columns WHERE job = $1")
+    /// The source columns job `job`'s last committed run read (`name: type`
+    /// each), if it read `source` (another source's columns do not apply).
+    pub async fn job_source_columns(&self, job: &str, source: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT columns, source FROM job_source_columns WHERE job = $1")
             .bind(job)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err("read job source columns"))?;
         let Some(row) = row else { return Ok(None) };
+        let stored_source: Option<String> = row.try_get(1).map_err(db_err("read job source columns"))?;
+        if stored_source.is_some_and(|stored| stored != source) {
+            return Ok(None);
+        }
         let text: String = row.try_get(0).map_err(db_err("read job source columns"))?;
         serde_json::from_str(&text)
             .map(Some)
@@ -82,21 +87,24 @@ impl MetadataStore {
         &self,
         job: &str,
         dataset: &DatasetId,
+        source: &str,
         columns: &[String],
         run_id: &str,
     ) -> Result<()> {
         let text = serde_json::to_string(columns)
             .map_err(|e| super::Error::Invalid { what: "job source columns", message: e.to_string() })?;
         sqlx::query(
-            "INSERT INTO job_source_columns (job, dataset, columns, run_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, columns = excluded.columns, \
-             run_id = excluded.run_id, updated_at = excluded.updated_at",
+            "INSERT INTO job_source_columns (job, dataset, columns, run_id, updated_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, \
+             columns = excluded.columns, run_id = excluded.run_id, updated_at = excluded.updated_at, \
+             source = excluded.source",
         )
         .bind(job)
         .bind(dataset.to_string())
         .bind(text)
         .bind(run_id)
         .bind(timestamp(Utc::now()))
+        .bind(source)
         .execute(&self.pool)
         .await
         .map_err(db_err("store job source columns"))?;

@@ -109,6 +109,7 @@ fn report(run: &RunRecord) -> QualityReport {
         primary_key_uniqueness: 0.9,
         normalised: vec![ColumnNormalisation { column: "id_number".into(), as_delivered: 7, normalised: 2 }],
         unused_source_columns: Vec::new(),
+        source_drift: Vec::new(),
         sheets: Vec::new(),
         source_modified: Some(beijing(1, 2, 3, 4)),
         ingested_at: run.finished_at.unwrap_or_else(Utc::now),
@@ -446,6 +447,7 @@ async fn timestamps_and_counts_round_trip_exactly() {
             primary_key_uniqueness: 0.333_333_333_333_333_3,
             normalised: Vec::new(),
             unused_source_columns: Vec::new(),
+            source_drift: Vec::new(),
             sheets: Vec::new(),
             ..report(&done)
         };

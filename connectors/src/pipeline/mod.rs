@@ -330,7 +330,7 @@ pub async fn run_with(
     };
     let database = match database {
         Some(mut read) => {
-            read.previous = catalog.store.job_source_columns(&job.spec.name).await?;
+            read.previous = catalog.store.job_source_columns(&job.spec.name, &source_identity(job)).await?;
             Some(read)
         }
         None => None,
@@ -434,7 +434,10 @@ pub async fn run_with(
             // run reads from the old cursor again: upsert makes that harmless.
             let columns = database.as_ref().map(|read| read.cell.columns()).unwrap_or_default();
             if !columns.is_empty()
-                && let Err(e) = catalog.store.set_job_source_columns(&job.spec.name, &spec.id, &columns, &run_id).await
+                && let Err(e) = catalog
+                    .store
+                    .set_job_source_columns(&job.spec.name, &spec.id, &source_identity(job), &columns, &run_id)
+                    .await
             {
                 tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
                     "the run committed but its source columns were not stored");
@@ -870,6 +873,7 @@ async fn ingest_files(
         },
         normalised: std::mem::take(&mut tally.normalised),
         unused_source_columns: report.unused_columns.clone(),
+        source_drift: database.map(|read| read.cell.drift()).unwrap_or_default(),
         sheets,
         primary_key_uniqueness: if tally.keyed_rows == 0 {
             1.0
