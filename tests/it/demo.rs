@@ -327,3 +327,33 @@ fn demo_generate_writes_exports_jobs_and_ground_truth() {
     let bad = command(&dir.path().join("data")).args(["demo", "generate", "--scale", "huge"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_with_postgres_reads_renshe_from_the_database_and_still_matches_the_ground_truth() {
+    use sqlx::{Connection, Executor};
+    const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let out = dir.path().join("demo");
+    let args = ["demo", "--people", "1500", "--no-serve", "--with-postgres", POSTGRES, "--out", out.to_str().unwrap()];
+    let demo = command(&data_dir).args(args).output().unwrap();
+    let text = crate::common::text(&demo);
+    assert_eq!(demo.status.code(), Some(0), "{text}");
+    for table in ["civlink_demo_renshe_social_insurance", "civlink_demo_renshe_pension_payments", "civlink_demo_renshe_employment"]
+    {
+        assert!(text.contains(table), "{table}: {text}");
+    }
+    assert!(text.contains("datasets match exactly"), "{text}");
+    assert!(text.contains("precision = recall = 1.0 for every rule"), "{text}");
+    // 人社's runs read the database; the other departments' their files.
+    let history = crate::common::text(&command(&data_dir).args(["catalog", "history", "renshe.employment"]).output().unwrap());
+    assert!(history.contains("postgres://postgres@127.0.0.1:5432/test"), "{history}");
+    let files = crate::common::text(&command(&data_dir).args(["catalog", "history", "gongan.population"]).output().unwrap());
+    assert!(!files.contains("postgres://"), "{files}");
+
+    let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+    for table in ["social_insurance", "pension_payments", "employment"] {
+        conn.execute(format!("DROP TABLE IF EXISTS civlink_demo_renshe_{table}").as_str()).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
