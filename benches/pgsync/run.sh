@@ -81,12 +81,14 @@ timed() {
 data=$work/data
 say "1. full sync through [source.database]"
 read -r db_s db_mb < <(timed "$civlink" --data-dir "$data" ingest "$work/db-full.toml")
-say "   ${db_s}s, ${db_mb} MB"
+db_read=$(awk '$1 == "read" {print $2; exit}' "$work/out"); db_written=$(awk '$1 == "written" {print $2; exit}' "$work/out")
+say "   ${db_s}s, ${db_mb} MB, read $db_read, written $db_written"
 say "2. baseline: psql \\copy to CSV, then civlink's CSV ingest"
 copy_start=$(date +%s.%N)
 psql "$pg" -q -c "\\copy $table TO '$work/export.csv' WITH (FORMAT csv, HEADER)"
 copy_s=$(printf "%.2f" "$(echo "$(date +%s.%N) - $copy_start" | bc)")
 read -r csv_s csv_mb < <(timed "$civlink" --data-dir "$data" ingest "$work/csv-baseline.toml")
+csv_read=$(awk '$1 == "read" {print $2; exit}' "$work/out"); csv_written=$(awk '$1 == "written" {print $2; exit}' "$work/out")
 baseline_s=$(printf "%.2f" "$(echo "$copy_s + $csv_s" | bc)")
 say "   copy ${copy_s}s + ingest ${csv_s}s, ${csv_mb} MB"
 say "3. incremental: a first full read, then 1% of the rows change"
@@ -99,13 +101,13 @@ say "   ${incr_s}s for ${incr_read} rows, ${incr_mb} MB"
 rate() { echo "scale=0; $rows / $1" | bc; }
 ratio() { printf "%.2f" "$(echo "scale=4; $1 / $2" | bc)"; }
 cat <<REPORT
-| run ($rows rows, $(date -u +%Y-%m-%d), $(nproc) cores) | seconds | rows/s | peak RSS |
-|---|---|---|---|
-| civlink full sync, \`[source.database]\` | $db_s | $(rate "$db_s") | ${db_mb} MB |
-| baseline: \`psql \\copy\` to CSV | $copy_s | | |
-| baseline: civlink CSV ingest of that file | $csv_s | | ${csv_mb} MB |
-| baseline total | $baseline_s | $(rate "$baseline_s") | |
-| incremental run, ${incr_read} changed rows read | $incr_s | | ${incr_mb} MB |
+| run ($rows rows, $(date -u +%Y-%m-%d), $(nproc) cores) | rows read / written | seconds | rows/s | peak RSS |
+|---|---|---|---|---|
+| civlink full sync, \`[source.database]\` | $db_read / $db_written | $db_s | $(rate "$db_s") | ${db_mb} MB |
+| baseline: \`psql \\copy\` to CSV | | $copy_s | | |
+| baseline: civlink CSV ingest of that file | $csv_read / $csv_written | $csv_s | | ${csv_mb} MB |
+| baseline total | | $baseline_s | $(rate "$baseline_s") | |
+| incremental run after 1% changed | $incr_read read | $incr_s | | ${incr_mb} MB |
 
 Full sync against the baseline: **$(ratio "$baseline_s" "$db_s")×** (≥ 1.0 means the direct sync is at least as fast).
 Incremental run against the full sync: **$(printf "%.1f" "$(echo "scale=4; 100 * $incr_s / $db_s" | bc)")%** of its time (target ≤ 5%).
