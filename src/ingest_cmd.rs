@@ -357,6 +357,13 @@ pub fn quality_lines(quality: &QualityReport, top: usize) -> String {
             quality.unused_source_columns.join(", ")
         );
     }
+    if let Some(check) = &quality.source_deletions {
+        let _ = writeln!(
+            out,
+            "  deletions at the source: {} key(s) compared, {} row(s) marked in {}",
+            check.source_keys, check.marked, check.column
+        );
+    }
     if !quality.source_drift.is_empty() {
         let _ = writeln!(
             out,

@@ -30,3 +30,13 @@ CREATE TABLE job_occurrences (
 -- a job moved to another table or query compares nothing with the old one's
 -- columns. Rows from before this column are taken as the job's current source.
 ALTER TABLE job_source_columns ADD COLUMN source TEXT;
+
+-- Per job with `[source.database.deletions]`: when its primary keys were last
+-- compared with the source's (by a run that committed), so that the
+-- comparison runs every `every_hours`.
+CREATE TABLE job_deletion_checks (
+    job        TEXT NOT NULL PRIMARY KEY,
+    dataset    TEXT NOT NULL REFERENCES datasets (id),
+    checked_at TEXT NOT NULL,
+    run_id     TEXT NOT NULL
+);

@@ -567,6 +567,17 @@ impl fmt::Display for SkipReason {
     }
 }
 
+/// One comparison of a dataset's primary keys with its source's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionCheck {
+    /// The soft-delete column.
+    pub column: String,
+    /// Primary keys the source holds.
+    pub source_keys: u64,
+    /// Rows of the dataset marked deleted by this run.
+    pub marked: u64,
+}
+
 /// The quality report of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
@@ -594,6 +605,10 @@ pub struct QualityReport {
     /// dropped, added or retyped), so that the drift is on record.
     #[serde(default)]
     pub source_drift: Vec<String>,
+    /// Database sources with `[source.database.deletions]`: the primary-key
+    /// comparison this run made, if one was due.
+    #[serde(default)]
+    pub source_deletions: Option<DeletionCheck>,
     /// Spreadsheets: per sheet read, where its table was and the rows
     /// skipped (empty for other sources).
     #[serde(default)]

@@ -48,6 +48,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::ingest_cmd::{OpenCatalog, run_job};
 
 mod household;
+mod postgres;
 mod verification;
 use crate::{Error, Outcome, Result};
 
@@ -108,6 +109,12 @@ pub struct RunArgs {
     /// REST API listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub api_addr: SocketAddr,
+    /// Load 人社 (social security) from this PostgreSQL database instead of
+    /// from its files: the exports are copied into `civlink_demo_renshe_*`
+    /// tables there and ingested through `[source.database]` jobs. The URL
+    /// carries no password (use trust authentication, as on a test server).
+    #[arg(long, value_name = "URL")]
+    pub with_postgres: Option<String>,
 }
 
 /// The county the demo's county analyst works for: 湟中区, Xining.
@@ -185,10 +192,18 @@ pub async fn run(args: RunArgs, catalog: OpenCatalog) -> Result<Outcome> {
         "  {registered} standards registered (six departments, GB 11643 / GB/T 2260 / GB/T 2261.1 / GB 3304 codes)"
     );
 
+    let database_jobs = match &args.with_postgres {
+        Some(url) => {
+            println!("\n   人社 from PostgreSQL (--with-postgres): its exports copied into tables ...");
+            postgres::load_renshe(url, &args.out, &truth).await?
+        }
+        None => Default::default(),
+    };
+
     println!("\n3. Ingesting every department's export ...");
     let mut summaries = Vec::new();
     for dataset in &truth.datasets {
-        let job_path = args.out.join(&dataset.job);
+        let job_path = database_jobs.get(&dataset.id).cloned().unwrap_or_else(|| args.out.join(&dataset.job));
         let job = Job::load(&job_path).map_err(|e| Error::Job { path: job_path.clone(), message: e.to_string() })?;
         let outcome = run_job(&job, &job_path, &catalog).await?;
         let quality = match outcome.quality {

@@ -102,6 +102,7 @@ pub async fn commit_dataset(
         normalised: Vec::new(),
         unused_source_columns: Vec::new(),
         source_drift: Vec::new(),
+        source_deletions: None,
         sheets: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),

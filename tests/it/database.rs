@@ -360,3 +360,76 @@ async fn a_database_delivery_that_shrinks_past_the_gate_is_held_and_the_dataset_
     assert_eq!(rows(&data_dir, &env).0, 20, "a held database delivery replaced the data");
     conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_deleted_at_the_source_are_marked_by_comparing_primary_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let table = format!("civlink_deleted_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+    conn.execute(format!("CREATE TABLE {table} (id_number text PRIMARY KEY, name text)").as_str()).await.unwrap();
+    let export = crate::common::valid_export(10, 0);
+    let ids: Vec<String> = export.lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect();
+    for id in &ids {
+        sqlx::query(&format!("INSERT INTO {table} VALUES ($1, '张三')")).bind(id).execute(&mut conn).await.unwrap();
+    }
+    // The standard with a soft-delete column.
+    let person = std::fs::read_to_string(repo().join("tests/data/person_v1.json")).unwrap();
+    let standard = dir.path().join("person_deleted.json");
+    std::fs::write(
+        &standard,
+        person
+            .replace(r#""properties": {"#, r#""properties": {"deleted": {"type": "boolean", "title": "源端已删除"},"#),
+    )
+    .unwrap();
+    let job = job(dir.path(), &table);
+    let job_text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace(&repo().join("tests/data/person_v1.json").display().to_string(), &standard.display().to_string())
+        .replace("cursor = \"updated_at\"\nlookback = 300\n", "")
+        + "\n[source.database.deletions]\ncolumn = \"deleted\"\n";
+    std::fs::write(&job, &job_text).unwrap();
+    let env = vec![("CIVLINK_TEST_DB_PASSWORD".to_owned(), SECRET.to_owned())];
+    let ingest = || civlink_env(&data_dir, &["ingest", job.to_str().unwrap()], &env);
+    let marked_in = |printed: &str| -> u64 {
+        printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("deletions at the source: "))
+            .and_then(|rest| rest.split(", ").nth(1))
+            .and_then(|n| n.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no deletion line in {printed}"))
+    };
+    let first = text(&ingest());
+    assert_eq!(marked_in(&first), 0, "{first}");
+    assert!(first.contains("10 key(s) compared"), "{first}");
+
+    // Two rows deleted at the source: marked, never removed.
+    conn.execute(format!("DELETE FROM {table} WHERE id_number IN ('{}', '{}')", ids[0], ids[1]).as_str())
+        .await
+        .unwrap();
+    let second = text(&ingest());
+    assert_eq!(marked_in(&second), 2, "{second}");
+    let (count, read) = rows(&data_dir, &env);
+    assert_eq!(count, 10, "marked, not removed: {read}");
+    assert_eq!(read.matches("true").count(), 2, "the two deleted rows are marked: {read}");
+    // Marked once: the next comparison marks nothing more.
+    let third = text(&ingest());
+    assert_eq!(marked_in(&third), 0, "{third}");
+
+    // The source lost most of its rows: more than half would be marked, so the run fails and marks nothing.
+    conn.execute(format!("DELETE FROM {table} WHERE id_number NOT IN ('{}', '{}')", ids[8], ids[9]).as_str())
+        .await
+        .unwrap();
+    let refused = ingest();
+    assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
+    assert!(text(&refused).contains("max_share_percent"), "{}", text(&refused));
+    assert_eq!(rows(&data_dir, &env).1.matches("true").count(), 2, "nothing more was marked");
+
+    // Marking in place needs upsert.
+    std::fs::write(&job, job_text.replace("mode = \"upsert\"", "mode = \"overwrite\"")).unwrap();
+    let bad = ingest();
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(text(&bad).contains("the job's mode must be upsert"), "{}", text(&bad));
+    conn.execute(format!("DROP TABLE {table}").as_str()).await.unwrap();
+}

@@ -339,16 +339,21 @@ async fn demo_with_postgres_reads_renshe_from_the_database_and_still_matches_the
     let demo = command(&data_dir).args(args).output().unwrap();
     let text = crate::common::text(&demo);
     assert_eq!(demo.status.code(), Some(0), "{text}");
-    for table in ["civlink_demo_renshe_social_insurance", "civlink_demo_renshe_pension_payments", "civlink_demo_renshe_employment"]
-    {
+    for table in [
+        "civlink_demo_renshe_social_insurance",
+        "civlink_demo_renshe_pension_payments",
+        "civlink_demo_renshe_employment",
+    ] {
         assert!(text.contains(table), "{table}: {text}");
     }
     assert!(text.contains("datasets match exactly"), "{text}");
     assert!(text.contains("precision = recall = 1.0 for every rule"), "{text}");
     // 人社's runs read the database; the other departments' their files.
-    let history = crate::common::text(&command(&data_dir).args(["catalog", "history", "renshe.employment"]).output().unwrap());
-    assert!(history.contains("postgres://postgres@127.0.0.1:5432/test"), "{history}");
-    let files = crate::common::text(&command(&data_dir).args(["catalog", "history", "gongan.population"]).output().unwrap());
+    let shown =
+        crate::common::text(&command(&data_dir).args(["catalog", "show", "renshe.employment"]).output().unwrap());
+    assert!(shown.contains("postgres://postgres@127.0.0.1:5432/test"), "the lineage names the database: {shown}");
+    let files =
+        crate::common::text(&command(&data_dir).args(["catalog", "show", "gongan.population"]).output().unwrap());
     assert!(!files.contains("postgres://"), "{files}");
 
     let mut conn = sqlx::PgConnection::connect(POSTGRES).await.unwrap();

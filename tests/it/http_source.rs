@@ -3,42 +3,22 @@
 //! is quarantined like a file's row, the token goes out in the header and is
 //! never shown.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
+
+use civlink_testkit::http::{RawHttp, json_answer};
 
 use crate::common::{civlink_env, repo, text};
 
 const TOKEN: &str = "api-t0ken-9c1e";
 
-/// A one-route HTTP/1.1 server: the records for a request carrying the
-/// token, 401 otherwise. Serves until the test ends.
+/// A one-route API: the records for a request carrying the token, 401 otherwise.
 fn serve(body: String) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buffer) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buffer[..n]),
-                }
-            }
-            let authorized = String::from_utf8_lossy(&request)
-                .to_ascii_lowercase()
-                .contains(&format!("bearer {TOKEN}").to_ascii_lowercase());
-            let (status, payload) =
-                if authorized { ("200 OK", body.clone()) } else { ("401 Unauthorized", String::new()) };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-                payload.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    addr
+    RawHttp::start(move |_, head, stream| {
+        let authorized = head.to_ascii_lowercase().contains(&format!("bearer {TOKEN}").to_ascii_lowercase());
+        let answer = if authorized { json_answer("200 OK", &body) } else { json_answer("401 Unauthorized", "") };
+        let _ = stream.write_all(answer.as_bytes());
+    })
+    .addr()
 }
 
 #[test]

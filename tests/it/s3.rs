@@ -3,132 +3,22 @@
 //! through an `s3://` glob) and the Delta tables (`CIVLINK_STORAGE_URL=s3://…`),
 //! and a Delta reader other than ours reads the table back from S3.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use civlink_testkit::s3::{BUCKET, S3Server};
 
 use crate::catalog::read_counts;
 use crate::common::{civlink_env, export_rows, has_row, job, python, text, valid_export, walk, write_gbk};
 
-const BUCKET: &str = "civlink";
-const ACCESS_KEY: &str = "civlink-e2e";
-const SECRET_KEY: &str = "civlink-e2e-secret";
-
-/// A running `s3s-fs` serving a temporary directory (each top-level directory
-/// a bucket); killed on drop, also when an assertion fails.
-struct S3Server {
-    child: Child,
-    root: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl S3Server {
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The `CIVLINK_*` variables that put civlink's tables in this server's bucket.
-    fn civlink_env(&self) -> Vec<(String, String)> {
-        [
-            ("CIVLINK_STORAGE_URL", format!("s3://{BUCKET}/tables")),
-            ("CIVLINK_S3_ENDPOINT", self.endpoint()),
-            ("CIVLINK_S3_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("CIVLINK_S3_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-            ("CIVLINK_S3_ALLOW_HTTP", "true".to_owned()),
-            ("CIVLINK_S3_REGION", "us-east-1".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-    }
-
-    /// delta-rs storage options for this server, as JSON.
-    fn delta_rs_options(&self) -> String {
-        serde_json::json!({
-            "AWS_ENDPOINT_URL": self.endpoint(),
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-        })
-        .to_string()
-    }
-}
-
-/// The `s3s-fs` binary: on PATH, in `$CARGO_HOME/bin` or `~/.cargo/bin`.
-/// Missing is a failure with the install command, never a skip.
-fn s3s_fs_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("CARGO_HOME") {
-        candidates.push(PathBuf::from(home).join("bin/s3s-fs"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(home).join(".cargo/bin/s3s-fs"));
-    }
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "the S3 end-to-end test needs the `s3s-fs` server binary on PATH or in ~/.cargo/bin; install it with\n    \
-             cargo install s3s-fs --version 0.14.1 --features binary --locked\n\
-             (s3s-fs 0.14.1 is the newest release that builds with rustc 1.95)"
-        )
-    })
-}
-
-/// Start `s3s-fs` on a free loopback port, with the bucket directory created, and wait until it listens.
-fn start_s3() -> S3Server {
-    let binary = s3s_fs_binary();
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-    // Bind port 0 to learn a free port, then hand it to the server (the listener is dropped first).
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&binary)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            ACCESS_KEY,
-            "--secret-key",
-            SECRET_KEY,
-        ])
-        .arg(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let mut server = S3Server { child, root, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("s3s-fs exited before listening on port {port}: {status}");
-        }
-        assert!(Instant::now() < deadline, "s3s-fs did not listen on port {port} within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
-
 #[test]
 fn ingest_from_s3_exports_into_s3_tables_and_read_back() {
-    let server = start_s3();
+    let server = S3Server::start();
     let env = server.civlink_env();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
     // Two GBK exports as objects under exports/2026/ in the bucket.
-    let exports = server.root.path().join(BUCKET).join("exports/2026");
+    let exports = server.root().join(BUCKET).join("exports/2026");
     std::fs::create_dir_all(&exports).unwrap();
     let (export, valid, invalid, duplicate) = export_rows();
     write_gbk(&exports.join("people_1.csv"), &export);
@@ -177,7 +67,7 @@ fn ingest_from_s3_exports_into_s3_tables_and_read_back() {
     assert!(clear.contains("11010519491231002X"), "{clear}");
 
     // The objects really are in the served bucket, and no table went to local storage.
-    let table_dir = server.root.path().join(BUCKET).join("tables/minzheng/test_people");
+    let table_dir = server.root().join(BUCKET).join("tables/minzheng/test_people");
     assert!(table_dir.join("_delta_log/00000000000000000000.json").is_file());
     assert!(walk(&table_dir).iter().any(|p| p.extension().is_some_and(|e| e == "parquet")));
     assert!(!data.join("tables").exists());

@@ -6,16 +6,14 @@
 //! within the grace period and releases the lease. `jobs list` names the
 //! lease holder, and `jobs run` refuses a job that is running.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use civlink_catalog::config::CatalogConfig;
 use civlink_catalog::model::{DatasetId, RunStatus};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::{TableStore, TimeTravel};
+use civlink_testkit::http::{RawHttp, json_answer};
 
 use crate::common::{Server, civlink_env, repo, text};
 
@@ -25,36 +23,13 @@ const ROWS: &str = r#"[
   {"id_number": "630102199001010013", "name": "赵六"}
 ]"#;
 
-/// An HTTP API whose first answer takes `first`, and every later one `later`; counts requests.
-fn api(first: Duration, later: Duration) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let counted = Arc::clone(&counted);
-            std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let n = counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(if n == 0 { first } else { later });
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ROWS}",
-                    ROWS.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
-            });
-        }
+/// An HTTP API whose first answer takes `first`, and every later one `later`.
+fn api(first: Duration, later: Duration) -> (String, RawHttp) {
+    let api = RawHttp::start(move |n, _, stream| {
+        std::thread::sleep(if n == 0 { first } else { later });
+        let _ = stream.write_all(json_answer("200 OK", ROWS).as_bytes());
     });
-    (format!("http://{addr}/people"), requests)
+    (api.url("/people"), api)
 }
 
 fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
@@ -74,7 +49,7 @@ fn two_servers_run_a_job_once_at_a_time_and_the_survivor_takes_over_from_a_kille
     let jobs = dir.path().join("jobs");
     std::fs::create_dir_all(&jobs).unwrap();
     // The first run hangs long enough to be killed mid-run; later ones take a moment.
-    let (location, requests) = api(Duration::from_secs(60), Duration::from_millis(1500));
+    let (location, upstream) = api(Duration::from_secs(60), Duration::from_millis(1500));
     std::fs::write(
         jobs.join("api.toml"),
         format!(
@@ -109,9 +84,7 @@ fn two_servers_run_a_job_once_at_a_time_and_the_survivor_takes_over_from_a_kille
 
     let first = Server::start(&data, &env);
     let second = Server::start(&data, &env);
-    wait_until("the first scheduled run calls the API", Duration::from_secs(30), || {
-        requests.load(Ordering::SeqCst) > 0
-    });
+    wait_until("the first scheduled run calls the API", Duration::from_secs(30), || upstream.requests() > 0);
     let lease = runtime.block_on(store.job_lease("api-people")).unwrap().expect("the running job's lease");
     // One process holds it; `jobs list` says which, and `jobs run` will not start the job a second time.
     let listed = text(&civlink_env(&data, &["jobs", "list"], &env));
@@ -137,8 +110,8 @@ fn two_servers_run_a_job_once_at_a_time_and_the_survivor_takes_over_from_a_kille
     assert!(killed.error.as_deref().unwrap_or_default().contains("interrupted"), "{killed:#?}");
 
     // SIGTERM while a run is in progress: it finishes within the grace period, and the lease is released.
-    let before = requests.load(Ordering::SeqCst);
-    wait_until("another scheduled run starts", Duration::from_secs(30), || requests.load(Ordering::SeqCst) > before);
+    let before = upstream.requests();
+    wait_until("another scheduled run starts", Duration::from_secs(30), || upstream.requests() > before);
     let logged = survivor.stop();
     assert!(runtime.block_on(store.job_leases()).unwrap().is_empty(), "a lease survived shutdown: {logged}");
     let all = runs();

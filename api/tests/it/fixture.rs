@@ -365,6 +365,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
         normalised: Vec::new(),
         unused_source_columns: Vec::new(),
         source_drift: Vec::new(),
+        source_deletions: None,
         sheets: Vec::new(),
         source_modified: None,
         ingested_at: Utc::now(),

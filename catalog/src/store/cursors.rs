@@ -138,4 +138,39 @@ impl MetadataStore {
         })
         .transpose()
     }
+
+    /// When job `job` last compared its primary keys with its source's.
+    pub async fn job_deletion_check(&self, job: &str) -> Result<Option<chrono::DateTime<Utc>>> {
+        let row = sqlx::query("SELECT checked_at FROM job_deletion_checks WHERE job = $1")
+            .bind(job)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("read job deletion check"))?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get(0).map_err(db_err("read job deletion check"))?;
+        super::codec::parse_timestamp(|| format!("deletion check of job {job}"), &text).map(Some)
+    }
+
+    /// Record that job `job`'s run `run_id`, which committed, compared its keys at `at`.
+    pub async fn set_job_deletion_check(
+        &self,
+        job: &str,
+        dataset: &DatasetId,
+        at: chrono::DateTime<Utc>,
+        run_id: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_deletion_checks (job, dataset, checked_at, run_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (job) DO UPDATE SET dataset = excluded.dataset, checked_at = excluded.checked_at, \
+             run_id = excluded.run_id",
+        )
+        .bind(job)
+        .bind(dataset.to_string())
+        .bind(timestamp(at))
+        .bind(run_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("store job deletion check"))?;
+        Ok(())
+    }
 }

@@ -110,6 +110,7 @@ fn report(run: &RunRecord) -> QualityReport {
         normalised: vec![ColumnNormalisation { column: "id_number".into(), as_delivered: 7, normalised: 2 }],
         unused_source_columns: Vec::new(),
         source_drift: Vec::new(),
+        source_deletions: None,
         sheets: Vec::new(),
         source_modified: Some(beijing(1, 2, 3, 4)),
         ingested_at: run.finished_at.unwrap_or_else(Utc::now),
@@ -448,6 +449,7 @@ async fn timestamps_and_counts_round_trip_exactly() {
             normalised: Vec::new(),
             unused_source_columns: Vec::new(),
             source_drift: Vec::new(),
+            source_deletions: None,
             sheets: Vec::new(),
             ..report(&done)
         };

@@ -1,10 +1,8 @@
 //! Delta Lake table storage: local file system, and a real S3-protocol server (s3s-fs).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -338,75 +336,7 @@ async fn large_write_flushes_many_files_and_commits_once() {
 
 // ---------------------------------------------------------------- S3 ----
 
-const BUCKET: &str = "civlink";
-const ACCESS_KEY: &str = "civlink-test";
-const SECRET_KEY: &str = "civlink-test-secret";
-
-/// A running `s3s-fs` serving a temporary directory; killed on drop.
-struct S3Server {
-    child: Child,
-    root: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s3s_fs_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("CARGO_HOME") {
-        candidates.push(PathBuf::from(home).join("bin/s3s-fs"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(home).join(".cargo/bin/s3s-fs"));
-    }
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "the S3 test needs the `s3s-fs` server binary on PATH or in ~/.cargo/bin; install it with\n    \
-             cargo install s3s-fs --version 0.14.1 --features binary --locked\n\
-             (s3s-fs 0.14.1 is the newest release that builds with rustc 1.95)"
-        )
-    })
-}
-
-fn start_s3() -> S3Server {
-    let binary = s3s_fs_binary();
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&binary)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            ACCESS_KEY,
-            "--secret-key",
-            SECRET_KEY,
-        ])
-        .arg(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let mut server = S3Server { child, root, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("s3s-fs exited before listening: {status}");
-        }
-        assert!(Instant::now() < deadline, "s3s-fs did not listen on port {port} within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
+use civlink_testkit::s3::{ACCESS_KEY, BUCKET, REGION, S3Server, SECRET_KEY};
 
 fn s3_store(server: &S3Server, data_dir: &Path) -> TableStore {
     let config = CatalogConfig {
@@ -414,8 +344,8 @@ fn s3_store(server: &S3Server, data_dir: &Path) -> TableStore {
         metadata_url: "sqlite::memory:".into(),
         storage_url: url::Url::parse(&format!("s3://{BUCKET}/tables")).unwrap(),
         s3: Some(S3Config {
-            endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
-            region: "us-east-1".into(),
+            endpoint: Some(server.endpoint()),
+            region: REGION.into(),
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
             allow_http: true,
@@ -426,7 +356,7 @@ fn s3_store(server: &S3Server, data_dir: &Path) -> TableStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_append_upsert_time_travel_and_rollback() {
-    let server = start_s3();
+    let server = S3Server::start();
     let data_dir = tempfile::tempdir().unwrap();
     let store = s3_store(&server, data_dir.path());
     let uri = store.table_uri(&dataset());
@@ -453,7 +383,7 @@ async fn s3_append_upsert_time_travel_and_rollback() {
     assert_eq!(read(&store, &uri, TimeTravel::Version(2)).await, expect(&[(1, "a"), (2, "B"), (3, "c")]));
 
     // The objects really are in the served bucket, with no staging left behind.
-    let table_dir = server.root.path().join(BUCKET).join("tables/gongan/population");
+    let table_dir = server.root().join(BUCKET).join("tables/gongan/population");
     assert!(table_dir.join("_delta_log/00000000000000000000.json").is_file());
     assert!(!parquet_files(&table_dir).is_empty());
     assert!(parquet_files(&table_dir.join("_staging")).is_empty());

@@ -83,6 +83,17 @@ pub(super) fn check_database(
     if database.password_env.is_some() && database.password_file.is_some() {
         c.problem("source.database", "give either password_env or password_file, not both");
     }
+    if let Some(deletions) = &database.deletions {
+        if job.get("mode").and_then(toml::Value::as_str).is_none_or(|m| m != "upsert" && m != "merge") {
+            c.problem("source.database.deletions", "marks rows in place, so the job's mode must be upsert");
+        }
+        if deletions.column.trim().is_empty() {
+            c.problem("source.database.deletions.column", "must name the standard's soft-delete column");
+        }
+        if deletions.max_share_percent.is_some_and(|p| p == 0 || p > 100) {
+            c.problem("source.database.deletions.max_share_percent", "must be 1 to 100");
+        }
+    }
     for key in ["format", "sheet", "sheets", "header_row", "trailer_words", "csv"] {
         if source.contains_key(key) {
             c.problem(format!("source.{key}"), "applies to files, not to a database source");

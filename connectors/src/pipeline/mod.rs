@@ -42,6 +42,7 @@ use civlink_standards::standard::Standard;
 use civlink_standards::validate::{Validator, Verdict};
 use sha2::{Digest, Sha256};
 
+mod deletions;
 mod rows;
 
 use crate::gates::{GateReport, RejectKind, RunFigures};
@@ -442,6 +443,15 @@ pub async fn run_with(
                 tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
                     "the run committed but its source columns were not stored");
             }
+            if let Some(check) = &quality.source_deletions {
+                match catalog.store.set_job_deletion_check(&job.spec.name, &spec.id, quality.ingested_at, &run_id).await
+                {
+                    Ok(()) => tracing::info!(run_id = %run_id, job = %job.spec.name, source_keys = check.source_keys,
+                        marked = check.marked, "primary keys compared with the source"),
+                    Err(e) => tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
+                        "the run committed but its key comparison was not recorded; the next run compares again"),
+                }
+            }
             if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
                 let cursor = civlink_catalog::store::JobCursor {
                     source: source_identity(job),
@@ -565,6 +575,26 @@ async fn ingest(
         }
         FilesRead::Done { counts, quality, gates } => (counts, quality, gates),
     };
+    let mut quality = quality;
+    // Rows deleted at a database source, marked in this same commit when the comparison is due.
+    if let (Some(spec), Some(_)) = (job.spec.source.database.as_ref().and_then(|d| d.deletions.as_ref()), database)
+        && job.spec.mode == WriteMode::Upsert
+    {
+        let now = Utc::now();
+        let marked = match deletions::due(job, catalog, spec, now).await {
+            Ok(true) => deletions::mark(job, catalog, dataset, &primary_key, spec, &mut data, now).await.map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match marked {
+            Ok(check) => quality.source_deletions = check,
+            Err(e) => {
+                let _ = data.abort().await;
+                let _ = quarantine.abort().await;
+                return Err(e);
+            }
+        }
+    }
     let current_rows = match (job.spec.mode, dataset.current_version) {
         (WriteMode::Overwrite, Some(version)) => {
             Some(catalog.tables.count(&dataset.table_uri, civlink_catalog::table::TimeTravel::Version(version)).await?)
@@ -874,6 +904,7 @@ async fn ingest_files(
         normalised: std::mem::take(&mut tally.normalised),
         unused_source_columns: report.unused_columns.clone(),
         source_drift: database.map(|read| read.cell.drift()).unwrap_or_default(),
+        source_deletions: None,
         sheets,
         primary_key_uniqueness: if tally.keyed_rows == 0 {
             1.0

@@ -30,6 +30,7 @@ fn spec(table: &str) -> DatabaseSpec {
         lookback: None,
         connect_retries: Some(0),
         read_retries: None,
+        deletions: None,
         on_drift: None,
     }
 }

@@ -17,6 +17,7 @@ use axum::routing::get;
 use civlink_connectors::file::ReadOptions;
 use civlink_connectors::source::database::CursorCell;
 use civlink_connectors::source::http::{self, Auth, HttpSpec, Pagination};
+use civlink_testkit::http::{RawHttp, json_answer};
 use serde_json::{Value, json};
 
 use crate::Collected;
@@ -211,55 +212,34 @@ async fn offsets_with_an_api_key_and_next_links_read_every_record() {
     handle.await.unwrap();
 }
 
-/// A raw HTTP/1.1 server: its first answer breaks off mid-body, its second
-/// stalls past the client's timeout, every later one is whole. Counts requests.
-fn flaky_api() -> (String, Arc<AtomicUsize>) {
-    use std::io::{Read, Write};
-    use std::time::Duration;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let counted = Arc::clone(&counted);
-            std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let body = r#"[{"id": 1, "name": "张三"}, {"id": 2, "name": "王五"}]"#;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                match counted.fetch_add(1, Ordering::SeqCst) {
-                    0 => {
-                        let _ = stream.write_all(head.as_bytes());
-                        let _ = stream.write_all(&body.as_bytes()[..body.len() / 2]);
-                    }
-                    1 => {
-                        let _ = stream.write_all(head.as_bytes());
-                        std::thread::sleep(Duration::from_secs(3));
-                    }
-                    _ => {
-                        let _ = stream.write_all(format!("{head}{body}").as_bytes());
-                    }
-                }
-            });
+/// An API whose first answer breaks off mid-body, whose second stalls past
+/// the client's timeout, and whose later answers are whole.
+fn flaky_api() -> RawHttp {
+    RawHttp::start(|n, _, stream| {
+        use std::io::Write;
+        let body = r#"[{"id": 1, "name": "张三"}, {"id": 2, "name": "王五"}]"#;
+        let whole = json_answer("200 OK", body);
+        let head = &whole[..whole.len() - body.len()];
+        match n {
+            0 => {
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body.as_bytes()[..body.len() / 2]);
+            }
+            1 => {
+                let _ = stream.write_all(head.as_bytes());
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
+            _ => {
+                let _ = stream.write_all(whole.as_bytes());
+            }
         }
-    });
-    (format!("http://{addr}/people"), requests)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_breaks_off_and_one_that_times_out_are_asked_again() {
-    let (location, requests) = flaky_api();
+    let api = flaky_api();
+    let location = api.url("/people");
     let spec = HttpSpec {
         pagination: Some(Pagination::None),
         timeout_secs: Some(1),
@@ -269,10 +249,10 @@ async fn a_body_that_breaks_off_and_one_that_times_out_are_asked_again() {
     let cell = CursorCell::default();
     let collected = read(&location, &spec, None, &cell).await.expect("read after the retries");
     assert_eq!(collected.rows.len(), 2);
-    assert_eq!(requests.load(Ordering::SeqCst), 3, "one broken body, one timeout, one whole answer");
+    assert_eq!(api.requests(), 3, "one broken body, one timeout, one whole answer");
 
     // With fewer retries than failures, the read fails and says why and how often it tried.
-    let (location, _) = flaky_api();
+    let location = flaky_api().url("/people");
     let spec = HttpSpec { max_retries: Some(1), ..spec };
     let error = read(&location, &spec, None, &cell).await.expect_err("two failures, one retry");
     assert!(error.contains("after 2 attempt(s)"), "{error}");

@@ -6,11 +6,8 @@
 //! untouched. A run whose lease is taken from it stops before committing.
 //! (Two processes and a SIGKILLed holder: the binary's tests.)
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,6 +16,7 @@ use civlink_catalog::model::{DatasetId, RunStatus};
 use civlink_catalog::store::MetadataStore;
 use civlink_catalog::table::TableStore;
 use civlink_connectors::schedule::{Ran, RunReport, Scheduler, SchedulerCatalog, SchedulerConfig, Trigger};
+use civlink_testkit::http::{RawHttp, json_answer};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/person_v1.json");
@@ -224,42 +222,20 @@ async fn missed_schedules_follow_each_jobs_policy() {
     assert!(hub.runs("skipper").await.is_empty());
 }
 
-/// An HTTP API that answers after `delay`, counting requests.
-fn slow_api(delay: Duration) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&requests);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let counted = Arc::clone(&counted);
-            std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(delay);
-                let body = r#"[{"id_number": "11010519491231002X", "name": "张三"}]"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes());
-            });
-        }
+/// An HTTP API that answers after `delay`.
+fn slow_api(delay: Duration) -> (String, RawHttp) {
+    let api = RawHttp::start(move |_, _, stream| {
+        use std::io::Write;
+        std::thread::sleep(delay);
+        let _ = stream
+            .write_all(json_answer("200 OK", r#"[{"id_number": "11010519491231002X", "name": "张三"}]"#).as_bytes());
     });
-    (format!("http://{addr}/people"), requests)
+    (api.url("/people"), api)
 }
 
-async fn until_requested(requests: &AtomicUsize) {
+async fn until_requested(api: &RawHttp) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while requests.load(Ordering::SeqCst) == 0 {
+    while api.requests() == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the scheduled run never called the API");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -278,10 +254,10 @@ async fn dataset_version(hub: &Hub, job: &str) -> Option<i64> {
 async fn a_run_at_shutdown_finishes_within_the_grace_period_or_stops_untouched() {
     // Past the grace period: stopped, recorded failed, dataset untouched, lease released.
     let hub = Hub::new().await;
-    let (location, requests) = slow_api(Duration::from_secs(5));
+    let (location, api) = slow_api(Duration::from_secs(5));
     api_job(&hub, "slow", &location);
     let (task, mut reports, stop) = hub.start(SchedulerConfig { grace: Duration::from_millis(300), ..hub.config() });
-    until_requested(&requests).await;
+    until_requested(&api).await;
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("shutdown waited past its grace").unwrap();
     assert!(reports.try_recv().is_err(), "the stopped run reported an outcome");
@@ -294,10 +270,10 @@ async fn a_run_at_shutdown_finishes_within_the_grace_period_or_stops_untouched()
 
     // Within it: the run finishes and commits.
     let hub = Hub::new().await;
-    let (location, requests) = slow_api(Duration::from_millis(800));
+    let (location, api) = slow_api(Duration::from_millis(800));
     api_job(&hub, "patient", &location);
     let (task, mut reports, stop) = hub.start(hub.config());
-    until_requested(&requests).await;
+    until_requested(&api).await;
     let _ = stop.send(());
     task.await.unwrap();
     let report = reports.try_recv().expect("the run's report");
@@ -309,10 +285,10 @@ async fn a_run_at_shutdown_finishes_within_the_grace_period_or_stops_untouched()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_lease_is_taken_stops_before_committing() {
     let hub = Hub::new().await;
-    let (location, requests) = slow_api(Duration::from_secs(3));
+    let (location, api) = slow_api(Duration::from_secs(3));
     api_job(&hub, "taken", &location);
     let (task, mut reports, stop) = hub.start(SchedulerConfig { lease: Duration::from_millis(600), ..hub.config() });
-    until_requested(&requests).await;
+    until_requested(&api).await;
     // Another holder, whose clock says the lease has lapsed, takes the job over.
     let later = Utc::now() + chrono::Duration::hours(1);
     let taken = hub

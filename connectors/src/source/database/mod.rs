@@ -114,11 +114,40 @@ pub struct DatabaseSpec {
     /// dropped read is kept, so a retried run commits the rows once.
     #[serde(default)]
     pub read_retries: Option<u32>,
+    /// Deletions at the source, found by comparing primary keys: a row of
+    /// the dataset whose key the source no longer has is marked in a
+    /// soft-delete column (upsert jobs only; see [`DeletionSpec`]).
+    #[serde(default)]
+    pub deletions: Option<DeletionSpec>,
     /// What a change of the source's columns since the last committed run
     /// does: `fail` (default: nothing is read) or `continue` (rows that no
     /// longer map are quarantined by validation, as always).
     #[serde(default)]
     pub on_drift: Option<DriftPolicy>,
+}
+
+/// `[source.database.deletions]`: how rows deleted at the source are found
+/// and marked. At a run where the comparison is due, every primary key of
+/// the source is read (through the job's mapping, as its rows are) and
+/// compared with the dataset's; each row whose key is gone gets its
+/// `column` set (`true` for a boolean column, the run's time for a
+/// timestamp, its date for a date, RFC 3339 text for a string), in the
+/// run's one commit. Rows are never removed, and a marked row the source
+/// delivers again is updated like any other (the column as delivered).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionSpec {
+    /// The standard's column that marks a row deleted at the source.
+    pub column: String,
+    /// Hours between comparisons: a run compares only when the last
+    /// comparison is at least this old (default 0: every run).
+    #[serde(default)]
+    pub every_hours: Option<u64>,
+    /// The largest share of the dataset's rows one comparison may mark, in
+    /// percent (default 50): more, and the run fails, since a source that
+    /// lost most of its rows is more likely broken than emptied.
+    #[serde(default)]
+    pub max_share_percent: Option<u8>,
 }
 
 /// What schema drift at the source does.
