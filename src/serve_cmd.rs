@@ -84,8 +84,8 @@ impl SchedulerSection {
         let dir: Option<PathBuf> = env_value("CIVLINK_JOBS_DIR", problems).or(self.jobs_dir.clone());
         let mut seconds = |name: &str, key: &str, given: Option<u64>, least: u64| -> Option<Duration> {
             let value: Option<u64> = env_value(name, problems).or(given);
-            if value.is_some_and(|v| v < least) {
-                problems.push(format!("serve.scheduler.{key} ({name}) must be at least {least}"));
+            if value.is_some_and(|v| v < least || v > 86_400) {
+                problems.push(format!("serve.scheduler.{key} ({name}) must be {least} to 86400 seconds"));
             }
             value.map(Duration::from_secs)
         };
@@ -412,14 +412,20 @@ pub async fn serve_both(
     let _ = stop.send(true);
     let flight_result = flight_task.await;
     let api_result = api_task.await;
-    if let Some(task) = scheduler_task {
-        match task.await {
-            Ok(Ok(())) => println!("scheduler stopped"),
-            Ok(Err(e)) => return Err(Error::Serve { message: format!("scheduler: {e}") }),
-            Err(e) => return Err(Error::Serve { message: format!("scheduler task: {e}") }),
-        }
-    }
+    let scheduler_result = match scheduler_task {
+        Some(task) => match task.await {
+            Ok(Ok(())) => {
+                println!("scheduler stopped");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Error::Serve { message: format!("scheduler: {e}") }),
+            Err(e) => Err(Error::Serve { message: format!("scheduler task: {e}") }),
+        },
+        None => Ok(()),
+    };
+    // What the auditor holds is written whatever else failed.
     factory.auditor().flush_all().await;
+    scheduler_result?;
     match flight_result {
         Ok(result) => result.map_err(|e| Error::Serve { message: format!("Flight SQL: {e}") })?,
         Err(e) => return Err(Error::Serve { message: format!("Flight SQL task: {e}") }),

@@ -200,9 +200,25 @@ pub async fn run(command: VerifyCommand, catalog: &OpenCatalog) -> Result<Outcom
 /// A factory over the catalog for one command.
 pub async fn factory(catalog: &OpenCatalog) -> Result<Arc<SessionFactory>> {
     SessionFactory::builder(catalog.store.clone(), catalog.tables.clone())
+        .limits(batch_limits())
         .build()
         .await
         .map_err(|e| VerifyError::Query(e).into())
+}
+
+/// The limits of a verification run or a household check from the command
+/// line: a batch job, not an interactive query. A rule joins whole datasets
+/// (6 million people against 3.7 million pension payments at province
+/// scale), which the interactive 1 GiB per query does not hold; so one query
+/// may use the whole budget, and run for an hour.
+fn batch_limits() -> civlink_query::Limits {
+    let defaults = civlink_query::Limits::default();
+    civlink_query::Limits {
+        query_timeout: std::time::Duration::from_secs(3600),
+        memory_per_query: 8 << 30,
+        memory_total: 8 << 30,
+        ..defaults
+    }
 }
 
 pub async fn authenticate(factory: &SessionFactory, token: &str) -> Result<Principal> {

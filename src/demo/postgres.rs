@@ -34,6 +34,12 @@ fn table_of(dataset: &str) -> String {
 /// a job reading its table. Returns the jobs to ingest instead, by dataset id.
 pub async fn load_renshe(url: &str, out: &Path, truth: &GroundTruth) -> Result<HashMap<String, PathBuf>> {
     let shown = civlink_connectors::source::shown_location(url);
+    // The URL is written into the generated jobs: it must carry no secret (as for every database source).
+    if civlink_connectors::source::database::location_has_password(url) {
+        return Err(demo_error(format!(
+            "--with-postgres {shown}: give a URL without a password (trust authentication, as on a test server)"
+        )));
+    }
     let mut conn = PgConnection::connect(url)
         .await
         .map_err(|e| demo_error(format!("--with-postgres {shown}: cannot connect: {e}")))?;

@@ -50,6 +50,11 @@ pub enum LeaseOutcome {
     Held(JobLease),
 }
 
+/// `now + ttl`, or the far future when that does not fit.
+fn expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl).ok().and_then(|d| now.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 const LEASE_COLUMNS: &str = "job, holder, run_id, acquired_at, expires_at";
 
 fn lease_from_row(row: &sqlx::any::AnyRow) -> Result<JobLease> {
@@ -97,7 +102,7 @@ impl MetadataStore {
         ttl: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<LeaseOutcome> {
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let expires = expiry(now, ttl);
         // Two attempts: a row that appears (or changes) between the read and
         // the write is read again once; a second race is lost to the winner.
         for _ in 0..2 {
@@ -169,7 +174,7 @@ impl MetadataStore {
         ttl: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let expires = expiry(now, ttl);
         let updated = sqlx::query("UPDATE job_leases SET expires_at = $1 WHERE job = $2 AND holder = $3")
             .bind(timestamp(expires))
             .bind(job)

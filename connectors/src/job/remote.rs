@@ -90,6 +90,9 @@ pub(super) fn check_database(
         if deletions.column.trim().is_empty() {
             c.problem("source.database.deletions.column", "must name the standard's soft-delete column");
         }
+        if deletions.every_hours.is_some_and(|h| h > 87_600) {
+            c.problem("source.database.deletions.every_hours", "at most 87600 (ten years)");
+        }
         if deletions.max_share_percent.is_some_and(|p| p == 0 || p > 100) {
             c.problem("source.database.deletions.max_share_percent", "must be 1 to 100");
         }

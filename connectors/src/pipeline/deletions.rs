@@ -3,32 +3,34 @@
 //! within the run's one commit.
 //!
 //! The source's keys are read the way its rows are: the same connection
-//! settings, the same mapping (renames and normalisers), so a key compares
-//! equal to the key its row was stored under. Keys compare as text (each key
-//! column cast to UTF-8, the parts joined by a unit separator). A comparison
+//! settings, the same mapping (renames and normalisers), then cast to the
+//! table's key types, so a key compares equal to the key its row was stored
+//! under (`"0042"` read as the integer 42, a timestamp in UTC). Keys compare
+//! by the hash the run's duplicate check uses. A stored row whose key this
+//! run wrote is never marked: the run's own read says it is there (and a
+//! marked copy beside the fresh row would give the merge two rows for one
+//! key). A comparison
 //! that would mark more than `max_share_percent` of the dataset fails the
 //! run instead: a source that lost most of its rows is more likely broken
 //! than emptied, and nothing is marked.
 
-use std::collections::HashSet;
-
 use arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::SchemaRef;
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, Utc};
 use civlink_catalog::model::{DatasetRecord, DeletionCheck};
 use civlink_catalog::table::{TableWriter, TimeTravel};
 
+use super::rows::{KeySet, key_hash};
 use super::{Catalog, Error, Result};
 use crate::job::Job;
 use crate::source::database::{CursorCell, DeletionSpec};
 
-/// Separates the parts of a composite key.
-const KEY_SEPARATOR: char = '\u{1f}';
-
 /// Whether job `job`'s comparison is due at `now`.
 pub(super) async fn due(job: &Job, catalog: &Catalog<'_>, spec: &DeletionSpec, now: DateTime<Utc>) -> Result<bool> {
-    let every = chrono::Duration::hours(i64::try_from(spec.every_hours.unwrap_or(0)).unwrap_or(i64::MAX / 3_600_000));
+    // Capped at ten years (the job check refuses more), so the duration never overflows.
+    let every = chrono::Duration::hours(i64::try_from(spec.every_hours.unwrap_or(0).min(87_600)).unwrap_or(87_600));
     Ok(match catalog.store.job_deletion_check(&job.spec.name).await? {
         Some(last) => now - last >= every,
         None => true,
@@ -44,6 +46,7 @@ pub(super) async fn mark(
     primary_key: &[String],
     spec: &DeletionSpec,
     data: &mut TableWriter,
+    written: &KeySet,
     now: DateTime<Utc>,
 ) -> Result<DeletionCheck> {
     let invalid = |message: String| Error::Dataset { dataset: dataset.spec.id.to_string(), message };
@@ -58,17 +61,22 @@ pub(super) async fn mark(
     if primary_key.contains(&spec.column) {
         return Err(invalid(format!("deletions.column {:?} is part of the primary key", spec.column)));
     }
-    let source_keys = source_keys(job, primary_key).await?;
-    let mut check = DeletionCheck { column: spec.column.clone(), source_keys: source_keys.len() as u64, marked: 0 };
+    let table_schema = std::sync::Arc::clone(data.schema());
+    let (source_keys, source_count) = source_keys(job, primary_key, &table_schema).await?;
+    let mut check = DeletionCheck { column: spec.column.clone(), source_keys: source_count, marked: 0 };
     let Some(version) = dataset.current_version else { return Ok(check) };
     let stored = catalog.tables.read(&dataset.table_uri, TimeTravel::Version(version)).await?;
     let stored_rows: usize = stored.iter().map(RecordBatch::num_rows).sum();
     let mut marked = Vec::new();
     for batch in &stored {
-        let keys = key_texts(batch, primary_key)?;
+        let keys = key_columns(batch, primary_key, &table_schema)?;
+        let keys: Vec<&ArrayRef> = keys.iter().collect();
         let flag = batch.column_by_name(&spec.column);
         let gone: Vec<u32> = (0..batch.num_rows())
-            .filter(|&row| !already_marked(flag, row) && !source_keys.contains(&keys[row]))
+            .filter(|&row| {
+                !already_marked(flag, row)
+                    && key_hash(&keys, row).is_some_and(|hash| !source_keys.contains(hash) && !written.contains(hash))
+            })
             .filter_map(|row| u32::try_from(row).ok())
             .collect();
         if gone.is_empty() {
@@ -94,8 +102,9 @@ pub(super) async fn mark(
     Ok(check)
 }
 
-/// Every primary key the source holds, read through the job's mapping.
-async fn source_keys(job: &Job, primary_key: &[String]) -> Result<HashSet<String>> {
+/// Every primary key the source holds, read through the job's mapping and
+/// cast to the table's key types: their hashes, and how many there are.
+async fn source_keys(job: &Job, primary_key: &[String], table: &SchemaRef) -> Result<(KeySet, u64)> {
     let spec =
         job.spec.source.database.as_ref().ok_or_else(|| Error::Arrow { message: "no [source.database]".into() })?;
     // A full read (no cursor, no drift check): the comparison needs every key.
@@ -106,41 +115,36 @@ async fn source_keys(job: &Job, primary_key: &[String]) -> Result<HashSet<String
         crate::source::database::open(&job.spec.source.location, &full, &job.base_dir, None, batch_size, &cell, None)
             .await
             .map_err(crate::source::Error::from)?;
-    let mut keys = HashSet::new();
+    let mut keys = KeySet::new();
+    let mut count = 0;
     while let Some(positioned) = source.next_batch().await? {
         let mapped = job.mapping.apply(&positioned.batch)?;
-        keys.extend(key_texts(&mapped, primary_key)?);
+        let columns = key_columns(&mapped, primary_key, table)?;
+        let columns: Vec<&ArrayRef> = columns.iter().collect();
+        for row in 0..mapped.num_rows() {
+            // A key that does not cast (NULL after the cast) matches no stored row.
+            if let Some(hash) = key_hash(&columns, row)
+                && keys.insert(hash)
+            {
+                count += 1;
+            }
+        }
     }
-    Ok(keys)
+    Ok((keys, count))
 }
 
-/// Each row's key as text.
-fn key_texts(batch: &RecordBatch, primary_key: &[String]) -> Result<Vec<String>> {
-    let mut parts: Vec<StringArray> = Vec::with_capacity(primary_key.len());
-    for column in primary_key {
-        let array = batch.column_by_name(column).ok_or_else(|| Error::Arrow {
-            message: format!("the primary-key column {column:?} is missing from a batch"),
-        })?;
-        let text = cast(array, &DataType::Utf8).map_err(|e| Error::Arrow { message: e.to_string() })?;
-        let text = text.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| Error::Arrow {
-            message: format!("the primary-key column {column:?} did not cast to text"),
-        })?;
-        parts.push(text);
-    }
-    Ok((0..batch.num_rows())
-        .map(|row| {
-            let mut key = String::new();
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    key.push(KEY_SEPARATOR);
-                }
-                if part.is_valid(row) {
-                    key.push_str(part.value(row));
-                }
-            }
-            key
+/// The primary-key columns of `batch`, cast to the table's types.
+fn key_columns(batch: &RecordBatch, primary_key: &[String], table: &SchemaRef) -> Result<Vec<ArrayRef>> {
+    primary_key
+        .iter()
+        .map(|column| {
+            let array = batch.column_by_name(column).ok_or_else(|| Error::Arrow {
+                message: format!("the primary-key column {column:?} is missing from a batch"),
+            })?;
+            let target = table.field_with_name(column).map_err(|e| Error::Arrow { message: e.to_string() })?;
+            cast(array, target.data_type()).map_err(|e| Error::Arrow { message: e.to_string() })
         })
-        .collect())
+        .collect()
 }
 
 /// Whether the soft-delete column already marks `row` (a non-null value; for a boolean, `true`).
@@ -183,4 +187,51 @@ fn with_marker(batch: &RecordBatch, column: &str, data_type: &DataType, now: Dat
     let mut columns = batch.columns().to_vec();
     columns[index] = marker;
     RecordBatch::try_new(batch.schema(), columns).map_err(|e| Error::Arrow { message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn source_keys_compare_in_the_tables_types() {
+        let table: SchemaRef = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let source = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Utf8, true)])),
+            vec![Arc::new(StringArray::from(vec!["0042", "7", "x"]))],
+        )
+        .unwrap();
+        let stored = RecordBatch::try_new(Arc::clone(&table), vec![Arc::new(Int64Array::from(vec![42, 8]))]).unwrap();
+        let key = vec!["n".to_owned()];
+        let from_source = key_columns(&source, &key, &table).unwrap();
+        let from_table = key_columns(&stored, &key, &table).unwrap();
+        let hash = |columns: &[ArrayRef], row| key_hash(&columns.iter().collect::<Vec<_>>(), row);
+        assert_eq!(hash(&from_source, 0), hash(&from_table, 0), "\"0042\" is the stored 42");
+        assert_ne!(hash(&from_source, 1), hash(&from_table, 1));
+        assert_eq!(hash(&from_source, 2), None, "a key that does not cast matches nothing");
+    }
+
+    #[test]
+    fn a_marker_fits_the_columns_type() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("gone", DataType::Boolean, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec!["a", "b"])), Arc::new(BooleanArray::from(vec![None, Some(false)]))],
+        )
+        .unwrap();
+        let marked = with_marker(&batch, "gone", &DataType::Boolean, Utc::now()).unwrap();
+        let gone = marked.column(1).as_any().downcast_ref::<BooleanArray>().unwrap();
+        assert!(gone.value(0) && gone.value(1));
+        assert!(!already_marked(batch.column_by_name("gone"), 0) && !already_marked(batch.column_by_name("gone"), 1));
+        assert!(already_marked(marked.column_by_name("gone"), 0));
+        assert!(with_marker(&batch, "gone", &DataType::Float64, Utc::now()).is_err());
+    }
 }

@@ -559,7 +559,7 @@ async fn ingest(
             return Err(e);
         }
     };
-    let (counts, quality, mut gates) = match read {
+    let (counts, quality, mut gates, written_keys) = match read {
         FilesRead::StoppedAtHeader { gates } => {
             // Nothing of this run is kept: there is nothing to accept, only to run again.
             let _ = data.abort().await;
@@ -573,7 +573,7 @@ async fn ingest(
                 held: true,
             });
         }
-        FilesRead::Done { counts, quality, gates } => (counts, quality, gates),
+        FilesRead::Done { counts, quality, gates, keys } => (counts, quality, gates, keys),
     };
     let mut quality = quality;
     // Rows deleted at a database source, marked in this same commit when the comparison is due.
@@ -582,7 +582,9 @@ async fn ingest(
     {
         let now = Utc::now();
         let marked = match deletions::due(job, catalog, spec, now).await {
-            Ok(true) => deletions::mark(job, catalog, dataset, &primary_key, spec, &mut data, now).await.map(Some),
+            Ok(true) => deletions::mark(job, catalog, dataset, &primary_key, spec, &mut data, &written_keys, now)
+                .await
+                .map(Some),
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
@@ -660,7 +662,7 @@ struct DatabaseRead {
 /// How reading the files ended.
 enum FilesRead {
     /// Every file read.
-    Done { counts: RunCounts, quality: Box<QualityReport>, gates: GateInputs },
+    Done { counts: RunCounts, quality: Box<QualityReport>, gates: GateInputs, keys: Box<KeySet> },
     /// A file's header lacked the standard's required columns.
     StoppedAtHeader { gates: GateReport },
 }
@@ -914,7 +916,12 @@ async fn ingest_files(
         source_modified: files.iter().filter_map(|f| f.modified).max(),
         ingested_at: Utc::now(),
     };
-    Ok(FilesRead::Done { counts, quality: Box::new(quality), gates: GateInputs { report, figures: Some(figures) } })
+    Ok(FilesRead::Done {
+        counts,
+        quality: Box::new(quality),
+        gates: GateInputs { report, figures: Some(figures) },
+        keys: Box::new(seen_keys),
+    })
 }
 
 /// Adds a batch's header and skipped rows to its sheet's layout.

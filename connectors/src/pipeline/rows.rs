@@ -132,6 +132,11 @@ impl KeySet {
         KeySet { partitions: (0..256).map(|_| HashSet::default()).collect() }
     }
 
+    /// Whether the hash is there.
+    pub(super) fn contains(&self, hash: u64) -> bool {
+        self.partitions[(hash >> 56) as usize].contains(&hash)
+    }
+
     /// Insert; false when the hash was already there.
     pub(super) fn insert(&mut self, hash: u64) -> bool {
         let partition = (hash >> 56) as usize;

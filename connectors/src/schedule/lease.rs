@@ -107,6 +107,8 @@ impl Lease {
             let run = pipeline::run_with(job, catalog, progress, &options);
             tokio::pin!(run);
             tokio::select! {
+                // A run that ends as its lease is lost counts as ended: it may have committed.
+                biased;
                 outcome = &mut run => LeasedRun::Ran(Box::new(outcome)),
                 () = self.kept() => LeasedRun::LeaseLost,
             }
@@ -130,7 +132,17 @@ impl Lease {
         loop {
             tokio::time::sleep(every).await;
             let asked = tokio::time::Instant::now();
-            match self.store.renew_job_lease(&self.job, &self.holder, self.ttl, Utc::now()).await {
+            // A catalog that hangs must not hide that the lease lapsed.
+            let renewed =
+                tokio::time::timeout(every, self.store.renew_job_lease(&self.job, &self.holder, self.ttl, Utc::now()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(civlink_catalog::store::Error::Query {
+                            operation: "renew job lease",
+                            message: "no answer in time".into(),
+                        })
+                    });
+            match renewed {
                 Ok(true) => valid_until = asked + self.ttl,
                 Ok(false) => {
                     tracing::warn!(job = %self.job, holder = %self.holder, "the job's lease is another process's now");

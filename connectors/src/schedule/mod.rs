@@ -211,6 +211,10 @@ struct State {
     next_due: HashMap<String, DateTime<Utc>>,
     /// Jobs running here, with their run ids.
     running: HashMap<String, String>,
+    /// When each following job was last started here: a run that fails
+    /// before it is recorded is not started again until what it follows
+    /// commits anew.
+    followed_at: HashMap<String, DateTime<Utc>>,
     tasks: JoinSet<RunReport>,
     task_jobs: HashMap<TaskId, String>,
 }
@@ -263,7 +267,7 @@ impl Scheduler {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(joined) = state.tasks.join_next_with_id(), if !state.tasks.is_empty() => {
-                    if let Some(report) = self.joined(&mut state, joined) {
+                    if let Some(report) = self.joined(&mut state, joined).await {
                         let committed = matches!(report.ran, Ran::Committed { .. });
                         let job = report.job.clone();
                         self.report(report);
@@ -355,19 +359,22 @@ impl Scheduler {
                 }
             };
             let missed = claimed.is_some_and(|claimed| claimed < latest);
-            // The latest occurrence is claimed either way: a job never scheduled before has missed
-            // nothing, and a skipped miss is not missed again at the next start.
-            let claim = self.catalog.store.claim_job_occurrence(name, latest, &self.holder).await;
-            match (missed, job.spec.missed, claim) {
-                (true, MissedRuns::RunOnce, Ok(true)) => {
+            if missed && job.spec.missed == MissedRuns::Skip {
+                // Not claimed: another process may be about to run this very occurrence.
+                tracing::info!(job = %name, occurrence = %latest, "schedule missed while stopped; skipped (missed = skip)");
+                continue;
+            }
+            if !missed && claimed.is_some() {
+                continue;
+            }
+            // A job never scheduled before has missed nothing: its latest occurrence is claimed as where it starts.
+            match self.catalog.store.claim_job_occurrence(name, latest, &self.holder).await {
+                Ok(true) if missed => {
                     tracing::info!(job = %name, occurrence = %latest, "running a missed schedule once");
                     self.start(state, job.clone(), Trigger::Missed(latest));
                 }
-                (true, MissedRuns::Skip, _) => {
-                    tracing::info!(job = %name, occurrence = %latest, "schedule missed while stopped; skipped (missed = skip)");
-                }
-                (_, _, Err(error)) => tracing::warn!(job = %name, %error, "cannot claim the job's occurrence"),
-                _ => {}
+                Ok(_) => {}
+                Err(error) => tracing::warn!(job = %name, %error, "cannot claim the job's occurrence"),
             }
         }
     }
@@ -395,7 +402,9 @@ impl Scheduler {
     async fn follow(&self, state: &mut State, upstream: &str) {
         let followers: Vec<Job> = state.set.followers(upstream).cloned().collect();
         for job in followers {
-            if !state.running.contains_key(&job.spec.name) && self.needed(&state.set, &job).await {
+            let attempted = state.followed_at.get(&job.spec.name).copied();
+            if !state.running.contains_key(&job.spec.name) && self.needed(&state.set, &job, attempted).await {
+                state.followed_at.insert(job.spec.name.clone(), Utc::now());
                 self.start(state, job, Trigger::After(upstream.to_owned()));
             }
         }
@@ -406,16 +415,19 @@ impl Scheduler {
         let followers: Vec<Job> =
             state.set.jobs.iter().map(|(_, job)| job).filter(|job| !job.spec.after.is_empty()).cloned().collect();
         for job in followers {
-            if !state.running.contains_key(&job.spec.name) && self.needed(&state.set, &job).await {
+            let attempted = state.followed_at.get(&job.spec.name).copied();
+            if !state.running.contains_key(&job.spec.name) && self.needed(&state.set, &job, attempted).await {
+                state.followed_at.insert(job.spec.name.clone(), Utc::now());
                 let upstream = job.spec.after.join(", ");
                 self.start(state, job, Trigger::After(upstream));
             }
         }
     }
 
-    /// Whether every job `job` follows has committed since `job`'s last run started.
-    async fn needed(&self, set: &JobSet, job: &Job) -> bool {
-        needed(&self.catalog.store, set, job).await.unwrap_or_else(|error| {
+    /// Whether every job `job` follows has committed since `job`'s last run
+    /// started (or since it was last started here, `attempted`).
+    async fn needed(&self, set: &JobSet, job: &Job, attempted: Option<DateTime<Utc>>) -> bool {
+        needed(&self.catalog.store, set, job, attempted).await.unwrap_or_else(|error| {
             tracing::warn!(job = %job.spec.name, %error, "cannot read the runs of the jobs it follows");
             false
         })
@@ -440,8 +452,9 @@ impl Scheduler {
         state.task_jobs.insert(handle.id(), name);
     }
 
-    /// A run task ended: forget it; its report, unless it panicked.
-    fn joined(
+    /// A run task ended: forget it; its report, unless it panicked (then its
+    /// run is recorded failed and its lease released, as at shutdown).
+    async fn joined(
         &self,
         state: &mut State,
         joined: Result<(TaskId, RunReport), tokio::task::JoinError>,
@@ -455,8 +468,12 @@ impl Scheduler {
             Err(error) => {
                 let job = state.task_jobs.remove(&error.id());
                 tracing::error!(job = ?job, %error, "a scheduled run's task ended abnormally");
-                if let Some(job) = job {
-                    state.running.remove(&job);
+                if let Some(job) = job
+                    && let Some(run_id) = state.running.remove(&job)
+                    && !error.is_cancelled()
+                {
+                    let reason = "failed: the scheduled run's task stopped abnormally (a bug: see the server log)";
+                    lease::abandon(&self.catalog.store, &job, &self.holder, &run_id, reason).await;
                 }
                 None
             }
@@ -482,7 +499,7 @@ impl Scheduler {
                 joined = state.tasks.join_next_with_id() => match joined {
                     None => break,
                     Some(joined) => {
-                        if let Some(report) = self.joined(&mut state, joined) {
+                        if let Some(report) = self.joined(&mut state, joined).await {
                             self.report(report);
                         }
                     }
@@ -525,7 +542,8 @@ impl RunTask {
             Err(error) => return report(Ran::Error { message: error.to_string() }),
         };
         // Under the lease, a dependency run is checked again: another process may have run it meanwhile.
-        if matches!(trigger, Trigger::After(_)) && !needed(&self.catalog.store, &self.set, &job).await.unwrap_or(false)
+        if matches!(trigger, Trigger::After(_))
+            && !needed(&self.catalog.store, &self.set, &job, None).await.unwrap_or(false)
         {
             lease.release().await;
             return report(Ran::NotNeeded);
@@ -557,13 +575,19 @@ impl RunTask {
 }
 
 /// Whether every job `job` follows has committed since `job`'s last run
-/// started (or `job` never ran).
-async fn needed(store: &MetadataStore, set: &JobSet, job: &Job) -> civlink_catalog::store::Result<bool> {
+/// started (or `job` never ran), and since `attempted`.
+async fn needed(
+    store: &MetadataStore,
+    set: &JobSet,
+    job: &Job,
+    attempted: Option<DateTime<Utc>>,
+) -> civlink_catalog::store::Result<bool> {
     if job.spec.after.is_empty() {
         return Ok(false);
     }
     let last_start =
         store.runs(&job.spec.dataset).await?.into_iter().filter(|r| r.job == job.spec.name).map(|r| r.started_at).max();
+    let last_start = last_start.max(attempted);
     for upstream in &job.spec.after {
         let Some(upstream_job) = set.get(upstream) else { return Ok(false) };
         let last_commit = store

@@ -449,10 +449,17 @@ async fn connect(location: &str, spec: &DatabaseSpec, base_dir: &Path) -> Result
 /// A driver error while reading: a lost connection (the socket closed, the
 /// stream broke off) can be read again; anything else cannot.
 fn read_failure(location: &str, error: sqlx::Error) -> Error {
-    let lost = matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
-    );
+    // The server ending the session (admin shutdown, a crash: SQLSTATE 57P01–57P03) or a
+    // connection exception (class 08) is a lost connection too.
+    let ended_by_server = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"));
+    let lost = ended_by_server
+        || matches!(
+            error,
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+        );
     let (location, message) = (location.to_owned(), error.to_string());
     if lost { Error::ConnectionLost { location, message } } else { Error::Read { location, message } }
 }
