@@ -47,8 +47,8 @@ pub(super) async fn mark(
     spec: &DeletionSpec,
     data: &mut TableWriter,
     written: &KeySet,
-    now: DateTime<Utc>,
 ) -> Result<DeletionCheck> {
+    let now = Utc::now();
     let invalid = |message: String| Error::Dataset { dataset: dataset.spec.id.to_string(), message };
     if primary_key.is_empty() {
         return Err(invalid("deletions are found by primary key, and the standard has none".into()));

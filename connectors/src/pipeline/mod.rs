@@ -582,9 +582,9 @@ async fn ingest(
     {
         let now = Utc::now();
         let marked = match deletions::due(job, catalog, spec, now).await {
-            Ok(true) => deletions::mark(job, catalog, dataset, &primary_key, spec, &mut data, &written_keys, now)
-                .await
-                .map(Some),
+            Ok(true) => {
+                deletions::mark(job, catalog, dataset, &primary_key, spec, &mut data, &written_keys).await.map(Some)
+            }
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
