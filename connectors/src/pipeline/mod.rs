@@ -43,11 +43,13 @@ use civlink_standards::validate::{Validator, Verdict};
 use sha2::{Digest, Sha256};
 
 mod deletions;
+mod remote;
 mod rows;
 
 use crate::gates::{GateReport, RejectKind, RunFigures};
 use crate::job::Job;
 use crate::source::{SourceFile, list_files, open_source};
+use remote::{DatabaseRead, source_identity};
 pub use rows::quarantine_schema;
 use rows::{KeySet, QuarantineBuilder, key_hash, raw_row, violations_json};
 
@@ -431,43 +433,16 @@ pub async fn run_with(
                 quality.ok_or_else(|| Error::Arrow { message: "a committed run has a quality report".into() })?;
             let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
             catalog.store.commit_run(&record, &quality, &uris).await?;
-            // The cursor advances only now that the run has committed. Should storing it fail, the next
-            // run reads from the old cursor again: upsert makes that harmless.
-            let columns = database.as_ref().map(|read| read.cell.columns()).unwrap_or_default();
-            if !columns.is_empty()
-                && let Err(e) = catalog
-                    .store
-                    .set_job_source_columns(&job.spec.name, &spec.id, &source_identity(job), &columns, &run_id)
-                    .await
-            {
-                tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
-                    "the run committed but its source columns were not stored");
-            }
-            if let Some(check) = &quality.source_deletions {
-                match catalog.store.set_job_deletion_check(&job.spec.name, &spec.id, quality.ingested_at, &run_id).await
-                {
-                    Ok(()) => tracing::info!(run_id = %run_id, job = %job.spec.name, source_keys = check.source_keys,
-                        marked = check.marked, "primary keys compared with the source"),
-                    Err(e) => tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
-                        "the run committed but its key comparison was not recorded; the next run compares again"),
-                }
-            }
-            if let (Some(column), Some(value)) = (&cursor_column, database.as_ref().and_then(|d| d.cell.get())) {
-                let cursor = civlink_catalog::store::JobCursor {
-                    source: source_identity(job),
-                    column: column.clone(),
-                    value,
-                    run_id: run_id.clone(),
-                };
-                let before = database.as_ref().and_then(|d| d.since.clone());
-                if let Err(e) = catalog.store.set_run_cursor(&run_id, before.as_deref(), Some(&cursor.value)).await {
-                    tracing::warn!(run_id = %run_id, error = %e, "the run's cursor was not recorded");
-                }
-                if let Err(e) = catalog.store.set_job_cursor(&job.spec.name, &spec.id, &cursor).await {
-                    tracing::warn!(run_id = %run_id, job = %job.spec.name, error = %e,
-                        "the run committed but its cursor was not stored; the next run reads from the old one");
-                }
-            }
+            remote::record_after_commit(
+                job,
+                catalog,
+                &spec.id,
+                &run_id,
+                database.as_ref(),
+                cursor_column.as_ref(),
+                &quality,
+            )
+            .await;
             tracing::info!(run_id = %run_id, dataset = %spec.id, read = counts.read, written = counts.written,
                 quarantined = counts.quarantined, duplicate = counts.duplicate, "run committed");
             Ok(RunOutcome {
@@ -631,32 +606,6 @@ async fn ingest(
         gates: report,
         held,
     })
-}
-
-/// What a database or API job reads, as its stored cursor remembers it: the
-/// location (without secrets) and the table or query. A cursor stored for
-/// another source does not apply: the job starts afresh.
-fn source_identity(job: &Job) -> String {
-    let source = &job.spec.source;
-    let what = match (&source.database, &source.http) {
-        (Some(d), _) => format!("{}|{}", d.table.as_deref().unwrap_or(""), d.query.as_deref().unwrap_or("")),
-        (None, Some(h)) => {
-            format!("{}|{}", h.records.as_deref().unwrap_or(""), h.cursor_param.as_deref().unwrap_or(""))
-        }
-        (None, None) => String::new(),
-    };
-    let shown = crate::source::database::shown_location(&source.location);
-    hex::encode(Sha256::digest(format!("{shown}|{what}").as_bytes()))
-}
-
-/// A database source's run: where it starts, and the largest cursor value read.
-struct DatabaseRead {
-    /// The last committed run's cursor value, for an incremental job.
-    since: Option<String>,
-    /// The source's columns as the last committed run read them.
-    previous: Option<Vec<String>>,
-    /// Filled in while reading.
-    cell: crate::source::database::CursorCell,
 }
 
 /// How reading the files ended.
