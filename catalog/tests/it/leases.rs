@@ -94,6 +94,22 @@ async fn of_many_processes_racing_for_a_lease_exactly_one_wins() {
             }
             assert_eq!(winners, 1, "round {round}");
         }
+        // Taking over a lapsed lease is a compare-and-set too: of many racers, one takes it over.
+        let lapsed = now - chrono::Duration::hours(1);
+        store.acquire_job_lease("lapsed", "dead", "run-dead", MINUTE, lapsed).await.unwrap();
+        let racers = (0..8).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.acquire_job_lease("lapsed", &format!("taker-{i}"), &format!("run-t{i}"), MINUTE, now).await
+            })
+        });
+        let mut takeovers = Vec::new();
+        for racer in racers {
+            if let LeaseOutcome::Acquired { replaced } = racer.await.unwrap().unwrap() {
+                takeovers.push(replaced.map(|dead| dead.run_id));
+            }
+        }
+        assert_eq!(takeovers, [Some("run-dead".to_owned())], "exactly one takes the lapsed lease over");
         store.close().await;
     })
     .await;
