@@ -731,16 +731,14 @@ impl Reader {
             }
             in_batch += 1;
             if in_batch == self.batch_size {
-                let batch = self.batch(&mut builders)?;
                 in_batch = 0;
-                if self.tx.send(Ok(batch)).await.is_err() {
+                if !self.send(&mut builders).await? {
                     return Ok(());
                 }
             }
         }
         if in_batch > 0 {
-            let batch = self.batch(&mut builders)?;
-            let _ = self.tx.send(Ok(batch)).await;
+            self.send(&mut builders).await?;
         }
         Ok(())
     }
@@ -762,9 +760,8 @@ impl Reader {
                 start += end + 1;
                 in_batch += 1;
                 if in_batch == self.batch_size {
-                    let batch = self.batch(&mut builders)?;
                     in_batch = 0;
-                    if self.tx.send(Ok(batch)).await.is_err() {
+                    if !self.send(&mut builders).await? {
                         return Ok(());
                     }
                 }
@@ -778,8 +775,7 @@ impl Reader {
             });
         }
         if in_batch > 0 {
-            let batch = self.batch(&mut builders)?;
-            let _ = self.tx.send(Ok(batch)).await;
+            self.send(&mut builders).await?;
         }
         Ok(())
     }
@@ -812,6 +808,12 @@ impl Reader {
             });
         }
         Ok(())
+    }
+
+    /// Send the rows gathered so far as one batch; `false` when nobody reads any more.
+    async fn send(&self, builders: &mut [StringBuilder]) -> Result<bool> {
+        let batch = self.batch(builders)?;
+        Ok(self.tx.send(Ok(batch)).await.is_ok())
     }
 
     /// The rows gathered so far as one typed batch.
