@@ -96,6 +96,25 @@ pub enum Error {
         /// The name given.
         column: String,
     },
+    /// None of the formats the `Accept` header names is offered.
+    #[error("none of the formats asked for in Accept is offered; offered: {}", offered.join(", "))]
+    NotAcceptable {
+        /// The media types offered.
+        offered: Vec<&'static str>,
+    },
+    /// A `cursor` that this server did not issue for this request.
+    #[error("unusable cursor: {reason}")]
+    BadCursor {
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
+    /// SQL text that does not parse, plan or pass the plan gate (the
+    /// engine's message, values redacted).
+    #[error("{message}")]
+    Sql {
+        /// What is wrong with it.
+        message: String,
+    },
     /// A request body that cannot be read as required (not UTF-8, not JSON).
     #[error("unusable request body: {message}")]
     BadBody {
@@ -235,6 +254,9 @@ impl Error {
             | Error::BadRequest { .. }
             | Error::UnknownColumn { .. }
             | Error::BadBody { .. }
+            | Error::NotAcceptable { .. }
+            | Error::BadCursor { .. }
+            | Error::Sql { .. }
             | Error::PayloadTooLarge { .. }
             | Error::InvalidStandard { .. }
             | Error::IncompatibleStandard { .. }
@@ -297,6 +319,21 @@ impl From<civlink_query::Error> for Error {
             | Q::Table(_)
             | Q::Engine { .. }
             | Q::Arrow { .. }) => Error::Engine { message: other.log_text() },
+        }
+    }
+}
+
+impl Error {
+    /// The query layer's errors for SQL the client wrote (`POST /query`):
+    /// what the engine and the plan gate refuse is the client's mistake (a
+    /// 400 with the engine's message, values redacted), not ours.
+    pub fn from_sql(error: civlink_query::Error) -> Error {
+        use civlink_query::Error as Q;
+        match error {
+            e @ (Q::Query { .. } | Q::Unsupported { .. }) => {
+                Error::Sql { message: civlink_query::redact::quoted_values(&e.to_string()) }
+            }
+            other => other.into(),
         }
     }
 }
@@ -415,6 +452,14 @@ pub fn problem(error: &Error) -> Problem {
             Problem::new(StatusCode::BAD_REQUEST, "unknown-column", "Unknown column", error.to_string())
                 .with("column", Value::String(column.clone()))
         }
+        Error::NotAcceptable { offered } => {
+            Problem::new(StatusCode::NOT_ACCEPTABLE, "not-acceptable", "Format not offered", error.to_string())
+                .with("offered", Value::from(offered.clone()))
+        }
+        Error::BadCursor { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-cursor", "Unusable cursor", error.to_string())
+        }
+        Error::Sql { .. } => Problem::new(StatusCode::BAD_REQUEST, "sql", "Unusable SQL", error.to_string()),
         Error::BadBody { .. } => {
             Problem::new(StatusCode::BAD_REQUEST, "bad-body", "Unusable request body", error.to_string())
         }

@@ -13,7 +13,8 @@
 //! | `GET /api/v1/health` | `{"status":"ok"}`, no authentication |
 //! | `GET /api/v1/datasets` | datasets the principal may read, with its access |
 //! | `GET /api/v1/datasets/{department}/{name}` | one of them (404 when not readable, as when unknown) |
-//! | `GET /api/v1/datasets/{department}/{name}/rows` | rows as JSON, scoped, masked, paged, filtered |
+//! | `GET /api/v1/datasets/{department}/{name}/rows` | rows, scoped, masked, filtered, ordered, paged by cursor, in any offered format |
+//! | `POST /api/v1/query` | SQL with bound parameters (analysts, admins), in any offered format |
 //! | `GET /api/v1/findings` | findings whose responsible division lies in the principal's, paged |
 //! | `GET /api/v1/findings/summary` | counts by rule and status, rolled up one level down, with each rule's precision |
 //! | `GET /api/v1/findings/{id}` | one finding, its evidence and history |
@@ -29,7 +30,10 @@
 //! |---|---|
 //! | [`listener`] | accepted connections, admitted by the per-client and total connection counts |
 //! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
-//! | [`datasets`] | the dataset endpoints: listing, description, rows |
+//! | [`datasets`] | the dataset endpoints: listing, description |
+//! | [`rows`] | a dataset's rows: typed filters, order, time travel, sealed cursors, every format |
+//! | [`query`] | SQL (`POST /api/v1/query`) through the same plan gate as Flight SQL |
+//! | [`format`] | result formats by `Accept` (JSON, NDJSON, CSV, Arrow IPC, Parquet), written as batches come |
 //! | [`checks`] | household checks (核对), by principals with the check duty, under consent |
 //! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
@@ -44,7 +48,10 @@ pub mod datasets;
 pub mod error;
 pub mod extract;
 pub mod findings;
+pub mod format;
 pub mod listener;
+pub mod query;
+pub mod rows;
 pub mod server;
 pub mod standards;
 pub mod state;

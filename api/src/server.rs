@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{checks, datasets, findings, standards};
+use crate::{checks, datasets, findings, query, rows, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -81,7 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/datasets", get(datasets::list))
         .route("/api/v1/datasets/{department}/{name}", get(datasets::describe))
-        .route("/api/v1/datasets/{department}/{name}/rows", get(datasets::rows))
+        .route("/api/v1/datasets/{department}/{name}/rows", get(rows::rows))
+        .route("/api/v1/query", post(query::run))
         .route("/api/v1/checks", post(checks::create))
         .route("/api/v1/findings", get(findings::list))
         .route("/api/v1/findings/summary", get(findings::summary))

@@ -304,7 +304,25 @@ impl TableCache {
         Ok(opened.clone())
     }
 
-    async fn load(&self, uri: &str, version: i64) -> Result<Opened> {
+    /// The table of `record` at `version`, one of its committed versions:
+    /// the cached table when that is the current one; an earlier version is
+    /// read from storage by each scan and never cached (time travel is rare,
+    /// and must not push the current versions out of the cache).
+    pub async fn open_version(&self, record: &DatasetRecord, version: i64) -> Result<Opened> {
+        if record.current_version == Some(version) {
+            return self.open(record).await;
+        }
+        let (provider, _) = self.storage_provider(&record.table_uri, version).await?;
+        Ok(Opened::Storage(provider))
+    }
+
+    /// Delta's table provider of `uri` at `version`, its object store
+    /// registered with the shared registry; with the state it was built in.
+    async fn storage_provider(
+        &self,
+        uri: &str,
+        version: i64,
+    ) -> Result<(Arc<dyn TableProvider>, datafusion::execution::SessionState)> {
         let table = self.tables.open(uri, TimeTravel::Version(version)).await?;
         // Register the table's object store with the shared registry, through a
         // throwaway session over it: deltalake's supported way of doing so.
@@ -317,6 +335,11 @@ impl TableCache {
             .table_provider()
             .await
             .map_err(|e| Error::Engine { message: format!("building the table provider of {uri}: {e}") })?;
+        Ok((provider, state))
+    }
+
+    async fn load(&self, uri: &str, version: i64) -> Result<Opened> {
+        let (provider, state) = self.storage_provider(uri, version).await?;
         match self.in_memory(uri, version, &provider, &state).await {
             Some(cached) => Ok(Opened::Memory(cached)),
             None => Ok(Opened::Storage(provider)),

@@ -267,6 +267,18 @@ impl SessionFactory {
         &self.connections
     }
 
+    /// `plaintext` sealed under the deployment key for `domain`
+    /// ([`civlink_standards::seal`]): what a transport wraps its opaque
+    /// tokens in (REST cursors), so that clients can neither read nor forge them.
+    pub fn seal(&self, domain: &str, plaintext: &[u8]) -> Vec<u8> {
+        self.mask_key.seal(domain, plaintext)
+    }
+
+    /// What [`SessionFactory::seal`] sealed for `domain`; `None` for anything else.
+    pub fn open_sealed(&self, domain: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.mask_key.open(domain, sealed)
+    }
+
     /// Memory all queries hold now (bytes).
     pub fn memory_in_use(&self) -> usize {
         self.memory.used()
@@ -384,6 +396,8 @@ impl SessionFactory {
             datasets: datasets.into(),
             epoch: snapshot.epoch(),
             store: self.store.clone(),
+            cache: Arc::clone(&self.cache),
+            mask_key: Arc::clone(&self.mask_key),
         })
     }
 }
@@ -409,6 +423,9 @@ pub struct ScopedSession {
     /// The catalog change counter of the policy it was built under.
     pub epoch: i64,
     pub(crate) store: MetadataStore,
+    /// The process's table cache and mask key, for tables at earlier versions.
+    cache: Arc<TableCache>,
+    mask_key: Arc<MaskKey>,
 }
 
 impl std::fmt::Debug for ScopedSession {
@@ -524,6 +541,23 @@ impl ScopedSession {
         let Some(catalog) = self.ctx.catalog(CATALOG) else { return Ok(None) };
         let Some(schema) = catalog.schema(id.department.code()) else { return Ok(None) };
         schema.table(&id.name).await.map_err(Error::from_datafusion)
+    }
+
+    /// The scoped table of a readable dataset at `version`, one of its
+    /// committed versions (time travel, and REST cursors pinned to the
+    /// version their first page read): the same columns, masks and row
+    /// scope as [`ScopedSession::table`], which is what it gives for the
+    /// current version. `None` when the dataset is not readable.
+    pub async fn table_at(&self, id: &DatasetId, version: i64) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some((record, access)) = self.datasets.iter().find(|(r, _)| r.spec.id == *id) else { return Ok(None) };
+        if record.current_version == Some(version) {
+            return self.table(id).await;
+        }
+        let opened = self.cache.open_version(record, version).await?;
+        // A policy naming columns this version lacks fails closed, as for the current one.
+        let scoped = ScopedTable::try_new(opened, access, &self.mask_key)
+            .map_err(|e| Error::Engine { message: format!("scoping {id} at version {version}: {e}") })?;
+        Ok(Some(Arc::new(scoped)))
     }
 }
 

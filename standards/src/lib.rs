@@ -10,6 +10,7 @@
 //! | [`code_table`] | code tables (代码表) as data: GB/T 2261.1 sex, GB 3304 ethnic groups, GB/T 4761 relationship, GB/T 26341 disability, assistance categories |
 //! | [`standard`] | a data standard: a JSON Schema 2020-12 document with `x-civlink-*` extension keywords, and its Arrow schema |
 //! | [`mask`] | masking strategies for sensitive columns (`x-civlink-mask`) |
+//! | [`seal`] | sealed tokens under the deployment key (deterministic authenticated encryption): REST cursors |
 //! | [`validate`] | the columnar validator: a standard compiled into checks over Arrow batches, with a `jsonschema` fallback |
 //! | [`shipped`] | the data standards civlink ships (`data/standards/`), embedded |
 //! | [`rng`] | a deterministic generator for synthetic data (demo, benchmarks, tests) |
@@ -21,6 +22,7 @@ pub mod division;
 pub mod idcard;
 pub mod mask;
 pub mod rng;
+pub mod seal;
 pub mod shipped;
 pub mod standard;
 pub mod validate;

@@ -103,6 +103,12 @@ impl MaskKey {
         MaskKey { bytes, mac }
     }
 
+    /// A MAC keyed with this key, for derivations within the crate
+    /// ([`crate::seal`]).
+    pub(crate) fn keyed_mac(&self) -> Hmac<Sha256> {
+        self.mac.clone()
+    }
+
     /// The pseudonym of `value`: `ps_` + 24 lower-case hex digits.
     pub fn pseudonym(&self, value: &str) -> String {
         let mut mac = self.mac.clone();

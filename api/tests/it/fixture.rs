@@ -289,23 +289,23 @@ impl Fixture {
         request(self.addr, "POST", path, &headers, Some(body.as_bytes())).await
     }
 
-    /// Every row of a dataset as `token` sees it, paging with `page` rows.
+    /// Every row of a dataset as `token` sees it, paging with `page` rows by cursor.
     pub async fn all_rows(&self, token: &str, dataset: &str, page: usize, extra: &str) -> Vec<Value> {
         let path = dataset.replace('.', "/");
-        let mut offset = 0;
+        let mut cursor: Option<String> = None;
         let mut rows = Vec::new();
         loop {
-            let reply =
-                self.get(token, &format!("/api/v1/datasets/{path}/rows?limit={page}&offset={offset}{extra}")).await;
+            let after = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let reply = self.get(token, &format!("/api/v1/datasets/{path}/rows?limit={page}{after}{extra}")).await;
             assert_eq!(reply.status, 200, "{}", reply.text());
             let body = reply.json();
             let got = body["rows"].as_array().unwrap().clone();
             assert!(got.len() <= page);
             rows.extend(got);
-            match body["next_offset"].as_u64() {
+            match body["next_cursor"].as_str() {
                 Some(next) => {
-                    assert_eq!(next as usize, offset + page);
-                    offset = next as usize;
+                    assert_eq!(body["returned"].as_u64(), Some(page as u64), "only full pages have a next one");
+                    cursor = Some(next.to_owned());
                 }
                 None => break,
             }

@@ -39,6 +39,8 @@ pub enum AuditAction {
     RestDescribe,
     /// `GET /api/v1/datasets/{department}/{name}/rows`.
     RestRows,
+    /// `POST /api/v1/query`: SQL over REST.
+    RestQuery,
     /// `POST /api/v1/standards`.
     RestPublishStandard,
     /// `GET /api/v1/standards/…`.
@@ -62,7 +64,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -77,6 +79,7 @@ impl AuditAction {
         AuditAction::RestList,
         AuditAction::RestDescribe,
         AuditAction::RestRows,
+        AuditAction::RestQuery,
         AuditAction::RestPublishStandard,
         AuditAction::RestReadStandard,
         AuditAction::RestRequest,
@@ -105,6 +108,7 @@ impl AuditAction {
             AuditAction::RestList => "rest_list",
             AuditAction::RestDescribe => "rest_describe",
             AuditAction::RestRows => "rest_rows",
+            AuditAction::RestQuery => "rest_query",
             AuditAction::RestPublishStandard => "rest_publish_standard",
             AuditAction::RestReadStandard => "rest_read_standard",
             AuditAction::RestRequest => "rest_request",
