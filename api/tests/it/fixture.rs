@@ -179,6 +179,7 @@ pub struct Tokens {
 pub struct Fixture {
     pub _dir: tempfile::TempDir,
     pub store: MetadataStore,
+    pub tables: TableStore,
     pub factory: Arc<SessionFactory>,
     pub addr: SocketAddr,
     pub tokens: Tokens,
@@ -265,7 +266,7 @@ impl Fixture {
             revoked: revoked.secret,
         };
 
-        let factory = SessionFactory::builder(store.clone(), tables).limits(limits).build().await.unwrap();
+        let factory = SessionFactory::builder(store.clone(), tables.clone()).limits(limits).build().await.unwrap();
         let config = ApiConfig { addr: "127.0.0.1:0".parse().unwrap(), check_sources: None };
         let server = civlink_api::bind(config, Arc::clone(&factory)).await.unwrap();
         let addr = server.local_addr();
@@ -273,7 +274,7 @@ impl Fixture {
         let handle = tokio::spawn(server.serve(async {
             let _ = rx.await;
         }));
-        Fixture { _dir: dir, store, factory, addr, tokens, shutdown: Some(tx), server: Some(handle) }
+        Fixture { _dir: dir, store, tables, factory, addr, tokens, shutdown: Some(tx), server: Some(handle) }
     }
 
     /// `GET path` with a bearer token.
@@ -313,6 +314,18 @@ impl Fixture {
         rows
     }
 
+    /// Append `batch` to dataset `id` as a new committed version.
+    pub async fn append(&self, id: &str, batch: &RecordBatch) {
+        let record = self.store.dataset(&id.parse().unwrap()).await.unwrap().unwrap();
+        commit_dataset(&self.store, &self.tables, &record.spec, batch).await;
+    }
+
+    /// `GET path` with a bearer token and an `Accept` header.
+    pub async fn get_as(&self, token: &str, path: &str, accept: &str) -> Reply {
+        let auth = format!("Bearer {token}");
+        request(self.addr, "GET", path, &[("Authorization", &auth), ("Accept", accept)], None).await
+    }
+
     /// Stop the server and wait for it to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -329,7 +342,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
     let dataset =
         store.upsert_dataset(spec, &tables.table_uri(&spec.id), &tables.quarantine_uri(&spec.id)).await.unwrap();
     let mut writer = tables
-        .begin_write(&dataset.table_uri, batch.schema(), WriteMode::Append, &spec.primary_key, None)
+        .begin_write(&dataset.table_uri, batch.schema(), WriteMode::Append, &spec.primary_key, dataset.current_version)
         .await
         .unwrap();
     writer.write(batch).await.unwrap();

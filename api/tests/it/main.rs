@@ -2,6 +2,7 @@
 
 mod auth;
 mod checks;
+mod cursors;
 mod datasets;
 mod findings;
 mod fixture;
