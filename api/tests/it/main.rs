@@ -6,5 +6,6 @@ mod cursors;
 mod datasets;
 mod findings;
 mod fixture;
+mod formats;
 mod rows;
 mod standards;
