@@ -33,6 +33,10 @@ fn wants_html(headers: &HeaderMap) -> bool {
     accept.contains("text/html") && !accept.contains("application/json")
 }
 
+#[utoipa::path(post, path = "/api/v1/checks", tag = "checks",
+    request_body(content = crate::openapi::AnyObject, content_type = "application/json", description = "members, consent_reference, purpose, household_division, as_of"),
+    responses((status = 200, description = "The check's report (JSON), or its printable page (text/html)",
+        content((crate::openapi::AnyObject = "application/json"), (String = "text/html")))))]
 /// `POST /api/v1/checks`.
 pub async fn create(
     State(state): State<Arc<AppState>>,

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::state::{AppState, Audit};
 
 /// One column as the principal sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ColumnView {
     /// Column name.
     pub name: String,
@@ -37,13 +37,15 @@ pub struct ColumnView {
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Sensitivity from the standard.
+    #[schema(value_type = String, example = "sensitive")]
     pub sensitivity: Sensitivity,
     /// The mask applied for this principal (`{"strategy": "none"}` = in clear).
+    #[schema(value_type = Object)]
     pub mask: MaskStrategy,
 }
 
 /// The principal's row scope on a dataset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScopeView {
     /// The column rows are scoped by.
     pub division_column: Option<String>,
@@ -52,7 +54,7 @@ pub struct ScopeView {
 }
 
 /// The standard a dataset follows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StandardRef {
     /// Standard id.
     pub id: String,
@@ -61,7 +63,7 @@ pub struct StandardRef {
 }
 
 /// A dataset as listed and described.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DatasetView {
     /// `department.name`.
     pub id: String,
@@ -78,10 +80,13 @@ pub struct DatasetView {
     /// The responsible office.
     pub owner: String,
     /// Classification.
+    #[schema(value_type = String)]
     pub classification: Sensitivity,
     /// GB/T 21063 sharing type.
+    #[schema(value_type = String)]
     pub sharing: SharingType,
     /// Update cycle.
+    #[schema(value_type = String)]
     pub update_cycle: UpdateCycle,
     /// The bound standard.
     pub standard: StandardRef,
@@ -90,6 +95,7 @@ pub struct DatasetView {
     /// The committed version readers see; `null` before the first run.
     pub latest_version: Option<i64>,
     /// When a run last committed.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<DateTime<Utc>>,
     /// The principal's row scope.
     pub scope: ScopeView,
@@ -161,6 +167,8 @@ pub(crate) fn dataset_id(path: Result<Path<(String, String)>, PathRejection>) ->
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog",
+    responses((status = 200, description = "Every dataset the principal may read, with its access", body = crate::openapi::DatasetList)))]
 /// `GET /api/v1/datasets`.
 pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Result<Json<Value>> {
     let request = request_text("GET", &uri);
@@ -177,6 +185,9 @@ pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderM
     Ok(Json(serde_json::json!({ "datasets": datasets })))
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{department}/{name}", tag = "catalog",
+    params(("department" = String, Path, description = "Department code (gongan, minzheng, …)"), ("name" = String, Path, description = "Dataset name")),
+    responses((status = 200, description = "The dataset as the principal sees it", body = DatasetView)))]
 /// `GET /api/v1/datasets/{department}/{name}`.
 pub async fn describe(
     State(state): State<Arc<AppState>>,

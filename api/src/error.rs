@@ -35,6 +35,45 @@ pub const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"civlink\", error=\"inv
 /// Prefix of every problem `type` URI.
 const TYPE_PREFIX: &str = "urn:civlink:problem:";
 
+/// Every problem `type` the API answers with (after `urn:civlink:problem:`).
+pub const PROBLEM_TYPES: [&str; 21] = [
+    "audit-unavailable",
+    "bad-body",
+    "bad-cursor",
+    "bad-request",
+    "conflict",
+    "forbidden",
+    "incompatible-standard",
+    "internal",
+    "invalid-standard",
+    "method-not-allowed",
+    "not-acceptable",
+    "not-found",
+    "payload-too-large",
+    "query-memory",
+    "query-timeout",
+    "sql",
+    "standard-conflict",
+    "too-many-queries",
+    "unauthenticated",
+    "unknown-column",
+    "weakens-protection",
+];
+
+/// An RFC 9457 problem document, as the OpenAPI document describes it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// `urn:civlink:problem:<type>`, one per cause (stable).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The same for every problem of this type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// This occurrence, without internals.
+    pub detail: String,
+}
+
 /// One problem with a submitted standard: where in the document, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StandardProblem {
@@ -473,8 +512,9 @@ pub fn problem(error: &Error) -> Problem {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-standard", "Invalid standard", error.to_string())
                 .with("errors", problems(list))
         }
+        // 409, as schema registries answer it: the document is valid, the registry's state refuses it.
         Error::IncompatibleStandard { mode, problems: list, .. } => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::CONFLICT,
             "incompatible-standard",
             "Incompatible standard version",
             error.to_string(),

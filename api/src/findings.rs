@@ -92,6 +92,11 @@ fn list_filter(principal: &Principal, pairs: &[(String, String)]) -> Result<Find
     Ok(filter)
 }
 
+#[utoipa::path(get, path = "/api/v1/findings", tag = "findings",
+    params(("rule" = Option<String>, Query, description = "Rule id"), ("status" = Option<String>, Query, description = "open, under_review, confirmed, dismissed"),
+        ("division" = Option<String>, Query, description = "Responsible division prefix"), ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Page size"),
+        ("cursor" = Option<String>, Query, description = "The next_cursor of the page before")),
+    responses((status = 200, description = "Findings in the principal's division", body = crate::openapi::AnyObject)))]
 /// `GET /api/v1/findings`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -116,6 +121,9 @@ pub async fn list(
     Ok(Json(json!({ "findings": page, "next_cursor": next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/findings/summary", tag = "findings",
+    params(("level" = Option<String>, Query, description = "The level to roll up to")),
+    responses((status = 200, description = "Counts by rule and status, rolled up", body = crate::openapi::AnyObject)))]
 /// `GET /api/v1/findings/summary`.
 pub async fn summary(
     State(state): State<Arc<AppState>>,
@@ -165,6 +173,9 @@ pub async fn summary(
     Ok(Json(audit.finish(&state, result, None).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/findings/{id}", tag = "findings",
+    params(("id" = String, Path, description = "Finding id")),
+    responses((status = 200, description = "The finding, its evidence and history", body = crate::openapi::AnyObject)))]
 /// `GET /api/v1/findings/{id}`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
@@ -201,6 +212,11 @@ struct OutcomeBody {
     note: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/findings/{id}/outcome", tag = "findings",
+    params(("id" = String, Path, description = "Finding id")),
+    request_body(content = crate::openapi::AnyObject, content_type = "application/json", description = "outcome (under_review, confirmed, dismissed), reason, note"),
+    responses((status = 200, description = "The finding after the decision", body = crate::openapi::AnyObject),
+        (status = 201, description = "The decision recorded", body = crate::openapi::AnyObject)))]
 /// `POST /api/v1/findings/{id}/outcome`.
 pub async fn outcome(
     State(state): State<Arc<AppState>>,

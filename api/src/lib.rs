@@ -10,6 +10,8 @@
 //!
 //! | path | what |
 //! |---|---|
+//! | `GET /api/openapi.json` | the OpenAPI 3.1 document (also `docs/openapi.json`), no authentication |
+//! | `GET /api/docs` | the API page: the document rendered offline, no authentication |
 //! | `GET /api/v1/health` | `{"status":"ok"}`, no authentication |
 //! | `GET /api/v1/datasets` | datasets the principal may read, with its access |
 //! | `GET /api/v1/datasets/{department}/{name}` | one of them (404 when not readable, as when unknown) |
@@ -41,6 +43,7 @@
 //! | [`state`] | shared state: the process's session factory, and the handlers' audit entries |
 //! | [`extract`] | the query string's pairs and bounded bodies, with their one failure answer each |
 //! | [`error`] | the crate's errors and the one mapping to problem documents |
+//! | [`openapi`] | the OpenAPI 3.1 document (generated from the handlers), and the offline API page |
 
 pub mod auth;
 pub mod checks;
@@ -50,6 +53,7 @@ pub mod extract;
 pub mod findings;
 pub mod format;
 pub mod listener;
+pub mod openapi;
 pub mod query;
 pub mod rows;
 pub mod server;
@@ -57,4 +61,4 @@ pub mod standards;
 pub mod state;
 
 pub use error::{Error, Problem, Result, problem};
-pub use server::{ApiConfig, ApiServer, DEFAULT_ADDR, bind, router};
+pub use server::{ApiConfig, ApiServer, DEFAULT_ADDR, bind, openapi, router};

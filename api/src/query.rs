@@ -38,13 +38,14 @@ pub const MAX_BODY_BYTES: usize = 256 << 10;
 pub const MAX_PARAMS: usize = 1_000;
 
 /// The body of `POST /api/v1/query`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
     /// The SQL text (one read-only statement).
     pub sql: String,
     /// Values bound to `$1`, `$2`, …
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub params: Vec<Value>,
     /// CSV only: a UTF-8 BOM first.
     #[serde(default)]
@@ -85,6 +86,16 @@ fn bound(params: &[Value]) -> Result<Option<RecordBatch>> {
     Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?))
 }
 
+#[utoipa::path(post, path = "/api/v1/query", tag = "rows",
+    request_body(content = QueryBody, content_type = "application/json"),
+    responses((status = 200, description = "The result, streamed",
+        content(
+            (crate::openapi::SqlResult = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+            (Vec<u8> = "application/vnd.apache.parquet")
+        ))))]
 /// `POST /api/v1/query`.
 pub async fn run(
     State(state): State<Arc<AppState>>,

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::get;
 use civlink_catalog::policy::AuditAction;
 use civlink_query::SessionFactory;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
@@ -75,22 +77,45 @@ pub async fn bind(config: ApiConfig, factory: Arc<SessionFactory>) -> Result<Api
     Ok(ApiServer { listener, local_addr, router, connections })
 }
 
-/// Every route of the API over `state`.
+/// Every documented route of the API: each registered with its OpenAPI
+/// operation, so the document and the router cannot drift apart.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(datasets::list))
+        .routes(routes!(datasets::describe))
+        .routes(routes!(rows::rows))
+        .routes(routes!(query::run))
+        .routes(routes!(checks::create))
+        .routes(routes!(findings::list))
+        .routes(routes!(findings::summary))
+        .routes(routes!(findings::show))
+        .routes(routes!(findings::outcome))
+        .routes(routes!(standards::publish))
+        .routes(routes!(standards::versions))
+        .routes(routes!(standards::document))
+}
+
+/// The OpenAPI document of [`routes`], complete ([`crate::openapi::document`]).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    crate::openapi::document(routes().split_for_parts().1)
+}
+
+/// Every route of the API over `state`, with the document at
+/// `/api/openapi.json` and the API page at `/api/docs` (no authentication:
+/// the contract is not secret).
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/datasets", get(datasets::list))
-        .route("/api/v1/datasets/{department}/{name}", get(datasets::describe))
-        .route("/api/v1/datasets/{department}/{name}/rows", get(rows::rows))
-        .route("/api/v1/query", post(query::run))
-        .route("/api/v1/checks", post(checks::create))
-        .route("/api/v1/findings", get(findings::list))
-        .route("/api/v1/findings/summary", get(findings::summary))
-        .route("/api/v1/findings/{id}", get(findings::show))
-        .route("/api/v1/findings/{id}/outcome", post(findings::outcome))
-        .route("/api/v1/standards", post(standards::publish))
-        .route("/api/v1/standards/{id}", get(standards::versions))
-        .route("/api/v1/standards/{id}/{version}", get(standards::document))
+    let (router, paths) = routes().split_for_parts();
+    let document: Arc<str> = crate::openapi::to_json(&crate::openapi::document(paths)).into();
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document.to_string()) }
+            }),
+        )
+        .route("/api/docs", get(|| async { axum::response::Html(crate::openapi::API_PAGE) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -117,6 +142,8 @@ async fn authenticate_before_the_body(
     next.run(request).await
 }
 
+#[utoipa::path(get, path = "/api/v1/health", tag = "ops", security(()),
+    responses((status = 200, description = "The process is up", body = crate::openapi::Status)))]
 /// `GET /api/v1/health`: no authentication, no audit.
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))

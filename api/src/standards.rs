@@ -10,9 +10,11 @@
 //!   ([`civlink_catalog::store::MetadataStore::register_standard`]).
 //!   Answers: 201 with the id and version (and `Location`); 200 when the
 //!   identical document is already registered under that id and version
-//!   (publishing is idempotent); 409 when a different one is; 422 with every
-//!   problem found (every meta-schema violation, or the civlink-level
-//!   problem, or every incompatibility) as `errors: [{pointer, message}]`.
+//!   (publishing is idempotent); 409 when a different one is, and when the
+//!   version is incompatible with the registered ones (with every
+//!   incompatibility, as schema registries answer); 422 when it is not a
+//!   valid standard (every meta-schema violation, or the civlink-level
+//!   problem); problems are listed as `errors: [{pointer, message}]`.
 //! * `GET /api/v1/standards/{id}`: the registered versions, in registration order.
 //! * `GET /api/v1/standards/{id}/{version}`: the document, exactly as registered.
 //!
@@ -44,6 +46,15 @@ pub const DEFAULT_MODE: Mode = Mode::Backward;
 /// The largest request body accepted (a standard is a few kilobytes).
 pub const MAX_BODY_BYTES: usize = 2 << 20;
 
+#[utoipa::path(post, path = "/api/v1/standards", tag = "standards",
+    params(("compatibility" = Option<String>, Query, description = "none, backward (default), forward, full, and the _transitive modes"),
+        ("allow_weaker_protection" = Option<bool>, Query, description = "Publish although protection weakens (admin, with a reason)"),
+        ("reason" = Option<String>, Query, description = "Why protection may weaken")),
+    request_body(content = crate::openapi::AnyObject, content_type = "application/json", description = "A standard: JSON Schema 2020-12 with x-civlink-* keywords"),
+    responses((status = 201, description = "Registered", body = crate::openapi::AnyObject),
+        (status = 200, description = "Already registered, identical", body = crate::openapi::AnyObject),
+        (status = 409, description = "Incompatible with the registered versions, weakens protection, or the version exists with another document", body = crate::error::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid standard: every problem", body = crate::error::ProblemDoc, content_type = "application/problem+json")))]
 /// `POST /api/v1/standards`.
 pub async fn publish(
     State(state): State<Arc<AppState>>,
@@ -254,6 +265,9 @@ async fn publish_through_registry(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/standards/{id}", tag = "standards",
+    params(("id" = String, Path, description = "Standard id")),
+    responses((status = 200, description = "Its versions, in registration order", body = crate::openapi::AnyObject)))]
 /// `GET /api/v1/standards/{id}`.
 pub async fn versions(
     State(state): State<Arc<AppState>>,
@@ -276,6 +290,9 @@ pub async fn versions(
     Ok(Json(audit.finish(&state, result, None).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/standards/{id}/{version}", tag = "standards",
+    params(("id" = String, Path, description = "Standard id"), ("version" = String, Path, description = "Version")),
+    responses((status = 200, description = "The document as registered", body = crate::openapi::AnyObject)))]
 /// `GET /api/v1/standards/{id}/{version}`.
 pub async fn document(
     State(state): State<Arc<AppState>>,

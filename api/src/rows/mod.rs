@@ -61,6 +61,18 @@ struct Planned {
     key_indices: Vec<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{department}/{name}/rows", tag = "rows",
+    description = "Rows, scoped and masked. Filters are further query parameters: `c=v` or `c.eq=v`, `c.in=v1,v2`, `c.gt|gte|lt|lte=v`, `c.prefix=digits` (the division column), `c.is_null=true|false`.",
+    params(("department" = String, Path, description = "Department code"), ("name" = String, Path, description = "Dataset name"), crate::openapi::RowsQuery),
+    responses((status = 200, description = "A page (JSON, or any format with `limit`), or every row streamed",
+        content(
+            (crate::openapi::RowsPage = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+            (Vec<u8> = "application/vnd.apache.parquet")
+        ),
+        headers(("x-civlink-next-cursor" = String, description = "The next page's cursor (non-JSON pages)")))))]
 /// `GET /api/v1/datasets/{department}/{name}/rows`.
 pub async fn rows(
     State(state): State<Arc<AppState>>,

@@ -2,6 +2,7 @@
 
 mod auth;
 mod checks;
+mod contract;
 mod cursors;
 mod datasets;
 mod findings;

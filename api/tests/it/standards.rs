@@ -122,13 +122,13 @@ async fn invalid_standards_are_422_with_every_problem() {
 }
 
 #[tokio::test]
-async fn incompatible_versions_are_422_unless_the_mode_allows_them() {
+async fn incompatible_versions_are_409_with_the_full_report_unless_the_mode_allows_them() {
     let f = Fixture::start().await;
     assert_eq!(f.post(&f.tokens.standards, "/api/v1/standards", &standard("1.0.0", "", &[])).await.status, 201);
 
     // A new required column breaks backward compatibility (old rows lack it).
     let v2 = standard("2.0.0", r#", "owner": {"type": "string", "title": "所有人"}"#, &["owner"]);
-    let body = f.post(&f.tokens.standards, "/api/v1/standards", &v2).await.problem(422);
+    let body = f.post(&f.tokens.standards, "/api/v1/standards", &v2).await.problem(409);
     assert_eq!(body["type"], "urn:civlink:problem:incompatible-standard");
     assert_eq!(body["mode"], "backward");
     let errors = body["errors"].as_array().unwrap();
@@ -137,7 +137,7 @@ async fn incompatible_versions_are_422_unless_the_mode_allows_them() {
 
     // A tighter bound and the new required column: every incompatibility is listed.
     let v2_tight = v2.replace("\"maxLength\": 10", "\"maxLength\": 5");
-    let body = f.post(&f.tokens.standards, "/api/v1/standards", &v2_tight).await.problem(422);
+    let body = f.post(&f.tokens.standards, "/api/v1/standards", &v2_tight).await.problem(409);
     assert!(body["errors"].as_array().unwrap().len() >= 2, "{body}");
 
     let reply = f.post(&f.tokens.standards, "/api/v1/standards?compatibility=none", &v2).await;
