@@ -14,6 +14,7 @@ mod ingest;
 mod jobs;
 mod policy;
 mod python_clients;
+mod rest_contract;
 mod s3;
 mod scheduler;
 mod spreadsheets;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{civlink, command, python, repo, text, write_gbk};
 
 /// The dataset the Python client reads.
-const DATASET: &str = "minzheng.test_residents";
+pub const DATASET: &str = "minzheng.test_residents";
 
 /// A standard with a division column, so that rows are scoped per principal.
 const STANDARD: &str = r#"{
@@ -41,7 +41,7 @@ const COUNTY: &str = "630102000000";
 const TOWNSHIP: &str = "630102002000";
 
 /// One generated row: (id_number, name, sex, division_code).
-type Row = (String, String, &'static str, &'static str);
+pub type Row = (String, String, &'static str, &'static str);
 
 /// Rows spread unevenly over [`TOWNSHIPS`], each with a valid, distinct ID
 /// from its county.
@@ -70,7 +70,7 @@ fn expected(rows: &[Row], code: &str) -> (usize, usize) {
 
 /// `token create` for an analyst of gongan (not the owner: it reads under the
 /// sharing rules) at `division`; the printed token.
-fn token(data: &Path, user: &str, division: &str) -> String {
+pub fn token(data: &Path, user: &str, division: &str) -> String {
     let output = civlink(
         data,
         &["token", "create", "--user", user, "--role", "analyst", "--division", division, "--department", "gongan"],
@@ -80,11 +80,10 @@ fn token(data: &Path, user: &str, division: &str) -> String {
     out.lines().map(str::trim).find(|l| l.starts_with("clk_")).unwrap_or_else(|| panic!("no token in {out}")).to_owned()
 }
 
-#[test]
-fn python_adbc_clients_query_scoped_masked_data_and_the_server_stops_on_sigterm() {
-    let python = python();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// A catalog under `dir/data` holding [`DATASET`], ingested from a GBK
+/// export of [`rows`]; with the rows.
+pub fn residents_catalog(dir: &Path) -> (std::path::PathBuf, Vec<Row>) {
+    let data = dir.join("data");
 
     // The export and its job: unconditional sharing, so any analyst reads it within its division.
     let rows = rows();
@@ -92,10 +91,10 @@ fn python_adbc_clients_query_scoped_masked_data_and_the_server_stops_on_sigterm(
     for (id, name, sex, division) in &rows {
         export.push_str(&format!("{id},{name},{sex},{division}\n"));
     }
-    write_gbk(&dir.path().join("residents.csv"), &export);
-    let standard = dir.path().join("resident_v1.json");
+    write_gbk(&dir.join("residents.csv"), &export);
+    let standard = dir.join("resident_v1.json");
     std::fs::write(&standard, STANDARD).unwrap();
-    let job = dir.path().join("job.toml");
+    let job = dir.join("job.toml");
     std::fs::write(
         &job,
         format!(
@@ -128,6 +127,15 @@ rename = {{ "身份证号" = "id_number", "姓名" = "name", "性别" = "sex", "
     let out = text(&ingest);
     assert_eq!(ingest.status.code(), Some(0), "{out}");
     assert!(out.contains(&format!("conservation: {0} = {0} + 0 + 0", rows.len())), "{out}");
+
+    (data, rows)
+}
+
+#[test]
+fn python_adbc_clients_query_scoped_masked_data_and_the_server_stops_on_sigterm() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, rows) = residents_catalog(dir.path());
 
     let county_token = token(&data, "county-analyst", COUNTY);
     let township_token = token(&data, "township-analyst", TOWNSHIP);

@@ -81,3 +81,42 @@ async fn the_api_page_is_self_contained() {
     }
     f.stop().await;
 }
+
+#[tokio::test]
+async fn every_documented_operation_answers_401_without_a_usable_token() {
+    let f = Fixture::start().await;
+    let doc: Value = serde_json::to_value(civlink_api::openapi()).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        // Path parameters filled with plausible values.
+        let concrete = path
+            .replace("{department}", "gongan")
+            .replace("{name}", "population")
+            .replace("{id}", "test.person")
+            .replace("{version}", "1.0.0");
+        for (method, op) in item.as_object().unwrap() {
+            if op["security"] == serde_json::json!([]) {
+                continue;
+            }
+            let method = method.to_uppercase();
+            let body: &[u8] = if method == "POST" { br#"{"sql": "SELECT 1"}"# } else { b"" };
+            for auth in [
+                None,
+                Some("Bearer clk_wrong"),
+                Some(format!("Bearer {}", f.tokens.revoked).as_str()).map(str::to_owned).as_deref(),
+            ] {
+                let mut headers = vec![("Content-Type", "application/json")];
+                if let Some(auth) = auth {
+                    headers.push(("Authorization", auth));
+                }
+                let reply = request(f.addr, &method, &concrete, &headers, Some(body)).await;
+                let problem = reply.problem(401);
+                assert_eq!(problem["type"], "urn:civlink:problem:unauthenticated", "{method} {concrete}");
+                assert!(reply.header("www-authenticate").is_some_and(|c| c.starts_with("Bearer")));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 36, "{checked}");
+    f.stop().await;
+}
