@@ -74,6 +74,33 @@ pub enum Error {
         /// What was refused.
         what: String,
     },
+    /// The request stated no purpose, and a grant on the dataset it reads
+    /// requires one.
+    #[error("reading {dataset} requires a stated purpose under grant {grant}: send the x-civlink-purpose header")]
+    PurposeRequired {
+        /// The dataset.
+        dataset: String,
+        /// The grant requiring it.
+        grant: String,
+    },
+    /// An administrative request names a principal that does not exist.
+    #[error("unknown principal {name:?}")]
+    UnknownPrincipal {
+        /// The name given.
+        name: String,
+    },
+    /// An administrative request names a dataset that is not registered.
+    #[error("unknown dataset {dataset:?}")]
+    UnknownDataset {
+        /// The dataset given.
+        dataset: String,
+    },
+    /// A readiness check failed (`GET /readyz`); the causes are logged.
+    #[error("not ready: {} not answering", failed.join(", "))]
+    NotReady {
+        /// The checks that failed (`metadata_store`, `table_storage`).
+        failed: Vec<&'static str>,
+    },
     /// Nothing here, or nothing the principal may see (the same answer).
     #[error("{what}")]
     NotFound {
@@ -214,9 +241,11 @@ impl Error {
             P::BadToken | P::UnknownToken { .. } | P::UnknownPrincipal { .. } => Error::InvalidToken,
             P::TokenExpired { .. } => Error::TokenExpired,
             P::TokenRevoked { .. } => Error::TokenRevoked,
-            other @ (P::Store(_) | P::Invalid { .. } | P::MissingStandard { .. } | P::BadStandard { .. }) => {
-                Error::Store { message: other.to_string() }
-            }
+            other @ (P::Store(_)
+            | P::Invalid { .. }
+            | P::UnknownGrant { .. }
+            | P::MissingStandard { .. }
+            | P::BadStandard { .. }) => Error::Store { message: other.to_string() },
         }
     }
 
@@ -229,7 +258,7 @@ impl Error {
             | Error::TokenExpired
             | Error::TokenRevoked
             | Error::UserMismatch => OutcomeKind::Unauthenticated,
-            Error::Forbidden { .. } => OutcomeKind::Denied,
+            Error::Forbidden { .. } | Error::PurposeRequired { .. } => OutcomeKind::Denied,
             Error::NotFound { .. } => return AuditOutcome::new(OutcomeKind::Error, "not found"),
             Error::MethodNotAllowed
             | Error::BadRequest { .. }
@@ -240,9 +269,12 @@ impl Error {
             | Error::IncompatibleStandard { .. }
             | Error::WeakensProtection { .. }
             | Error::StandardConflict { .. }
+            | Error::UnknownPrincipal { .. }
+            | Error::UnknownDataset { .. }
             | Error::Conflict { .. } => OutcomeKind::Error,
             Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => OutcomeKind::Limit,
             Error::AuditUnavailable
+            | Error::NotReady { .. }
             | Error::Store { .. }
             | Error::Engine { .. }
             | Error::Config { .. }
@@ -281,6 +313,7 @@ impl From<civlink_query::Error> for Error {
             Q::TokenRevoked => Error::TokenRevoked,
             Q::UserMismatch => Error::UserMismatch,
             Q::PermissionDenied { what } => Error::Forbidden { what },
+            Q::PurposeRequired { dataset, grant } => Error::PurposeRequired { dataset, grant },
             Q::InvalidRequest { message } => Error::BadRequest { message },
             Q::UnknownColumn { column } => Error::UnknownColumn { column },
             Q::UnknownDataset { dataset } => Error::NotFound { what: format!("no dataset {dataset}") },
@@ -404,6 +437,24 @@ pub fn problem(error: &Error) -> Problem {
             Problem::unauthenticated(error, INVALID_TOKEN_CHALLENGE)
         }
         Error::Forbidden { .. } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", error.to_string()),
+        Error::PurposeRequired { dataset, grant } => {
+            Problem::new(StatusCode::FORBIDDEN, "purpose-required", "Purpose required", error.to_string())
+                .with("dataset", Value::String(dataset.clone()))
+                .with("grant", Value::String(grant.clone()))
+                .with("header", Value::String(crate::auth::PURPOSE.to_owned()))
+        }
+        Error::UnknownPrincipal { name } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-principal", "Unknown principal", error.to_string())
+                .with("principal", Value::String(name.clone()))
+        }
+        Error::UnknownDataset { dataset } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-dataset", "Unknown dataset", error.to_string())
+                .with("dataset", Value::String(dataset.clone()))
+        }
+        Error::NotReady { failed } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", error.to_string())
+                .with("failed", Value::from(failed.iter().map(|f| Value::String((*f).to_owned())).collect::<Vec<_>>()))
+        }
         Error::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", error.to_string()),
         Error::MethodNotAllowed => {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", error.to_string())

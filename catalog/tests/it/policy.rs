@@ -177,6 +177,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
             columns: Some(vec!["division_code".into(), "name".into(), "sex".into()]),
             unmasked: false,
             purpose: Some("低保资格核查".into()),
+            purpose_required: false,
             expires_at: Some(expires),
         };
         store.grant(&to_minzheng).await.unwrap();
@@ -198,6 +199,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
             columns: None,
             unmasked: true,
             purpose: None,
+            purpose_required: false,
             expires_at: None,
         };
         store.grant(&to_carol).await.unwrap();
@@ -236,7 +238,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
         assert_eq!(access.column("id_number").unwrap().mask, MaskStrategy::Pseudonym);
         store.revoke_grant("g-carol").await.unwrap();
         assert_eq!(store.access(&carol, &population()).await.unwrap(), None);
-        assert!(matches!(store.revoke_grant("g-carol").await, Err(Error::Invalid { .. })));
+        assert!(matches!(store.revoke_grant("g-carol").await, Err(Error::UnknownGrant { .. })));
 
         // Refusals.
         let err = store.grant(&Grant { dataset: "gongan.nothing".parse().unwrap(), ..to_carol.clone() }).await;

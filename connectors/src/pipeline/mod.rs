@@ -433,6 +433,7 @@ pub async fn run_with(
                 quality.ok_or_else(|| Error::Arrow { message: "a committed run has a quality report".into() })?;
             let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
             catalog.store.commit_run(&record, &quality, &uris).await?;
+            count_ingested(&counts);
             remote::record_after_commit(
                 job,
                 catalog,
@@ -970,4 +971,14 @@ fn classify(
         keep.push(true);
     }
     BooleanArray::from(keep)
+}
+
+/// Count a committed run's rows in the process's metrics, by outcome.
+fn count_ingested(counts: &RunCounts) {
+    use civlink_catalog::metrics::{INGEST_ROWS, global};
+    for (outcome, rows) in
+        [("written", counts.written), ("quarantined", counts.quarantined), ("duplicate", counts.duplicate)]
+    {
+        global().add(INGEST_ROWS, &[("outcome", outcome)], rows);
+    }
 }

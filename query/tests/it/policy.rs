@@ -40,6 +40,7 @@ fn grant_for(principal: &Principal, id: &str) -> Grant {
         columns: Some(vec!["benefit_id".into(), "amount".into(), "division_code".into()]),
         unmasked: false,
         purpose: None,
+        purpose_required: false,
         expires_at: None,
     }
 }
