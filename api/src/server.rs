@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use civlink_catalog::policy::AuditAction;
 use civlink_query::SessionFactory;
 use tokio::net::TcpListener;
@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{checks, datasets, findings, standards};
+use crate::{admin, checks, datasets, findings, ops, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -90,10 +90,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/standards", post(standards::publish))
         .route("/api/v1/standards/{id}", get(standards::versions))
         .route("/api/v1/standards/{id}/{version}", get(standards::document))
+        .route("/api/v1/admin/tokens", post(admin::tokens::create).get(admin::tokens::list))
+        .route("/api/v1/admin/tokens/{id}", delete(admin::tokens::revoke))
+        .route("/api/v1/admin/grants", post(admin::grants::create).get(admin::grants::list))
+        .route("/api/v1/admin/grants/{id}", delete(admin::grants::revoke))
+        .route("/api/v1/admin/audit", get(admin::audit::list))
+        .route("/api/v1/admin/audit/verify", get(admin::audit::verify))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate_before_the_body))
+        .layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
 }
 

@@ -1,9 +1,11 @@
 //! civlink-api's integration tests: one binary, real HTTP against servers on free ports.
 
+mod admin;
 mod auth;
 mod checks;
 mod datasets;
 mod findings;
 mod fixture;
+mod ops;
 mod rows;
 mod standards;
