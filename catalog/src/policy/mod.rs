@@ -86,7 +86,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`principal`] | [`Error`], [`Role`], [`Principal`] |
-//! | [`access`] | grants ([`Grant`], [`GrantSubject`]), [`Access`] and [`decide`] |
+//! | [`access`] | grants ([`Grant`], [`GrantSubject`]), [`Access`] and [`decide`], the purpose a grant may require ([`purpose_required`]) |
 //! | [`token`] | API tokens: their shape, issuing, hashing ([`IssuedToken`], [`TokenInfo`]) |
 //! | [`audit`] | the hash-chained audit log: [`AuditEntry`] with its [`AuditAction`] and [`AuditOutcome`], chain checking |
 

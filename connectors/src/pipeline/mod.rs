@@ -982,3 +982,20 @@ fn count_ingested(counts: &RunCounts) {
         global().add(INGEST_ROWS, &[("outcome", outcome)], rows);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use civlink_catalog::metrics::{INGEST_ROWS, global};
+
+    #[test]
+    fn committed_rows_are_counted_by_outcome() {
+        let before = |outcome| global().counter(INGEST_ROWS, &[("outcome", outcome)]);
+        let (written, quarantined, duplicate) = (before("written"), before("quarantined"), before("duplicate"));
+        count_ingested(&RunCounts { read: 10, written: 7, quarantined: 2, duplicate: 1 });
+        assert_eq!(before("written") - written, 7);
+        assert_eq!(before("quarantined") - quarantined, 2);
+        assert_eq!(before("duplicate") - duplicate, 1);
+        assert!(global().render().contains("civlink_ingest_rows_total{outcome=\"written\"}"));
+    }
+}
