@@ -586,4 +586,28 @@ mod tests {
         assert_eq!(problem(&Error::Forbidden { what: "x".into() }).status, StatusCode::FORBIDDEN);
         assert_eq!(problem(&Error::NotFound { what: "x".into() }).status, StatusCode::NOT_FOUND);
     }
+    #[test]
+    fn admin_and_ops_problems_have_their_own_types() {
+        let p = problem(&Error::PurposeRequired { dataset: "gongan.population".into(), grant: "g-1".into() });
+        assert_eq!((p.status, p.kind.as_str()), (StatusCode::FORBIDDEN, "urn:civlink:problem:purpose-required"));
+        assert_eq!(
+            (p.body()["dataset"].clone(), p.body()["header"].clone()),
+            (Value::from("gongan.population"), Value::from(crate::auth::PURPOSE))
+        );
+        let p = problem(&Error::UnknownPrincipal { name: "nobody".into() });
+        assert_eq!(
+            (p.status, p.body()["principal"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Value::from("nobody"))
+        );
+        assert_eq!(problem(&Error::UnknownDataset { dataset: "a.b".into() }).status, StatusCode::UNPROCESSABLE_ENTITY);
+        let p = problem(&Error::NotReady { failed: vec!["metadata_store"] });
+        assert_eq!(
+            (p.status, p.body()["failed"].clone()),
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!(["metadata_store"]))
+        );
+        assert_eq!(
+            Error::PurposeRequired { dataset: "a.b".into(), grant: "g".into() }.outcome().kind,
+            OutcomeKind::Denied
+        );
+    }
 }
