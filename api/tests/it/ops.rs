@@ -1,6 +1,6 @@
 //! The operations endpoints: healthz and readyz without a token (readyz 503
 //! when the metadata store is gone), and the Prometheus metrics after some
-//! requests.
+//! requests (and after an audit log that refuses appends).
 
 use crate::fixture::{Fixture, request};
 
@@ -74,5 +74,31 @@ async fn metrics_count_requests_queries_rows_and_the_cache() {
     assert!(value(r#"civlink_table_cache_lookups_total{result="hit"}"#) >= 1);
     has("civlink_audit_write_failures_total 0");
     has("# TYPE civlink_table_cache_bytes gauge");
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn audit_write_failures_are_counted() {
+    let f = Fixture::start().await;
+    assert_eq!(f.get(&f.tokens.county, "/api/v1/datasets/gongan/population/rows?limit=1").await.status, 200);
+    // Make the audit log refuse appends, underneath the server (as a full disk would).
+    let db = f._dir.path().join("catalog.db");
+    let sql = "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'disk full'); END";
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .expect("run python3");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let body = f.get(&f.tokens.county, "/api/v1/datasets/gongan/population/rows?limit=1").await.problem(503);
+    assert_eq!(body["type"], "urn:civlink:problem:audit-unavailable", "{body}");
+    let text = request(f.addr, "GET", "/metrics", &[], None).await.text();
+    let failures = text
+        .lines()
+        .find_map(|l| l.strip_prefix("civlink_audit_write_failures_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no audit failures in\n{text}"));
+    assert!(failures >= 1, "{text}");
     f.stop().await;
 }
