@@ -34,8 +34,11 @@ impl Default for AuditFilter {
 }
 
 impl MetadataStore {
-    /// The entries `filter` selects, newest first. Timestamps are stored as
-    /// fixed-width RFC 3339 text, so `since` compares as text.
+    /// The entries `filter` selects, newest first (by `seq`, an integer).
+    /// Timestamps are stored as fixed-width RFC 3339 UTC text with their
+    /// punctuation at the same places, so `since` compares as text, and the
+    /// same under a PostgreSQL locale collation as in SQLite (a collation
+    /// that weighs punctuation less still orders the digits alike).
     pub async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut conditions = Vec::new();
         let mut n = 0;
