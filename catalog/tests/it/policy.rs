@@ -499,8 +499,8 @@ async fn purpose_requiring_grants_round_trip_and_refuse_without_a_purpose() {
             expires_at: None,
         };
         store.grant(&grant).await.unwrap();
-        assert_eq!(store.grants().await.unwrap(), [grant.clone()]);
-        assert_eq!(store.grants_for(&population()).await.unwrap(), [grant.clone()]);
+        assert_eq!(store.grants().await.unwrap(), std::slice::from_ref(&grant));
+        assert_eq!(store.grants_for(&population()).await.unwrap(), std::slice::from_ref(&grant));
         let snapshot = store.policy_snapshot(None).await.unwrap();
         let datasets = [population().to_string()];
         let refused = snapshot.purpose_required(&carol, &datasets, None, Utc::now()).expect("refused");
