@@ -24,6 +24,7 @@ mod check_cmd;
 mod config;
 mod demo;
 mod error;
+mod grant_cmd;
 mod ingest_cmd;
 mod jobs_cmd;
 mod serve_cmd;
@@ -66,6 +67,9 @@ enum Command {
     /// API tokens: issue (printed once), list, revoke.
     #[command(subcommand)]
     Token(token_cmd::TokenCommand),
+    /// Grants on datasets: make (columns, unmasking, purpose, expiry), list, revoke.
+    #[command(subcommand)]
+    Grant(grant_cmd::GrantCommand),
     /// The tamper-evident audit log: verify the hash chain, show entries.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
@@ -126,6 +130,9 @@ fn main() -> ExitCode {
         }
         Command::Token(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { token_cmd::run(command, &catalog).await })
+        }
+        Command::Grant(command) => {
+            with_catalog(&cli.config, &cli.data_dir, |catalog| async move { grant_cmd::run(command, &catalog).await })
         }
         Command::Audit(command) => {
             with_catalog(&cli.config, &cli.data_dir, |catalog| async move { audit_cmd::run(command, &catalog).await })

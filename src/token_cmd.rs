@@ -68,7 +68,7 @@ pub enum TokenError {
 const MAX_LIFETIME_DAYS: i64 = 3650;
 
 /// `30d`, `12h`, `90m` as a duration (positive, at most ten years).
-fn parse_lifetime(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_lifetime(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("{text:?} is not a lifetime: use Nd, Nh or Nm (days, hours, minutes), e.g. 30d");
     let unit = text.chars().last().ok_or_else(bad)?;

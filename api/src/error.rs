@@ -36,7 +36,7 @@ pub const INVALID_TOKEN_CHALLENGE: &str = "Bearer realm=\"civlink\", error=\"inv
 const TYPE_PREFIX: &str = "urn:civlink:problem:";
 
 /// Every problem `type` the API answers with (after `urn:civlink:problem:`).
-pub const PROBLEM_TYPES: [&str; 21] = [
+pub const PROBLEM_TYPES: [&str; 25] = [
     "audit-unavailable",
     "bad-body",
     "bad-cursor",
@@ -49,7 +49,9 @@ pub const PROBLEM_TYPES: [&str; 21] = [
     "method-not-allowed",
     "not-acceptable",
     "not-found",
+    "not-ready",
     "payload-too-large",
+    "purpose-required",
     "query-memory",
     "query-timeout",
     "sql",
@@ -57,6 +59,8 @@ pub const PROBLEM_TYPES: [&str; 21] = [
     "too-many-queries",
     "unauthenticated",
     "unknown-column",
+    "unknown-dataset",
+    "unknown-principal",
     "weakens-protection",
 ];
 
@@ -112,6 +116,33 @@ pub enum Error {
     Forbidden {
         /// What was refused.
         what: String,
+    },
+    /// The request stated no purpose, and a grant on the dataset it reads
+    /// requires one.
+    #[error("reading {dataset} requires a stated purpose under grant {grant}: send the x-civlink-purpose header")]
+    PurposeRequired {
+        /// The dataset.
+        dataset: String,
+        /// The grant requiring it.
+        grant: String,
+    },
+    /// An administrative request names a principal that does not exist.
+    #[error("unknown principal {name:?}")]
+    UnknownPrincipal {
+        /// The name given.
+        name: String,
+    },
+    /// An administrative request names a dataset that is not registered.
+    #[error("unknown dataset {dataset:?}")]
+    UnknownDataset {
+        /// The dataset given.
+        dataset: String,
+    },
+    /// A readiness check failed (`GET /readyz`); the causes are logged.
+    #[error("not ready: {} not answering", failed.join(", "))]
+    NotReady {
+        /// The checks that failed (`metadata_store`, `table_storage`).
+        failed: Vec<&'static str>,
     },
     /// Nothing here, or nothing the principal may see (the same answer).
     #[error("{what}")]
@@ -272,9 +303,11 @@ impl Error {
             P::BadToken | P::UnknownToken { .. } | P::UnknownPrincipal { .. } => Error::InvalidToken,
             P::TokenExpired { .. } => Error::TokenExpired,
             P::TokenRevoked { .. } => Error::TokenRevoked,
-            other @ (P::Store(_) | P::Invalid { .. } | P::MissingStandard { .. } | P::BadStandard { .. }) => {
-                Error::Store { message: other.to_string() }
-            }
+            other @ (P::Store(_)
+            | P::Invalid { .. }
+            | P::UnknownGrant { .. }
+            | P::MissingStandard { .. }
+            | P::BadStandard { .. }) => Error::Store { message: other.to_string() },
         }
     }
 
@@ -287,7 +320,7 @@ impl Error {
             | Error::TokenExpired
             | Error::TokenRevoked
             | Error::UserMismatch => OutcomeKind::Unauthenticated,
-            Error::Forbidden { .. } => OutcomeKind::Denied,
+            Error::Forbidden { .. } | Error::PurposeRequired { .. } => OutcomeKind::Denied,
             Error::NotFound { .. } => return AuditOutcome::new(OutcomeKind::Error, "not found"),
             Error::MethodNotAllowed
             | Error::BadRequest { .. }
@@ -301,9 +334,12 @@ impl Error {
             | Error::IncompatibleStandard { .. }
             | Error::WeakensProtection { .. }
             | Error::StandardConflict { .. }
+            | Error::UnknownPrincipal { .. }
+            | Error::UnknownDataset { .. }
             | Error::Conflict { .. } => OutcomeKind::Error,
             Error::TooManyQueries { .. } | Error::Timeout { .. } | Error::MemoryExhausted { .. } => OutcomeKind::Limit,
             Error::AuditUnavailable
+            | Error::NotReady { .. }
             | Error::Store { .. }
             | Error::Engine { .. }
             | Error::Config { .. }
@@ -342,6 +378,7 @@ impl From<civlink_query::Error> for Error {
             Q::TokenRevoked => Error::TokenRevoked,
             Q::UserMismatch => Error::UserMismatch,
             Q::PermissionDenied { what } => Error::Forbidden { what },
+            Q::PurposeRequired { dataset, grant } => Error::PurposeRequired { dataset, grant },
             Q::InvalidRequest { message } => Error::BadRequest { message },
             Q::UnknownColumn { column } => Error::UnknownColumn { column },
             Q::UnknownDataset { dataset } => Error::NotFound { what: format!("no dataset {dataset}") },
@@ -480,6 +517,24 @@ pub fn problem(error: &Error) -> Problem {
             Problem::unauthenticated(error, INVALID_TOKEN_CHALLENGE)
         }
         Error::Forbidden { .. } => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", error.to_string()),
+        Error::PurposeRequired { dataset, grant } => {
+            Problem::new(StatusCode::FORBIDDEN, "purpose-required", "Purpose required", error.to_string())
+                .with("dataset", Value::String(dataset.clone()))
+                .with("grant", Value::String(grant.clone()))
+                .with("header", Value::String(crate::auth::PURPOSE.to_owned()))
+        }
+        Error::UnknownPrincipal { name } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-principal", "Unknown principal", error.to_string())
+                .with("principal", Value::String(name.clone()))
+        }
+        Error::UnknownDataset { dataset } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-dataset", "Unknown dataset", error.to_string())
+                .with("dataset", Value::String(dataset.clone()))
+        }
+        Error::NotReady { failed } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", error.to_string())
+                .with("failed", Value::from(failed.iter().map(|f| Value::String((*f).to_owned())).collect::<Vec<_>>()))
+        }
         Error::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", error.to_string()),
         Error::MethodNotAllowed => {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", error.to_string())
@@ -619,5 +674,29 @@ mod tests {
         );
         assert_eq!(problem(&Error::Forbidden { what: "x".into() }).status, StatusCode::FORBIDDEN);
         assert_eq!(problem(&Error::NotFound { what: "x".into() }).status, StatusCode::NOT_FOUND);
+    }
+    #[test]
+    fn admin_and_ops_problems_have_their_own_types() {
+        let p = problem(&Error::PurposeRequired { dataset: "gongan.population".into(), grant: "g-1".into() });
+        assert_eq!((p.status, p.kind.as_str()), (StatusCode::FORBIDDEN, "urn:civlink:problem:purpose-required"));
+        assert_eq!(
+            (p.body()["dataset"].clone(), p.body()["header"].clone()),
+            (Value::from("gongan.population"), Value::from(crate::auth::PURPOSE))
+        );
+        let p = problem(&Error::UnknownPrincipal { name: "nobody".into() });
+        assert_eq!(
+            (p.status, p.body()["principal"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Value::from("nobody"))
+        );
+        assert_eq!(problem(&Error::UnknownDataset { dataset: "a.b".into() }).status, StatusCode::UNPROCESSABLE_ENTITY);
+        let p = problem(&Error::NotReady { failed: vec!["metadata_store"] });
+        assert_eq!(
+            (p.status, p.body()["failed"].clone()),
+            (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!(["metadata_store"]))
+        );
+        assert_eq!(
+            Error::PurposeRequired { dataset: "a.b".into(), grant: "g".into() }.outcome().kind,
+            OutcomeKind::Denied
+        );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! civlink's REST API: departmental systems pull shared data through it,
 //! and the standards team publishes standards through it. Every path is
-//! under `/api/v1`, speaks JSON, and (except `health`) takes the same
+//! under `/api/v1` (but the operations endpoints `/healthz`, `/readyz` and
+//! `/metrics`), speaks JSON, and (except `health` and those) takes the same
 //! tokens as Flight SQL (`Authorization: Bearer <token>`, or Basic
 //! `user:token`). Rows are read through the governed query layer
 //! ([`civlink_query`]), the same one Flight SQL uses: the same policy,
@@ -25,6 +26,12 @@
 //! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
 //! | `GET /api/v1/standards/{id}` | its versions |
 //! | `GET /api/v1/standards/{id}/{version}` | its document |
+//! | `POST`, `GET /api/v1/admin/tokens`; `DELETE /api/v1/admin/tokens/{id}` | issue (the secret once), list, revoke tokens (`admin`) |
+//! | `POST`, `GET /api/v1/admin/grants?dataset=&principal=`; `DELETE /api/v1/admin/grants/{id}` | make, list, revoke grants (`admin`) |
+//! | `GET /api/v1/admin/audit?limit=&principal=&action=&since=` | audit entries, newest first (`admin`) |
+//! | `GET /api/v1/admin/audit/verify` | the audit chain's verification report (`admin`) |
+//! | `GET /healthz`, `GET /readyz` | alive; metadata store and table storage answer (503 otherwise); no authentication |
+//! | `GET /metrics` | Prometheus text format: requests, latency, queries, rows, ingestion, cache, audit failures; no authentication |
 //!
 //! Errors are RFC 9457 problem documents (`application/problem+json`).
 //!
@@ -39,12 +46,15 @@
 //! | [`checks`] | household checks (核对), by principals with the check duty, under consent |
 //! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
+//! | [`admin`] | the admin endpoints: tokens, grants, the audit log (admin role only) |
+//! | [`ops`] | `healthz`, `readyz`, `metrics`, and the middleware counting requests by route template |
 //! | [`auth`] | credentials and purpose from headers |
 //! | [`state`] | shared state: the process's session factory, and the handlers' audit entries |
 //! | [`extract`] | the query string's pairs and bounded bodies, with their one failure answer each |
 //! | [`error`] | the crate's errors and the one mapping to problem documents |
 //! | [`openapi`] | the OpenAPI 3.1 document (generated from the handlers), and the offline API page |
 
+pub mod admin;
 pub mod auth;
 pub mod checks;
 pub mod datasets;
@@ -54,6 +64,7 @@ pub mod findings;
 pub mod format;
 pub mod listener;
 pub mod openapi;
+pub mod ops;
 pub mod query;
 pub mod rows;
 pub mod server;

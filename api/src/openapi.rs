@@ -38,6 +38,7 @@ use crate::error::{PROBLEM_TYPES, ProblemDoc};
         (name = "checks", description = "Household economic-status checks (核对)"),
         (name = "findings", description = "Verification findings (比对) and their outcomes"),
         (name = "standards", description = "Data standards"),
+        (name = "admin", description = "Tokens, grants and the audit (admins)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -116,20 +117,22 @@ pub struct RowsQuery {
 }
 
 /// The statuses any authenticated operation may answer with, besides its own.
-const SHARED_PROBLEMS: [(&str, &str); 9] = [
+const SHARED_PROBLEMS: [(&str, &str); 11] = [
     ("400", "A malformed request (the problem says which part)"),
     ("401", "Missing, malformed, invalid, expired or revoked credentials"),
     ("403", "The principal may not do this"),
     ("404", "Nothing here, or nothing the principal may see (the same answer)"),
     ("406", "None of the formats asked for is offered"),
+    ("409", "Conflicts with the current state"),
     ("413", "The request body is too large"),
+    ("422", "A well-formed request naming what does not exist (a principal, a dataset), or an invalid document"),
     ("429", "Too many concurrent queries for this principal"),
     ("500", "An internal failure (the problem carries a reference id, nothing else)"),
     ("503", "A time or memory limit, or the audit log is unavailable"),
 ];
 
 /// Operations that need no credentials.
-const OPEN_PATHS: [&str; 1] = ["/api/v1/health"];
+const OPEN_PATHS: [&str; 4] = ["/api/v1/health", "/healthz", "/readyz", "/metrics"];
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     let content =

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{checks, datasets, findings, query, rows, standards};
+use crate::{admin, checks, datasets, findings, ops, query, rows, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -82,6 +82,9 @@ pub async fn bind(config: ApiConfig, factory: Arc<SessionFactory>) -> Result<Api
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(health))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
         .routes(routes!(datasets::list))
         .routes(routes!(datasets::describe))
         .routes(routes!(rows::rows))
@@ -94,6 +97,12 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(standards::publish))
         .routes(routes!(standards::versions))
         .routes(routes!(standards::document))
+        .routes(routes!(admin::tokens::create, admin::tokens::list))
+        .routes(routes!(admin::tokens::revoke))
+        .routes(routes!(admin::grants::create, admin::grants::list))
+        .routes(routes!(admin::grants::revoke))
+        .routes(routes!(admin::audit::list))
+        .routes(routes!(admin::audit::verify))
 }
 
 /// The OpenAPI document of [`routes`], complete ([`crate::openapi::document`]).
@@ -120,6 +129,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate_before_the_body))
+        .layer(axum::middleware::from_fn(ops::track))
         .with_state(state)
 }
 

@@ -13,11 +13,13 @@
 //! | [`error`] | the metadata store's failures ([`error::StoreError`], also `store::Error`) |
 //! | [`policy`] | access policy: principals, tokens, grants, the access decision (columns, masks, row scope), the hash-chained audit log |
 //! | [`registry`] | publishing standard versions: the compatibility gate and the protection gate, audited |
+//! | [`metrics`] | the process's counters and histograms (Prometheus text format), shared by every crate that counts |
 //! | [`table`] | Delta Lake tables over object_store: create, append/overwrite/upsert in one commit, time travel, roll back |
 
 pub mod config;
 pub mod error;
 pub mod findings;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod registry;

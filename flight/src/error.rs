@@ -110,5 +110,9 @@ mod tests {
         assert_eq!(to_status(&Q::Unsupported { what: "DDL".into() }).code(), Code::Unimplemented);
         assert_eq!(to_status(&Q::AuditUnavailable { detail: "x".into() }).code(), Code::Unavailable);
         assert_eq!(to_status(&Q::UnknownQuery).code(), Code::NotFound);
+        // A grant requiring a purpose: refused, saying which header to send.
+        let s = to_status(&Q::PurposeRequired { dataset: "gongan.population".into(), grant: "g-1".into() });
+        assert_eq!(s.code(), Code::PermissionDenied);
+        assert!(s.message().contains("x-civlink-purpose") && s.message().contains("gongan.population"), "{s:?}");
     }
 }

@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use civlink_catalog::metrics::TABLE_CACHE;
 use civlink_catalog::model::DatasetRecord;
 use civlink_catalog::table::{TableStore, TimeTravel};
 use civlink_standards::mask::{MaskKey, MaskStrategy};
@@ -274,6 +275,11 @@ impl TableCache {
         Arc::clone(&self.registry) as Arc<dyn ObjectStoreRegistry>
     }
 
+    /// The table storage (readiness checks ask it).
+    pub fn tables(&self) -> &TableStore {
+        &self.tables
+    }
+
     /// Bytes the cached tables hold.
     pub fn bytes_held(&self) -> usize {
         self.budget.used.load(Ordering::Acquire)
@@ -288,8 +294,12 @@ impl TableCache {
         let cell = {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             match entries.get(uri) {
-                Some(entry) if entry.version == version => Arc::clone(&entry.opened),
+                Some(entry) if entry.version == version => {
+                    civlink_catalog::metrics::global().inc(TABLE_CACHE, &[("result", "hit")]);
+                    Arc::clone(&entry.opened)
+                }
                 _ => {
+                    civlink_catalog::metrics::global().inc(TABLE_CACHE, &[("result", "miss")]);
                     let opened = Arc::new(OnceCell::new());
                     let replaced = entries.insert(uri.clone(), Entry { version, opened: Arc::clone(&opened) });
                     if let Some(Opened::Memory(old)) = replaced.and_then(|e| e.opened.get().cloned()) {

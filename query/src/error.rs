@@ -49,6 +49,15 @@ pub enum Error {
         /// What was refused.
         what: String,
     },
+    /// The request stated no purpose, and a grant on a dataset it reads
+    /// requires one (`civlink_catalog::policy::purpose_required`).
+    #[error("reading {dataset} requires a stated purpose under grant {grant}: send the x-civlink-purpose header")]
+    PurposeRequired {
+        /// The dataset.
+        dataset: String,
+        /// The grant requiring it.
+        grant: String,
+    },
     /// A request that is malformed (bad handle, bad parameters, …).
     #[error("invalid request: {message}")]
     InvalidRequest {
@@ -215,9 +224,11 @@ impl Error {
             P::BadToken | P::UnknownToken { .. } | P::UnknownPrincipal { .. } => Error::InvalidToken,
             P::TokenExpired { .. } => Error::TokenExpired,
             P::TokenRevoked { .. } => Error::TokenRevoked,
-            other @ (P::Store(_) | P::Invalid { .. } | P::MissingStandard { .. } | P::BadStandard { .. }) => {
-                Error::Store { message: other.to_string() }
-            }
+            other @ (P::Store(_)
+            | P::Invalid { .. }
+            | P::UnknownGrant { .. }
+            | P::MissingStandard { .. }
+            | P::BadStandard { .. }) => Error::Store { message: other.to_string() },
         }
     }
 
@@ -230,7 +241,7 @@ impl Error {
             | Error::TokenExpired
             | Error::TokenRevoked
             | Error::UserMismatch => ErrorKind::Unauthenticated,
-            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::PermissionDenied { .. } | Error::PurposeRequired { .. } => ErrorKind::PermissionDenied,
             Error::InvalidRequest { .. } | Error::Query { .. } | Error::UnknownColumn { .. } => {
                 ErrorKind::InvalidRequest
             }
@@ -283,6 +294,9 @@ impl Error {
             Error::TokenRevoked => Error::TokenRevoked,
             Error::UserMismatch => Error::UserMismatch,
             Error::PermissionDenied { what } => Error::PermissionDenied { what: what.clone() },
+            Error::PurposeRequired { dataset, grant } => {
+                Error::PurposeRequired { dataset: dataset.clone(), grant: grant.clone() }
+            }
             Error::InvalidRequest { message } => Error::InvalidRequest { message: message.clone() },
             Error::Query { message } => Error::Query { message: message.clone() },
             Error::UnknownColumn { column } => Error::UnknownColumn { column: column.clone() },
@@ -309,6 +323,12 @@ impl Error {
 /// to turn it into the typed resource error it is.
 fn spill_budget_exceeded(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::Other && error.to_string().contains("exceeded the allowable limit")
+}
+
+impl From<civlink_catalog::policy::PurposeRequired> for Error {
+    fn from(refusal: civlink_catalog::policy::PurposeRequired) -> Error {
+        Error::PurposeRequired { dataset: refusal.dataset.to_string(), grant: refusal.grant }
+    }
 }
 
 impl From<DataFusionError> for Error {

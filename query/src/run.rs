@@ -126,6 +126,13 @@ impl SessionFactory {
                         (session, plan, datasets)
                     }
                 };
+                // A grant on a dataset it reads may require a stated purpose.
+                let purpose = request.purpose.as_deref();
+                if let Some(refusal) =
+                    snapshot.purpose_required(&request.principal, &datasets, purpose, chrono::Utc::now())
+                {
+                    return Err(refusal.into());
+                }
                 let plain = plain_schema(plan.schema().as_arrow());
                 let physical = session.physical_plan(&plan, reusable.as_deref()).await?;
                 let task = Arc::new(session.task_context(self.query_runtime()));
@@ -147,6 +154,7 @@ impl SessionFactory {
             Err(e) => {
                 entry.outcome = e.outcome();
                 entry.duration_ms = Some(millis(started.elapsed()));
+                count(&entry);
                 // The request is refused whatever the log says; a log failure is counted there.
                 let _ = self.auditor().append(entry).await;
                 return Err(e);
@@ -203,6 +211,12 @@ impl SessionFactory {
                 let snapshot = self.policy().current().await?;
                 let session = self.session_in(&snapshot, &request.principal)?;
                 let planned = session.plan_sql(sql).await?;
+                let purpose = request.purpose.as_deref();
+                if let Some(refusal) =
+                    snapshot.purpose_required(&request.principal, &planned.datasets, purpose, chrono::Utc::now())
+                {
+                    return Err(refusal.into());
+                }
                 let parameters = crate::gate::parameter_schema(&planned.plan)?;
                 let plan = match params {
                     Some(params) => crate::gate::bind(planned.plan, Some(params))?,
@@ -266,7 +280,20 @@ impl Closing {
         entry.outcome = outcome;
         entry.rows = Some(self.rows);
         entry.duration_ms = Some(millis(self.started.elapsed()));
+        count(&entry);
         Some(entry)
+    }
+}
+
+/// Count a query that ended (or was refused), and the rows it served, in
+/// the process's metrics (by transport, action and outcome).
+fn count(entry: &AuditEntry) {
+    use civlink_catalog::metrics::{QUERIES, QUERY_ROWS, global, transport};
+    let transport = transport(entry.action);
+    let action = entry.action.code();
+    global().inc(QUERIES, &[("transport", transport), ("action", action), ("outcome", entry.outcome.kind.code())]);
+    if let Some(rows) = entry.rows.filter(|r| *r > 0) {
+        global().add(QUERY_ROWS, &[("transport", transport), ("action", action)], rows);
     }
 }
 

@@ -417,6 +417,7 @@ async fn grant_minzheng(catalog: &OpenCatalog, truth: &GroundTruth) -> Result<us
                 columns: None,
                 unmasked: false,
                 purpose: Some(GRANT_PURPOSE.into()),
+                purpose_required: false,
                 expires_at: None,
             };
             catalog.store.grant(&grant).await.map_err(Error::Policy)?;

@@ -9,6 +9,7 @@ mod database;
 mod demo;
 mod demo_data;
 mod gates;
+mod grant;
 mod http_source;
 mod ingest;
 mod jobs;

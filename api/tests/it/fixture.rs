@@ -252,6 +252,7 @@ impl Fixture {
                 columns: Some(vec!["id_number".into(), "name".into(), "division_code".into(), "sex".into()]),
                 unmasked: true,
                 purpose: Some("参保核查".into()),
+                purpose_required: false,
                 expires_at: None,
             })
             .await

@@ -1,5 +1,6 @@
 //! civlink-api's integration tests: one binary, real HTTP against servers on free ports.
 
+mod admin;
 mod auth;
 mod checks;
 mod contract;
@@ -8,5 +9,6 @@ mod datasets;
 mod findings;
 mod fixture;
 mod formats;
+mod ops;
 mod rows;
 mod standards;

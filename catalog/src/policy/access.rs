@@ -72,6 +72,10 @@ pub struct Grant {
     pub unmasked: bool,
     /// The stated purpose (legal basis), recorded and audited.
     pub purpose: Option<String>,
+    /// Whether its grantees must state a purpose (`x-civlink-purpose`) on
+    /// every request that reads the dataset ([`purpose_required`]).
+    #[serde(default)]
+    pub purpose_required: bool,
     /// When it lapses; `None` = never.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -246,6 +250,50 @@ pub fn may_decide(principal: &Principal, finding: &Finding) -> bool {
     office && principal.division.contains(&finding.division)
 }
 
+/// Why a request that stated no purpose may not read a dataset: a live grant
+/// to the principal on it requires one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurposeRequired {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// The grant that requires a purpose.
+    pub grant: String,
+}
+
+impl fmt::Display for PurposeRequired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reading {} requires a stated purpose under grant {}: send the x-civlink-purpose header",
+            self.dataset, self.grant
+        )
+    }
+}
+
+/// The refusal of a request that stated no purpose (`purpose` is `None`) and
+/// reads `dataset`, when a live grant to `principal` on it requires one
+/// ([`Grant::purpose_required`]); `None` = no refusal.
+///
+/// A purpose-requiring grant makes the dataset, for its grantees, readable
+/// only with a stated purpose: whatever else they may read of it, a read
+/// without one is refused, not answered with less. Pure, like [`decide`],
+/// which it complements: both transports ask it before running a query.
+pub fn purpose_required(
+    principal: &Principal,
+    dataset: &DatasetId,
+    grants: &[Grant],
+    purpose: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<PurposeRequired> {
+    if purpose.is_some_and(|p| !p.trim().is_empty()) {
+        return None;
+    }
+    grants
+        .iter()
+        .find(|g| g.purpose_required && g.dataset == *dataset && g.is_live(now) && g.subject.includes(principal))
+        .map(|g| PurposeRequired { dataset: dataset.clone(), grant: g.id.clone() })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -386,6 +434,7 @@ mod tests {
             columns: columns.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
             unmasked,
             purpose: Some("低保资格核查".into()),
+            purpose_required: false,
             expires_at: expires.map(|hours| now() + chrono::Duration::hours(hours)),
         }
     }
@@ -632,5 +681,24 @@ mod tests {
     fn principals_know_their_level() {
         let levels: Vec<Level> = principals().iter().map(|(_, p)| p.level()).collect();
         assert_eq!(levels, [Level::County, Level::City, Level::Province, Level::Township, Level::County]);
+    }
+    #[test]
+    fn a_purpose_requiring_grant_refuses_requests_without_a_purpose() {
+        let p = &principals()[0].1;
+        let mut g = grant(GrantSubject::Principal(p.name.clone()), None, true, None);
+        g.purpose_required = true;
+        let refused = purpose_required(p, &dataset_id(), std::slice::from_ref(&g), None, now());
+        assert_eq!(refused, Some(PurposeRequired { dataset: dataset_id(), grant: "g".into() }));
+        assert!(refused.unwrap().to_string().contains("x-civlink-purpose"));
+        assert!(purpose_required(p, &dataset_id(), std::slice::from_ref(&g), Some("  "), now()).is_some());
+        assert_eq!(purpose_required(p, &dataset_id(), std::slice::from_ref(&g), Some("低保复核"), now()), None);
+        // Not for others, not once expired, not when the grant does not require one.
+        let other = &principals()[1].1;
+        assert_eq!(purpose_required(other, &dataset_id(), std::slice::from_ref(&g), None, now()), None);
+        let mut expired = g.clone();
+        expired.expires_at = Some(now());
+        assert_eq!(purpose_required(p, &dataset_id(), &[expired], None, now()), None);
+        g.purpose_required = false;
+        assert_eq!(purpose_required(p, &dataset_id(), &[g], None, now()), None);
     }
 }

@@ -60,11 +60,19 @@ pub enum AuditAction {
     /// A household economic-status check (核对) ran, or was refused, with
     /// its consent reference and purpose.
     HouseholdCheck,
+    /// Tokens were listed (`GET /api/v1/admin/tokens`).
+    TokenList,
+    /// Grants were listed (`GET /api/v1/admin/grants`, `civlink grant list`).
+    GrantList,
+    /// Audit entries were read (`GET /api/v1/admin/audit`).
+    AuditRead,
+    /// The audit chain was verified (`GET /api/v1/admin/audit/verify`).
+    AuditVerify,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 28] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -89,6 +97,10 @@ impl AuditAction {
         AuditAction::FindingRead,
         AuditAction::FindingDecide,
         AuditAction::HouseholdCheck,
+        AuditAction::TokenList,
+        AuditAction::GrantList,
+        AuditAction::AuditRead,
+        AuditAction::AuditVerify,
     ];
 
     /// The stable code, as stored and hashed.
@@ -118,6 +130,10 @@ impl AuditAction {
             AuditAction::FindingRead => "finding_read",
             AuditAction::FindingDecide => "finding_decide",
             AuditAction::HouseholdCheck => "household_check",
+            AuditAction::TokenList => "token_list",
+            AuditAction::GrantList => "grant_list",
+            AuditAction::AuditRead => "audit_read",
+            AuditAction::AuditVerify => "audit_verify",
         }
     }
 }

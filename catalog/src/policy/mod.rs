@@ -30,7 +30,10 @@
 //! * A grant is **live** while `expires_at` is `None` or later than `now`
 //!   (a grant expiring exactly at `now` is expired). Its `purpose` is the
 //!   recorded legal basis, shown and audited; it is not matched against
-//!   anything here.
+//!   anything here. A grant with `purpose_required` makes the dataset, for
+//!   its grantees, readable only by requests that state a purpose
+//!   (`x-civlink-purpose`): [`purpose_required`] is the refusal, asked by
+//!   the query layer before any query runs (Flight SQL and REST alike).
 //! * The roles other than Admin (`analyst`, `department_service`,
 //!   `standards_admin`) read under the same rules: the role gates
 //!   administrative operations (registering standards, issuing tokens),
@@ -83,7 +86,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`principal`] | [`Error`], [`Role`], [`Principal`] |
-//! | [`access`] | grants ([`Grant`], [`GrantSubject`]), [`Access`] and [`decide`] |
+//! | [`access`] | grants ([`Grant`], [`GrantSubject`]), [`Access`] and [`decide`], the purpose a grant may require ([`purpose_required`]) |
 //! | [`token`] | API tokens: their shape, issuing, hashing ([`IssuedToken`], [`TokenInfo`]) |
 //! | [`audit`] | the hash-chained audit log: [`AuditEntry`] with its [`AuditAction`] and [`AuditOutcome`], chain checking |
 
@@ -93,7 +96,7 @@ pub mod principal;
 pub mod token;
 
 pub(crate) use access::check_grant_columns;
-pub use access::{Access, ColumnAccess, Grant, GrantSubject, decide, may_decide};
+pub use access::{Access, ColumnAccess, Grant, GrantSubject, PurposeRequired, decide, may_decide, purpose_required};
 pub use audit::*;
 pub(crate) use principal::check_name;
 pub use principal::{Error, Principal, Result, Role};

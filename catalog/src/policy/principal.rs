@@ -43,6 +43,12 @@ pub enum Error {
         /// The id given.
         id: String,
     },
+    /// No grant with this id.
+    #[error("unknown grant {id}")]
+    UnknownGrant {
+        /// The id given.
+        id: String,
+    },
     /// An argument that cannot be recorded or used as given.
     #[error("invalid {what}: {message}")]
     Invalid {

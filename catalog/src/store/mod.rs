@@ -13,6 +13,7 @@
 //! that a PostgreSQL database with a locale collation orders exactly like
 //! SQLite does.
 
+mod audit_search;
 mod checks;
 mod codec;
 mod cursors;
@@ -108,6 +109,7 @@ macro_rules! dataset_columns {
 // After the column macros, which it uses.
 mod snapshot;
 
+pub use audit_search::{AuditFilter, MAX_AUDIT_PAGE};
 pub use cursors::JobCursor;
 pub use holds::{Accepted, Hold};
 pub use leases::{JobLease, LeaseOutcome};

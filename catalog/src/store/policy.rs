@@ -24,15 +24,15 @@ use crate::policy::{
 
 /// The columns of `grants`, in the order [`grant_from_row`] reads them.
 pub(super) const GRANT_COLUMNS: &str =
-    "id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, created_at";
+    "id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, created_at, purpose_required";
 
 /// The columns of `audit_log` (with `seq` also as text, so that a forged
 /// non-integer `seq` in SQLite is reported rather than failing the read).
-const AUDIT_COLUMNS: &str = "seq, CAST(seq AS TEXT) AS seq_text, at, principal, purpose, action, sql_text, datasets, \
+pub(super) const AUDIT_COLUMNS: &str = "seq, CAST(seq AS TEXT) AS seq_text, at, principal, purpose, action, sql_text, datasets, \
                              rows, duration_ms, outcome, prev_hash, hash";
 
 /// A stored value that does not parse.
-fn corrupt(what: String, message: impl Into<String>) -> Error {
+pub(super) fn corrupt(what: String, message: impl Into<String>) -> Error {
     Error::Store(StoreError::Corrupt { what, message: message.into() })
 }
 
@@ -214,10 +214,11 @@ impl MetadataStore {
         let mut tx = self.pool.begin().await.map_err(db_err("record grant"))?;
         let inserted = sqlx::query(
             "INSERT INTO grants (id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             created_at, purpose_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET subject_kind = excluded.subject_kind, subject = excluded.subject, \
              dataset = excluded.dataset, columns = excluded.columns, unmasked = excluded.unmasked, \
-             purpose = excluded.purpose, expires_at = excluded.expires_at",
+             purpose = excluded.purpose, expires_at = excluded.expires_at, \
+             purpose_required = excluded.purpose_required",
         )
         .bind(&g.id)
         .bind(g.subject.kind())
@@ -228,6 +229,7 @@ impl MetadataStore {
         .bind(g.purpose.as_deref())
         .bind(g.expires_at.map(timestamp))
         .bind(timestamp(Utc::now()))
+        .bind(i64::from(g.purpose_required))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -252,11 +254,20 @@ impl MetadataStore {
             .await
             .map_err(db_err("revoke grant"))?;
         if deleted.rows_affected() == 0 {
-            return Err(Error::Invalid { what: "grant id", message: format!("no grant {id}") });
+            return Err(Error::UnknownGrant { id: id.to_owned() });
         }
         announce_change(&mut tx).await?;
         tx.commit().await.map_err(db_err("revoke grant"))?;
         Ok(())
+    }
+
+    /// Every grant, expired ones included, oldest first.
+    pub async fn grants(&self) -> Result<Vec<Grant>> {
+        let rows = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("list grants"))?;
+        sorted_grants(&rows)
     }
 
     /// Every grant on a dataset, expired ones included, oldest first.
@@ -558,7 +569,7 @@ fn chain_row(row: &AnyRow) -> std::result::Result<ChainRow, (String, String)> {
 }
 
 /// A stored audit entry, and the hash its content and prev_hash give.
-fn audit_from_row(row: &AnyRow) -> std::result::Result<(AuditRecord, String), (String, String)> {
+pub(super) fn audit_from_row(row: &AnyRow) -> std::result::Result<(AuditRecord, String), (String, String)> {
     let seq: i64 = row.try_get("seq").map_err(|e| ("audit_log.seq".to_owned(), e.to_string()))?;
     let what = |column: &str| format!("audit_log.{column} of entry {seq}");
     let text = |column: &str| row.try_get::<String, _>(column).map_err(|e| (what(column), e.to_string()));
@@ -668,6 +679,7 @@ pub(super) fn grant_from_row(row: &AnyRow) -> Result<(DateTime<Utc>, Grant)> {
     };
     let columns: Option<String> = get(row, "columns", || what("columns"))?;
     let unmasked: i64 = get(row, "unmasked", || what("unmasked"))?;
+    let purpose_required: i64 = get(row, "purpose_required", || what("purpose_required"))?;
     let expires_at: Option<String> = get(row, "expires_at", || what("expires_at"))?;
     let created_at = parse_timestamp(|| what("created_at"), &text("created_at")?)?;
     let grant = Grant {
@@ -682,6 +694,11 @@ pub(super) fn grant_from_row(row: &AnyRow) -> Result<(DateTime<Utc>, Grant)> {
             other => return Err(corrupt(what("unmasked"), format!("{other} is not 0 or 1"))),
         },
         purpose: get(row, "purpose", || what("purpose"))?,
+        purpose_required: match purpose_required {
+            0 => false,
+            1 => true,
+            other => return Err(corrupt(what("purpose_required"), format!("{other} is not 0 or 1"))),
+        },
         expires_at: expires_at.map(|t| parse_timestamp(|| what("expires_at"), &t)).transpose()?,
         id,
     };

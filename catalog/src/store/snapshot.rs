@@ -35,7 +35,10 @@ use super::codec::parse_timestamp;
 use super::policy::{grant_from_row, principal_from_row};
 use super::{Backend, Error as StoreError, MetadataStore, dataset_from_row, db_err, get};
 use crate::model::{DatasetId, DatasetRecord};
-use crate::policy::{Access, Error, Grant, Principal, Result, constant_time_eq, decide, token_hash, token_id};
+use crate::policy::{
+    Access, Error, Grant, Principal, PurposeRequired, Result, constant_time_eq, decide, purpose_required, token_hash,
+    token_id,
+};
 
 /// A dataset a principal may read, with what it may read and its parsed standard.
 #[derive(Debug, Clone)]
@@ -150,6 +153,22 @@ impl PolicySnapshot {
     /// or no such dataset (callers facing clients must not tell them apart).
     pub fn access(&self, principal: &Principal, dataset: &DatasetId, now: DateTime<Utc>) -> Option<ReadableDataset> {
         self.readable(principal, now).iter().find(|r| r.record.spec.id == *dataset).cloned()
+    }
+
+    /// The refusal of a request by `principal` that stated `purpose` (none:
+    /// `None`) and reads `datasets` (ids as `department.name`), when a live
+    /// grant on one of them requires a purpose ([`purpose_required`]).
+    pub fn purpose_required(
+        &self,
+        principal: &Principal,
+        datasets: &[String],
+        purpose: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<PurposeRequired> {
+        datasets.iter().filter_map(|d| d.parse::<DatasetId>().ok()).find_map(|dataset| {
+            let on_dataset = self.grants.get(&dataset).map(Vec::as_slice).unwrap_or_default();
+            purpose_required(principal, &dataset, on_dataset, purpose, now)
+        })
     }
 
     fn decide(&self, principal: &Principal, now: DateTime<Utc>) -> Decided {

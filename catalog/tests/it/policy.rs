@@ -8,7 +8,7 @@ use civlink_catalog::model::{DatasetId, DatasetSpec, Department, SharingType, Up
 use civlink_catalog::policy::{
     AuditAction, AuditEntry, AuditOutcome, AuditProblemKind, Error, Grant, GrantSubject, Principal, Role, TOKEN_PREFIX,
 };
-use civlink_catalog::store::{Error as StoreError, MetadataStore};
+use civlink_catalog::store::{AuditFilter, Error as StoreError, MetadataStore};
 use civlink_standards::division::DivisionCode;
 use civlink_standards::mask::MaskStrategy;
 use civlink_standards::shipped::SHIPPED;
@@ -177,6 +177,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
             columns: Some(vec!["division_code".into(), "name".into(), "sex".into()]),
             unmasked: false,
             purpose: Some("低保资格核查".into()),
+            purpose_required: false,
             expires_at: Some(expires),
         };
         store.grant(&to_minzheng).await.unwrap();
@@ -198,6 +199,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
             columns: None,
             unmasked: true,
             purpose: None,
+            purpose_required: false,
             expires_at: None,
         };
         store.grant(&to_carol).await.unwrap();
@@ -236,7 +238,7 @@ async fn grants_by_principal_and_by_department_decide_access() {
         assert_eq!(access.column("id_number").unwrap().mask, MaskStrategy::Pseudonym);
         store.revoke_grant("g-carol").await.unwrap();
         assert_eq!(store.access(&carol, &population()).await.unwrap(), None);
-        assert!(matches!(store.revoke_grant("g-carol").await, Err(Error::Invalid { .. })));
+        assert!(matches!(store.revoke_grant("g-carol").await, Err(Error::UnknownGrant { .. })));
 
         // Refusals.
         let err = store.grant(&Grant { dataset: "gongan.nothing".parse().unwrap(), ..to_carol.clone() }).await;
@@ -474,6 +476,75 @@ async fn concurrent_appends_keep_the_chain_valid() {
         assert!(report.intact(), "{report:?}");
         assert_eq!(report.entries, 80);
         other.close().await;
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purpose_requiring_grants_round_trip_and_refuse_without_a_purpose() {
+    on_both_backends(|url| async move {
+        let store = MetadataStore::connect(&url).await.unwrap();
+        register_population(&store, SharingType::Conditional).await;
+        let carol = principal("carol", Some(Department::Renshe), Role::Analyst, "630000000000");
+        store.create_principal(&carol).await.unwrap();
+        let grant = Grant {
+            id: "g-purpose".into(),
+            subject: GrantSubject::Principal("carol".into()),
+            dataset: population(),
+            columns: None,
+            unmasked: true,
+            purpose: Some("低保资格核查".into()),
+            purpose_required: true,
+            expires_at: None,
+        };
+        store.grant(&grant).await.unwrap();
+        assert_eq!(store.grants().await.unwrap(), std::slice::from_ref(&grant));
+        assert_eq!(store.grants_for(&population()).await.unwrap(), std::slice::from_ref(&grant));
+        let snapshot = store.policy_snapshot(None).await.unwrap();
+        let datasets = [population().to_string()];
+        let refused = snapshot.purpose_required(&carol, &datasets, None, Utc::now()).expect("refused");
+        assert_eq!((refused.dataset, refused.grant.as_str()), (population(), "g-purpose"));
+        assert_eq!(snapshot.purpose_required(&carol, &datasets, Some("复核"), Utc::now()), None);
+        // The access decision itself is unchanged: the refusal is a separate, typed answer.
+        assert!(snapshot.access(&carol, &population(), Utc::now()).is_some());
+        store.revoke_grant("g-purpose").await.unwrap();
+        let snapshot = store.policy_snapshot(None).await.unwrap();
+        assert_eq!(snapshot.purpose_required(&carol, &datasets, None, Utc::now()), None);
+        store.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_search_filters_newest_first() {
+    on_both_backends(|url| async move {
+        let store = MetadataStore::connect(&url).await.unwrap();
+        let start = Utc::now();
+        for i in 1..=6 {
+            store.append_audit(&entry(i)).await.unwrap();
+        }
+        let seqs = |records: Vec<civlink_catalog::policy::AuditRecord>| -> Vec<i64> {
+            records.iter().map(|r| r.seq).collect()
+        };
+        let all = AuditFilter { limit: 100, ..AuditFilter::default() };
+        assert_eq!(seqs(store.audit_search(&all).await.unwrap()), [6, 5, 4, 3, 2, 1]);
+        let page = AuditFilter { limit: 2, ..AuditFilter::default() };
+        assert_eq!(seqs(store.audit_search(&page).await.unwrap()), [6, 5]);
+        let next = AuditFilter { limit: 2, before: Some(5), ..AuditFilter::default() };
+        assert_eq!(seqs(store.audit_search(&next).await.unwrap()), [4, 3]);
+        let handshakes = AuditFilter { action: Some(AuditAction::Handshake), ..all.clone() };
+        assert_eq!(seqs(store.audit_search(&handshakes).await.unwrap()), [1]);
+        let by = AuditFilter { principal: Some("analyst-4".into()), ..all.clone() };
+        let found = store.audit_search(&by).await.unwrap();
+        assert_eq!((found.len(), found[0].entry.rows), (1, Some(40)));
+        let since = AuditFilter { since: Some(start - Duration::hours(1)), ..all.clone() };
+        assert_eq!(store.audit_search(&since).await.unwrap().len(), 6);
+        let later = AuditFilter { since: Some(Utc::now() + Duration::hours(1)), ..all.clone() };
+        assert!(store.audit_search(&later).await.unwrap().is_empty());
+        // A huge limit is capped, not an error.
+        let huge = AuditFilter { limit: u64::MAX, ..AuditFilter::default() };
+        assert_eq!(store.audit_search(&huge).await.unwrap().len(), 6);
         store.close().await;
     })
     .await;

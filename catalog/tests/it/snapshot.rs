@@ -78,6 +78,7 @@ async fn the_snapshot_decides_as_the_store_and_the_counter_moves_with_each_chang
             columns: Some(vec!["division_code".into(), "name".into(), "sex".into()]),
             unmasked: false,
             purpose: None,
+            purpose_required: false,
             expires_at: Some(Utc::now() + Duration::milliseconds(600)),
         };
         store.grant(&to_minzheng).await.unwrap();

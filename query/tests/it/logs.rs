@@ -59,6 +59,7 @@ async fn engine_errors_are_logged_without_the_values_they_quote() {
             columns: Some(vec!["name".into(), "id_number".into(), "division_code".into()]),
             unmasked: true,
             purpose: Some("test".into()),
+            purpose_required: false,
             expires_at: None,
         })
         .await

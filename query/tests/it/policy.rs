@@ -40,6 +40,7 @@ fn grant_for(principal: &Principal, id: &str) -> Grant {
         columns: Some(vec!["benefit_id".into(), "amount".into(), "division_code".into()]),
         unmasked: false,
         purpose: None,
+        purpose_required: false,
         expires_at: None,
     }
 }
@@ -122,6 +123,50 @@ async fn revocations_apply_to_the_next_request_on_both_backends() {
         // The principal's other tokens still work.
         let second = admin.create_token(&principal.name, None).await.unwrap();
         authenticated_run(&factory, &second.secret, COUNT).await.expect("a second token");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_that_requires_a_purpose_refuses_queries_without_one_on_both_backends() {
+    on_both_backends(|url| async move {
+        let catalog = corpus::catalog_at(&url).await;
+        let factory = SessionFactory::builder(catalog.store.clone(), catalog.tables.clone()).build().await.unwrap();
+        let principal = analyst("renshe-purpose");
+        catalog.store.create_principal(&principal).await.unwrap();
+        let grant = Grant {
+            purpose: Some("低保复核".into()),
+            purpose_required: true,
+            ..grant_for(&principal, "g-purpose")
+        };
+        catalog.store.grant(&grant).await.unwrap();
+
+        // Without a purpose: refused, typed, saying why (Flight maps the kind to PERMISSION_DENIED).
+        let refused = run(&factory, &principal, COUNT, None).await.expect_err("no purpose stated");
+        assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
+        assert!(
+            matches!(&refused, Error::PurposeRequired { dataset, grant } if dataset == BENEFITS && grant == "g-purpose"),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("x-civlink-purpose"), "{refused}");
+        // Planning alone (Flight's GetFlightInfo, prepare) is refused the same way.
+        let described = factory.describe(&request(&principal, COUNT, None), COUNT, None).await;
+        assert!(matches!(described, Err(Error::PurposeRequired { .. })), "{described:?}");
+
+        // With one, the grant applies.
+        let mut stated = request(&principal, COUNT, None);
+        stated.purpose = Some("低保复核 2026".into());
+        let stream = factory.run(stated, Statement::Sql { sql: COUNT.into(), params: None }).await.unwrap();
+        let rows: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        assert_eq!(single_i64(&rows), in_province(&catalog));
+
+        let entries = catalog.store.audit_entries(None).await.unwrap();
+        let denied = entries.iter().filter(|r| {
+            r.entry.principal == "renshe-purpose"
+                && r.entry.outcome.kind == civlink_catalog::policy::OutcomeKind::Denied
+                && r.entry.outcome.to_string().contains("requires a stated purpose")
+        });
+        assert_eq!(denied.count(), 2, "{entries:#?}");
     })
     .await;
 }

@@ -56,6 +56,7 @@ async fn a_rule_records_pseudonymous_findings_in_scope_and_refuses_an_unmasked_p
             columns: None,
             unmasked: true,
             purpose: Some("test".into()),
+            purpose_required: false,
             expires_at: None,
         })
         .await
