@@ -26,6 +26,11 @@
 //! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
 //! | `GET /api/v1/standards/{id}` | its versions |
 //! | `GET /api/v1/standards/{id}/{version}` | its document |
+//! | `GET /api/v1/standards` | every standard and its versions (deprecated ones marked) |
+//! | `GET /api/v1/standards/{id}/{version}/arrow` | the Arrow schema a version derives |
+//! | `GET /api/v1/standards/{id}/diff?from=&to=` | columns added, removed, changed, and compatibility both ways |
+//! | `POST /api/v1/standards/{id}/{version}/deprecate` | deprecate a version with a reason (`standards_admin`, `admin`) |
+//! | `GET /api/v1/code-tables[/{name}]` | the code tables and their entries |
 //! | `POST`, `GET /api/v1/admin/tokens`; `DELETE /api/v1/admin/tokens/{id}` | issue (the secret once), list, revoke tokens (`admin`) |
 //! | `POST`, `GET /api/v1/admin/grants?dataset=&principal=`; `DELETE /api/v1/admin/grants/{id}` | make, list, revoke grants (`admin`) |
 //! | `GET /api/v1/admin/audit?limit=&principal=&action=&since=` | audit entries, newest first (`admin`) |
@@ -46,6 +51,7 @@
 //! | [`checks`] | household checks (核对), by principals with the check duty, under consent |
 //! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
+//! | [`standard_views`] | the standards registry, Arrow schemas, diffs, deprecation, code tables |
 //! | [`admin`] | the admin endpoints: tokens, grants, the audit log (admin role only) |
 //! | [`ops`] | `healthz`, `readyz`, `metrics`, and the middleware counting requests by route template |
 //! | [`auth`] | credentials and purpose from headers |
@@ -68,6 +74,7 @@ pub mod ops;
 pub mod query;
 pub mod rows;
 pub mod server;
+pub mod standard_views;
 pub mod standards;
 pub mod state;
 

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{admin, checks, datasets, findings, ops, query, rows, standards};
+use crate::{admin, checks, datasets, findings, ops, query, rows, standard_views, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -97,6 +97,12 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(standards::publish))
         .routes(routes!(standards::versions))
         .routes(routes!(standards::document))
+        .routes(routes!(standard_views::list))
+        .routes(routes!(standard_views::arrow_schema))
+        .routes(routes!(standard_views::diff))
+        .routes(routes!(standard_views::deprecate))
+        .routes(routes!(standard_views::code_tables))
+        .routes(routes!(standard_views::code_table))
         .routes(routes!(admin::tokens::create, admin::tokens::list))
         .routes(routes!(admin::tokens::revoke))
         .routes(routes!(admin::grants::create, admin::grants::list))

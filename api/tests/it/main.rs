@@ -11,4 +11,5 @@ mod fixture;
 mod formats;
 mod ops;
 mod rows;
+mod standard_views;
 mod standards;

@@ -8,7 +8,7 @@ use civlink_catalog::policy::{AuditAction, OutcomeKind};
 use crate::fixture::Fixture;
 
 /// A small standard, version `version`, with extra properties and required names.
-fn standard(version: &str, extra: &str, required: &[&str]) -> String {
+pub fn standard(version: &str, extra: &str, required: &[&str]) -> String {
     let required: Vec<String> = ["code"].iter().chain(required).map(|r| format!("\"{r}\"")).collect();
     format!(
         r#"{{

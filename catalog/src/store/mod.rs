@@ -22,6 +22,7 @@ mod holds;
 mod leases;
 mod policy;
 mod settings;
+mod standards;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -114,6 +115,7 @@ pub use cursors::JobCursor;
 pub use holds::{Accepted, Hold};
 pub use leases::{JobLease, LeaseOutcome};
 pub use snapshot::{PolicySnapshot, ReadableDataset};
+pub use standards::StandardVersion;
 
 /// The columns of `runs`, in the order [`run_from_row`] reads them.
 macro_rules! run_columns {
@@ -203,72 +205,6 @@ impl MetadataStore {
             .collect::<Result<Vec<_>>>()?;
         departments.sort_by_key(|(d, _)| *d);
         Ok(departments)
-    }
-
-    /// Register a standard's document under `id` and `version`.
-    ///
-    /// Registering the identical document again does nothing; a different
-    /// document under the same id and version is a [`Error::StandardConflict`]:
-    /// standards are immutable, a change is a new version.
-    pub async fn register_standard(&self, id: &str, version: &str, document: &str) -> Result<()> {
-        let conflict = || Error::StandardConflict { id: id.to_owned(), version: version.to_owned() };
-        match self.standard(id, version).await? {
-            Some(existing) if existing == document => return Ok(()),
-            Some(_) => return Err(conflict()),
-            None => {}
-        }
-        let mut tx = self.pool.begin().await.map_err(db_err("register standard"))?;
-        let inserted =
-            sqlx::query("INSERT INTO standards (id, version, document, registered_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(version)
-                .bind(document)
-                .bind(timestamp(Utc::now()))
-                .execute(&mut *tx)
-                .await;
-        match inserted {
-            Ok(_) => {
-                announce_change(&mut tx).await?;
-                tx.commit().await.map_err(db_err("register standard"))
-            }
-            // Someone registered it between our read and our insert.
-            Err(e) if is_unique_violation(&e) => match self.standard(id, version).await? {
-                Some(existing) if existing == document => Ok(()),
-                _ => Err(conflict()),
-            },
-            Err(e) => Err(db_err("register standard")(e)),
-        }
-    }
-
-    /// The document of a registered standard version.
-    pub async fn standard(&self, id: &str, version: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT document FROM standards WHERE id = $1 AND version = $2")
-            .bind(id)
-            .bind(version)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err("read standard"))?;
-        row.map(|row| get(&row, "document", || format!("standards.document of {id} {version}"))).transpose()
-    }
-
-    /// The registered versions of a standard, in registration order.
-    pub async fn standard_versions(&self, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT version, registered_at FROM standards WHERE id = $1")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err("list standard versions"))?;
-        let mut versions = rows
-            .iter()
-            .map(|row| {
-                let version: String = get(row, "version", || format!("standards.version of {id}"))?;
-                let what = || format!("standards.registered_at of {id} {version}");
-                let at = parse_timestamp(what, &get::<String>(row, "registered_at", what)?)?;
-                Ok((at, version))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        versions.sort();
-        Ok(versions.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Register a dataset, or update the governance attributes of a registered
