@@ -28,6 +28,7 @@ mod grant_cmd;
 mod ingest_cmd;
 mod jobs_cmd;
 mod serve_cmd;
+mod serve_jobs;
 mod standards_cmd;
 mod token_cmd;
 mod verify_cmd;

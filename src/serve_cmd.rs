@@ -317,7 +317,17 @@ pub async fn bind(serving: Serving, catalog: &OpenCatalog) -> Result<Bound> {
         .await
         .map_err(|e| Error::Serve { message: format!("Flight SQL on {addr}: {e}") })?;
     let addr = serving.api.addr;
-    let api = civlink_api::bind(serving.api, Arc::clone(&factory))
+    // The scheduler's job directory is also operated over REST.
+    let jobs = serving.scheduler.as_ref().map(|config| {
+        let owned = OpenCatalog {
+            config: catalog.config.clone(),
+            store: catalog.store.clone(),
+            tables: catalog.tables.clone(),
+        };
+        Arc::new(crate::serve_jobs::ServeJobs { dir: config.jobs_dir.clone(), catalog: Arc::new(owned) })
+            as Arc<dyn civlink_api::jobs::JobControl>
+    });
+    let api = civlink_api::bind_with_jobs(serving.api, Arc::clone(&factory), jobs)
         .await
         .map_err(|e| Error::Serve { message: format!("REST API on {addr}: {e}") })?;
     Ok(Bound { flight, api, factory })

@@ -21,10 +21,16 @@ use civlink_catalog::policy::{Access, AuditAction};
 use civlink_standards::mask::MaskStrategy;
 use civlink_standards::standard::{Sensitivity, Standard};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::state::{AppState, Audit};
+
+/// The datasets a principal may read.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DatasetList {
+    /// Each with the principal's access.
+    pub datasets: Vec<DatasetView>,
+}
 
 /// One column as the principal sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -168,9 +174,9 @@ pub(crate) fn dataset_id(path: Result<Path<(String, String)>, PathRejection>) ->
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog",
-    responses((status = 200, description = "Every dataset the principal may read, with its access", body = crate::openapi::DatasetList)))]
+    responses((status = 200, description = "Every dataset the principal may read, with its access", body = DatasetList)))]
 /// `GET /api/v1/datasets`.
-pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Result<Json<Value>> {
+pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Result<Json<DatasetList>> {
     let request = request_text("GET", &uri);
     let principal = state.principal(&headers, AuditAction::RestList).await?;
     let audit = Audit::start(&principal, AuditAction::RestList, &headers, &request);
@@ -182,7 +188,7 @@ pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderM
     .await;
     let count = result.as_ref().ok().map(|d| d.len() as u64);
     let datasets = audit.finish(&state, result, count).await?;
-    Ok(Json(serde_json::json!({ "datasets": datasets })))
+    Ok(Json(DatasetList { datasets }))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{department}/{name}", tag = "catalog",

@@ -22,6 +22,7 @@
 //! | `GET /api/v1/findings/summary` | counts by rule and status, rolled up one level down, with each rule's precision |
 //! | `GET /api/v1/findings/{id}` | one finding, its evidence and history |
 //! | `POST /api/v1/findings/{id}/outcome` | an officer's outcome (under_review, confirmed, dismissed with a reason) |
+//! | `GET /api/v1/jobs`, `GET/POST /api/v1/jobs/{name}/runs` | ingestion jobs, their runs, starting one (admins, the department's service accounts) |
 //! | `POST /api/v1/checks` | a household economic-status check (核对): JSON, or the printable page for `Accept: text/html` |
 //! | `POST /api/v1/standards` | publish a standard (`standards_admin`, `admin`) |
 //! | `GET /api/v1/standards/{id}` | its versions |
@@ -48,6 +49,8 @@
 //! | [`rows`] | a dataset's rows: typed filters, order, time travel, sealed cursors, every format |
 //! | [`query`] | SQL (`POST /api/v1/query`) through the same plan gate as Flight SQL |
 //! | [`format`] | result formats by `Accept` (JSON, NDJSON, CSV, Arrow IPC, Parquet), written as batches come |
+//! | [`job_control`] | the job directory and the running of jobs, as the binary provides them |
+//! | [`jobs`] | ingestion jobs: list, history with counts, cursors and quality, start a run (through the binary's [`jobs::JobControl`]) |
 //! | [`checks`] | household checks (核对), by principals with the check duty, under consent |
 //! | [`findings`] | verification findings: list, summary, show, outcome (scoped by responsible division) |
 //! | [`standards`] | publishing and reading standards |
@@ -68,6 +71,8 @@ pub mod error;
 pub mod extract;
 pub mod findings;
 pub mod format;
+pub mod job_control;
+pub mod jobs;
 pub mod listener;
 pub mod openapi;
 pub mod ops;
@@ -79,4 +84,4 @@ pub mod standards;
 pub mod state;
 
 pub use error::{Error, Problem, Result, problem};
-pub use server::{ApiConfig, ApiServer, DEFAULT_ADDR, bind, openapi, router};
+pub use server::{ApiConfig, ApiServer, DEFAULT_ADDR, bind, bind_with_jobs, openapi, router};

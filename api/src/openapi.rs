@@ -20,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::datasets::DatasetView;
+use crate::datasets::DatasetList;
 use crate::error::{PROBLEM_TYPES, ProblemDoc};
 
 /// The document's fixed parts; paths come from the router.
@@ -38,6 +38,7 @@ use crate::error::{PROBLEM_TYPES, ProblemDoc};
         (name = "checks", description = "Household economic-status checks (核对)"),
         (name = "findings", description = "Verification findings (比对) and their outcomes"),
         (name = "standards", description = "Data standards"),
+        (name = "jobs", description = "Ingestion jobs and their runs"),
         (name = "admin", description = "Tokens, grants and the audit (admins)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
@@ -55,13 +56,6 @@ pub struct Status {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct AnyObject(Value);
-
-/// The datasets a principal may read.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DatasetList {
-    /// Each with the principal's access.
-    pub datasets: Vec<DatasetView>,
-}
 
 /// One page of rows.
 #[derive(Debug, Serialize, ToSchema)]

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{admin, checks, datasets, findings, ops, query, rows, standard_views, standards};
+use crate::{admin, checks, datasets, findings, jobs, ops, query, rows, standard_views, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -59,8 +59,20 @@ pub struct ApiServer {
 /// process's one, shared with Flight SQL (one cache, one slot table, one
 /// mask key, so both show the same pseudonym for the same value).
 pub async fn bind(config: ApiConfig, factory: Arc<SessionFactory>) -> Result<ApiServer> {
+    bind_with_jobs(config, factory, None).await
+}
+
+/// [`bind`], operating the jobs of `jobs` at `/api/v1/jobs` ([`crate::jobs`]).
+pub async fn bind_with_jobs(
+    config: ApiConfig,
+    factory: Arc<SessionFactory>,
+    jobs: Option<Arc<dyn crate::job_control::JobControl>>,
+) -> Result<ApiServer> {
     let connections = factory.connections().clone();
     let mut state = AppState::new(Arc::clone(&factory));
+    if let Some(jobs) = jobs {
+        state = state.with_jobs(jobs);
+    }
     if let Some(path) = &config.check_sources {
         let snapshot = factory.policy().current().await?;
         let sources = civlink_verify::household::CheckSources::load(Some(path), &snapshot)
@@ -109,6 +121,8 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(admin::grants::revoke))
         .routes(routes!(admin::audit::list))
         .routes(routes!(admin::audit::verify))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::history, jobs::trigger))
 }
 
 /// The OpenAPI document of [`routes`], complete ([`crate::openapi::document`]).

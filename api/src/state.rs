@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 pub struct AppState {
     factory: Arc<SessionFactory>,
     check_sources: Option<Arc<CheckSources>>,
+    jobs: Option<Arc<dyn crate::job_control::JobControl>>,
 }
 
 impl AppState {
@@ -33,13 +34,24 @@ impl AppState {
     pub fn new(factory: Arc<SessionFactory>) -> AppState {
         let check_sources =
             CheckSources::parse(civlink_verify::household::sources::SHIPPED, "shipped").ok().map(Arc::new);
-        AppState { factory, check_sources }
+        AppState { factory, check_sources, jobs: None }
     }
 
     /// Use these household-check sources (loaded and checked against the catalog).
     pub fn with_check_sources(mut self, sources: CheckSources) -> AppState {
         self.check_sources = Some(Arc::new(sources));
         self
+    }
+
+    /// Operate the jobs of this job directory ([`crate::jobs`]).
+    pub fn with_jobs(mut self, jobs: Arc<dyn crate::job_control::JobControl>) -> AppState {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// The job directory, when the server runs one.
+    pub fn jobs(&self) -> Option<Arc<dyn crate::job_control::JobControl>> {
+        self.jobs.clone()
     }
 
     /// The household-check sources.

@@ -16,6 +16,7 @@ mod jobs;
 mod policy;
 mod python_clients;
 mod rest_contract;
+mod rest_jobs;
 mod s3;
 mod scheduler;
 mod spreadsheets;

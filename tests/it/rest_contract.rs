@@ -18,16 +18,22 @@ use crate::common::{command, repo, text};
 use crate::python_clients::{DATASET, residents_catalog, token};
 
 /// `civlink serve` on free ports; stopped with SIGTERM.
-struct Serve {
+pub struct Serve {
     child: Child,
-    flight: String,
-    api: String,
+    pub flight: String,
+    pub api: String,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Serve {
-    fn start(data: &Path) -> Serve {
+    pub fn start(data: &Path) -> Serve {
+        Serve::start_with(data, &[])
+    }
+
+    /// With these environment variables.
+    pub fn start_with(data: &Path, env: &[(String, String)]) -> Serve {
         let mut child = command(data)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["serve", "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -59,7 +65,7 @@ impl Serve {
     }
 
     /// SIGTERM, then the exit code and the server's log.
-    fn stop(mut self) -> (Option<i32>, String) {
+    pub fn stop(mut self) -> (Option<i32>, String) {
         let term = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
         assert!(term.success());
         let started = Instant::now();

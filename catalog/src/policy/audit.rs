@@ -41,6 +41,10 @@ pub enum AuditAction {
     RestRows,
     /// `POST /api/v1/query`: SQL over REST.
     RestQuery,
+    /// `GET /api/v1/jobs…`: ingestion jobs and their runs.
+    RestJobs,
+    /// `POST /api/v1/jobs/{name}/runs`: a run started by hand.
+    JobTrigger,
     /// `POST /api/v1/standards`.
     RestPublishStandard,
     /// `GET /api/v1/standards/…`.
@@ -72,7 +76,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -88,6 +92,8 @@ impl AuditAction {
         AuditAction::RestDescribe,
         AuditAction::RestRows,
         AuditAction::RestQuery,
+        AuditAction::RestJobs,
+        AuditAction::JobTrigger,
         AuditAction::RestPublishStandard,
         AuditAction::RestReadStandard,
         AuditAction::RestRequest,
@@ -121,6 +127,8 @@ impl AuditAction {
             AuditAction::RestDescribe => "rest_describe",
             AuditAction::RestRows => "rest_rows",
             AuditAction::RestQuery => "rest_query",
+            AuditAction::RestJobs => "rest_jobs",
+            AuditAction::JobTrigger => "job_trigger",
             AuditAction::RestPublishStandard => "rest_publish_standard",
             AuditAction::RestReadStandard => "rest_read_standard",
             AuditAction::RestRequest => "rest_request",
