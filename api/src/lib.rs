@@ -17,6 +17,7 @@
 //! | `GET /api/v1/datasets` | datasets the principal may read, with its access |
 //! | `GET /api/v1/datasets/{department}/{name}` | one of them (404 when not readable, as when unknown) |
 //! | `GET /api/v1/datasets/{department}/{name}/rows` | rows, scoped, masked, filtered, ordered, paged by cursor, in any offered format |
+//! | `GET /api/v1/datasets/{department}/{name}/quarantine` | quarantined rows with their violations, under the masks |
 //! | `POST /api/v1/query` | SQL with bound parameters (analysts, admins), in any offered format |
 //! | `GET /api/v1/findings` | findings whose responsible division lies in the principal's, paged |
 //! | `GET /api/v1/findings/summary` | counts by rule and status, rolled up one level down, with each rule's precision |
@@ -47,6 +48,7 @@
 //! | [`server`] | [`ApiConfig`], [`bind`], [`ApiServer`]: the listener, the router, graceful shutdown |
 //! | [`datasets`] | the dataset endpoints: listing, description |
 //! | [`rows`] | a dataset's rows: typed filters, order, time travel, sealed cursors, every format |
+//! | [`quarantine`] | a dataset's quarantined rows and violations (whole-dataset scopes; raw rows only in clear to full readers) |
 //! | [`query`] | SQL (`POST /api/v1/query`) through the same plan gate as Flight SQL |
 //! | [`format`] | result formats by `Accept` (JSON, NDJSON, CSV, Arrow IPC, Parquet), written as batches come |
 //! | [`job_control`] | the job directory and the running of jobs, as the binary provides them |
@@ -76,6 +78,7 @@ pub mod jobs;
 pub mod listener;
 pub mod openapi;
 pub mod ops;
+pub mod quarantine;
 pub mod query;
 pub mod rows;
 pub mod server;

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use crate::error::{Error, Result};
 use crate::standards::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{admin, checks, datasets, findings, jobs, ops, query, rows, standard_views, standards};
+use crate::{admin, checks, datasets, findings, jobs, ops, quarantine, query, rows, standard_views, standards};
 
 /// The default listening address: loopback only.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -100,6 +100,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(datasets::list))
         .routes(routes!(datasets::describe))
         .routes(routes!(rows::rows))
+        .routes(routes!(quarantine::list))
         .routes(routes!(query::run))
         .routes(routes!(checks::create))
         .routes(routes!(findings::list))

@@ -340,6 +340,18 @@ impl Fixture {
 
 /// Write `batch` as the committed version of the dataset `spec`, like a run does.
 pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &DatasetSpec, batch: &RecordBatch) {
+    commit_dataset_with(store, tables, spec, batch, None).await;
+}
+
+/// [`commit_dataset`], quarantining `quarantine` (rows of the quarantine
+/// schema) in the same run; the run's id.
+pub async fn commit_dataset_with(
+    store: &MetadataStore,
+    tables: &TableStore,
+    spec: &DatasetSpec,
+    batch: &RecordBatch,
+    quarantine: Option<&RecordBatch>,
+) -> String {
     let dataset =
         store.upsert_dataset(spec, &tables.table_uri(&spec.id), &tables.quarantine_uri(&spec.id)).await.unwrap();
     let mut writer = tables
@@ -349,8 +361,20 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
     writer.write(batch).await.unwrap();
     let run_id = uuid::Uuid::new_v4().to_string();
     let version = writer.commit(&run_id).await.unwrap();
+    let quarantine_version = match quarantine {
+        Some(rows) => {
+            let mut q = tables
+                .begin_write(&dataset.quarantine_uri, rows.schema(), WriteMode::Append, &[], dataset.quarantine_version)
+                .await
+                .unwrap();
+            q.write(rows).await.unwrap();
+            Some(q.commit(&run_id).await.unwrap())
+        }
+        None => dataset.quarantine_version,
+    };
     let n = batch.num_rows() as u64;
-    let counts = RunCounts { read: n, written: n, quarantined: 0, duplicate: 0 };
+    let q = quarantine.map_or(0, |b| b.num_rows() as u64);
+    let counts = RunCounts { read: n + q, written: n, quarantined: q, duplicate: 0 };
     let mut run = RunRecord {
         run_id: run_id.clone(),
         dataset: spec.id.clone(),
@@ -370,8 +394,9 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
     run.finished_at = Some(Utc::now());
     run.counts = counts;
     run.data_version = Some(version);
+    run.quarantine_version = quarantine_version;
     let quality = QualityReport {
-        run_id,
+        run_id: run_id.clone(),
         counts,
         completeness: vec![],
         rules: vec![],
@@ -385,6 +410,7 @@ pub async fn commit_dataset(store: &MetadataStore, tables: &TableStore, spec: &D
         ingested_at: Utc::now(),
     };
     store.commit_run(&run, &quality, &[]).await.unwrap();
+    run_id
 }
 
 /// An HTTP response.

@@ -10,6 +10,7 @@ mod findings;
 mod fixture;
 mod formats;
 mod ops;
+mod quarantine;
 mod rows;
 mod standard_views;
 mod standards;
