@@ -21,6 +21,7 @@ use civlink_catalog::policy::{Access, AuditAction};
 use civlink_standards::mask::MaskStrategy;
 use civlink_standards::standard::{Sensitivity, Standard};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::state::{AppState, Audit};
@@ -173,17 +174,61 @@ pub(crate) fn dataset_id(path: Result<Path<(String, String)>, PathRejection>) ->
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog",
+/// What `GET /api/v1/datasets` may be narrowed by.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DatasetSearch {
+    /// Department code (gongan, minzheng, …).
+    pub department: Option<String>,
+    /// Classification (public, internal, sensitive, …).
+    pub classification: Option<String>,
+    /// GB/T 21063 sharing type (unconditional, conditional, not_shared).
+    pub sharing: Option<String>,
+    /// Text in the id, title or description (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// The code a governance attribute serializes as (`sensitive`, `conditional`, …).
+fn code<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned))
+}
+
+impl DatasetSearch {
+    fn matches(&self, v: &DatasetView) -> bool {
+        self.department.as_deref().is_none_or(|d| d == v.department)
+            && self.classification.as_deref().is_none_or(|c| code(&v.classification).as_deref() == Some(c))
+            && self.sharing.as_deref().is_none_or(|s| code(&v.sharing).as_deref() == Some(s))
+            && self.q.as_deref().is_none_or(|q| {
+                let q = q.to_lowercase();
+                [&v.id, &v.title, &v.description].iter().any(|t| t.to_lowercase().contains(&q))
+            })
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog", params(DatasetSearch),
     responses((status = 200, description = "Every dataset the principal may read, with its access", body = DatasetList)))]
 /// `GET /api/v1/datasets`.
-pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Result<Json<DatasetList>> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    search: Result<axum::extract::Query<DatasetSearch>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DatasetList>> {
     let request = request_text("GET", &uri);
     let principal = state.principal(&headers, AuditAction::RestList).await?;
     let audit = Audit::start(&principal, AuditAction::RestList, &headers, &request);
     let result = async {
+        let axum::extract::Query(search) = search.map_err(|e| Error::BadRequest {
+            message: format!("search by department, classification, sharing and q: {}", e.body_text()),
+        })?;
         let snapshot = state.factory().policy().current().await?;
         let readable = snapshot.readable(&principal, chrono::Utc::now());
-        Ok(readable.iter().map(|r| view(&r.record, &r.access, &r.standard)).collect::<Vec<_>>())
+        Ok(readable
+            .iter()
+            .map(|r| view(&r.record, &r.access, &r.standard))
+            .filter(|v| search.matches(v))
+            .collect::<Vec<_>>())
     }
     .await;
     let count = result.as_ref().ok().map(|d| d.len() as u64);
@@ -191,25 +236,95 @@ pub async fn list(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderM
     Ok(Json(DatasetList { datasets }))
 }
 
+/// A dataset's full record.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DatasetRecordView {
+    /// The dataset as the principal sees it.
+    #[serde(flatten)]
+    pub dataset: DatasetView,
+    /// The bound standard's document (JSON Schema 2020-12).
+    #[schema(value_type = Object)]
+    pub json_schema: Value,
+    /// The Arrow schema of the stored table.
+    #[schema(value_type = Vec<Object>)]
+    pub arrow_schema: Vec<Value>,
+    /// The committed versions, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub versions: Vec<Value>,
+    /// The quality report of the newest committed run (examples redacted).
+    #[schema(value_type = Option<Object>)]
+    pub latest_quality: Option<Value>,
+    /// Where it comes from and what reads it: sources per version, and the verification rules over it.
+    #[schema(value_type = Object)]
+    pub lineage: Value,
+}
+
 #[utoipa::path(get, path = "/api/v1/datasets/{department}/{name}", tag = "catalog",
     params(("department" = String, Path, description = "Department code (gongan, minzheng, …)"), ("name" = String, Path, description = "Dataset name")),
-    responses((status = 200, description = "The dataset as the principal sees it", body = DatasetView)))]
+    responses((status = 200, description = "The dataset as the principal sees it, with its standard's JSON and Arrow schemas, versions, latest quality report and lineage", body = DatasetRecordView)))]
 /// `GET /api/v1/datasets/{department}/{name}`.
 pub async fn describe(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Json<DatasetView>> {
+) -> Result<Json<DatasetRecordView>> {
     let request = request_text("GET", &uri);
     let principal = state.principal(&headers, AuditAction::RestDescribe).await?;
     let mut audit = Audit::start(&principal, AuditAction::RestDescribe, &headers, &request);
     let result = async {
         let (id, text) = dataset_id(path)?;
-        audit.dataset(text);
+        audit.dataset(text.clone());
         let snapshot = state.factory().policy().current().await?;
         let found = snapshot.access(&principal, &id, chrono::Utc::now()).ok_or_else(not_found)?;
-        Ok(view(&found.record, &found.access, &found.standard))
+        let dataset = view(&found.record, &found.access, &found.standard);
+        let store = state.store();
+        let json_schema = match store.standard(&dataset.standard.id, &dataset.standard.version).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        let arrow_schema = found
+            .standard
+            .arrow_schema()
+            .fields()
+            .iter()
+            .map(|f| serde_json::json!({ "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable() }))
+            .collect();
+        let versions: Vec<Value> = store
+            .versions(&id)
+            .await?
+            .into_iter()
+            .map(|v| {
+                serde_json::json!({
+                    "version": v.version, "run_id": v.run_id, "mode": v.mode.code(),
+                    "rows_written": v.rows_written, "committed_at": v.committed_at,
+                })
+            })
+            .collect();
+        let latest_quality = match versions.last().and_then(|v| v["run_id"].as_str()) {
+            Some(run) => store.quality(run).await?.map(|r| crate::quality::view(&r)),
+            None => None,
+        };
+        let sources: Vec<Value> = store
+            .lineage(&id)
+            .await?
+            .into_iter()
+            .map(|e| serde_json::json!({ "source": e.source_uri, "run_id": e.run_id, "version": e.version }))
+            .collect();
+        let rules: Vec<Value> = civlink_verify::shipped::SHIPPED
+            .iter()
+            .filter_map(|(stem, text)| civlink_verify::rule::Rule::parse(text, Some(stem)).ok())
+            .filter(|rule| rule.rests_on.iter().any(|r| r.dataset == id) || rule.sql.contains(text.as_str()))
+            .map(|rule| serde_json::json!({ "id": rule.id, "version": rule.version, "title_zh": rule.title_zh, "title_en": rule.title_en }))
+            .collect();
+        Ok(DatasetRecordView {
+            dataset,
+            json_schema,
+            arrow_schema,
+            versions,
+            latest_quality,
+            lineage: serde_json::json!({ "sources": sources, "rules": rules }),
+        })
     }
     .await;
     Ok(Json(audit.finish(&state, result, None).await?))

@@ -143,7 +143,7 @@ pub async fn history(
         for run in runs.iter().take(MAX_RUNS) {
             let mut view = run_view(run, state.store().run_cursor(&run.run_id).await?);
             view["quality"] = match state.store().quality(&run.run_id).await? {
-                Some(report) => serde_json::to_value(&report).unwrap_or(Value::Null),
+                Some(report) => crate::quality::view(&report),
                 None => Value::Null,
             };
             out.push(view);

@@ -49,6 +49,7 @@
 //! | [`datasets`] | the dataset endpoints: listing, description |
 //! | [`rows`] | a dataset's rows: typed filters, order, time travel, sealed cursors, every format |
 //! | [`quarantine`] | a dataset's quarantined rows and violations (whole-dataset scopes; raw rows only in clear to full readers) |
+//! | [`quality`] | quality reports as shown: example messages redacted |
 //! | [`query`] | SQL (`POST /api/v1/query`) through the same plan gate as Flight SQL |
 //! | [`format`] | result formats by `Accept` (JSON, NDJSON, CSV, Arrow IPC, Parquet), written as batches come |
 //! | [`job_control`] | the job directory and the running of jobs, as the binary provides them |
@@ -78,6 +79,7 @@ pub mod jobs;
 pub mod listener;
 pub mod openapi;
 pub mod ops;
+pub mod quality;
 pub mod quarantine;
 pub mod query;
 pub mod rows;

@@ -111,3 +111,36 @@ async fn unreadable_datasets_are_the_same_404_as_unknown_ones() {
     assert_eq!(rows["next_offset"], Value::Null);
     f.stop().await;
 }
+
+#[tokio::test]
+async fn datasets_are_searched_and_described_in_full() {
+    let f = Fixture::start().await;
+    let search = async |query: &str| {
+        let reply = f.get(&f.tokens.admin, &format!("/api/v1/datasets?{query}")).await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+        ids(&reply.json())
+    };
+    assert_eq!(search("department=gongan").await, set(&[PEOPLE, ARCHIVE]));
+    assert_eq!(search("sharing=conditional").await, set(&[INSURED]));
+    assert_eq!(search("classification=sensitive&department=renshe").await, set(&[INSURED]));
+    assert_eq!(search("q=%E6%A1%A3%E6%A1%88").await, set(&[ARCHIVE]), "档案 in the title");
+    assert_eq!(search("q=POPULATION").await, set(&[PEOPLE, ARCHIVE]), "case-insensitive, in the id");
+    assert_eq!(search("department=nowhere").await, set(&[]));
+    assert_eq!(
+        f.get(&f.tokens.admin, "/api/v1/datasets?colour=red").await.problem(400)["type"],
+        "urn:civlink:problem:bad-request"
+    );
+    // Search never widens what a principal may read.
+    let county = f.get(&f.tokens.county, "/api/v1/datasets?department=renshe").await.json();
+    assert_eq!(ids(&county), set(&[]));
+
+    let record = f.get(&f.tokens.county, "/api/v1/datasets/gongan/population").await.json();
+    assert_eq!(record["id"], PEOPLE);
+    assert_eq!(record["json_schema"]["x-civlink-id"], record["standard"]["id"]);
+    assert!(record["arrow_schema"].as_array().unwrap().iter().any(|f| f["name"] == "id_number"));
+    assert_eq!(record["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(record["versions"][0]["rows_written"], 28);
+    assert_eq!(record["latest_quality"]["counts"]["written"], 28);
+    assert!(record["lineage"]["sources"].is_array() && record["lineage"]["rules"].is_array(), "{record}");
+    f.stop().await;
+}

@@ -11,6 +11,7 @@ mod fixture;
 mod formats;
 mod ops;
 mod quarantine;
+mod router;
 mod rows;
 mod standard_views;
 mod standards;
