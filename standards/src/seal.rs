@@ -6,10 +6,12 @@
 //! already use): the SIV construction (RFC 5297's shape) with HMAC as the
 //! PRF. For a domain `d`:
 //!
-//! * `mac_key = HMAC(key, "civlink-seal-mac\0" ‖ d)` and
-//!   `enc_key = HMAC(key, "civlink-seal-enc\0" ‖ d)`;
+//! * `mac_key = HMAC(key, 0xFF ‖ "civlink-seal-mac\0" ‖ d)` and
+//!   `enc_key = HMAC(key, 0xFF ‖ "civlink-seal-enc\0" ‖ d)` (the 0xFF byte
+//!   keeps them apart from every pseudonym, an HMAC of UTF-8 text under the
+//!   same key);
 //! * the synthetic IV is `iv = HMAC(mac_key, plaintext)[..16]`;
-//! * block `i` of the key stream is `HMAC(enc_key, iv ‖ i as u32 BE)`;
+//! * block `i` of the key stream is `HMAC(enc_key, iv ‖ i as u64 BE)`;
 //! * the sealed token is `iv ‖ (plaintext ⊕ key stream)`.
 //!
 //! Opening decrypts, then recomputes the IV from the plaintext and compares
@@ -30,6 +32,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 fn subkey(key: &MaskKey, label: &str, domain: &str) -> HmacSha256 {
     let mut derive = key.keyed_mac();
+    // 0xFF begins no UTF-8 text, and pseudonyms are HMACs of text under the
+    // same key: no value's pseudonym is ever a seal subkey.
+    derive.update(&[0xFF]);
     derive.update(label.as_bytes());
     derive.update(&[0]);
     derive.update(domain.as_bytes());
@@ -46,7 +51,8 @@ fn xor_key_stream(enc: &HmacSha256, iv: &[u8], data: &mut [u8]) {
     for (block, chunk) in data.chunks_mut(32).enumerate() {
         let mut mac = enc.clone();
         mac.update(iv);
-        mac.update(&u32::try_from(block).unwrap_or(u32::MAX).to_be_bytes());
+        // Blocks are counted in 64 bits: the counter never wraps, whatever the length.
+        mac.update(&u64::try_from(block).unwrap_or(u64::MAX).to_be_bytes());
         let stream = mac.finalize().into_bytes();
         for (byte, k) in chunk.iter_mut().zip(stream.iter()) {
             *byte ^= k;

@@ -61,7 +61,7 @@ fn listed(record: &AuditRecord) -> Value {
     let e = &record.entry;
     json!({
         "seq": record.seq, "at": e.at, "principal": e.principal, "purpose": e.purpose, "action": e.action,
-        "request": e.sql_text, "datasets": e.datasets, "rows": e.rows, "duration_ms": e.duration_ms,
+        "request": e.sql_text.as_deref().map(super::shown_request), "datasets": e.datasets, "rows": e.rows, "duration_ms": e.duration_ms,
         "outcome": e.outcome, "hash": record.hash,
     })
 }

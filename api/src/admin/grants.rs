@@ -127,11 +127,22 @@ pub async fn create(
         Ok(grant)
     }
     .await;
+    let made = result.as_ref().ok().map(|g| g.id.clone());
     if let Ok(grant) = &result {
         audit.dataset(grant.dataset.to_string());
     }
-    let grant = audit.finish(&state, result, None).await?;
-    Ok((StatusCode::CREATED, Json(listed(&grant))))
+    match audit.finish(&state, result, None).await {
+        Ok(grant) => Ok((StatusCode::CREATED, Json(listed(&grant)))),
+        Err(e) => {
+            // Nothing unaudited stays in force: a grant whose entry could not be written is withdrawn.
+            if let Some(id) = made
+                && let Err(revoke) = state.store().revoke_grant(&id).await
+            {
+                tracing::error!(grant = %id, error = %revoke, "an unaudited grant could not be withdrawn");
+            }
+            Err(e)
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/grants", tag = "admin",

@@ -25,7 +25,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use civlink_catalog::policy::{AuditAction, Principal, Role};
 
@@ -35,10 +35,33 @@ use crate::state::{AppState, Audit};
 /// The largest body an admin request may have.
 pub const MAX_BODY_BYTES: usize = 16 << 10;
 
-/// `METHOD /path?query`, what the audit entry records as the request.
-pub(crate) fn request_text(method: &str, uri: &Uri) -> String {
-    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
-    format!("{method} {target}")
+pub(crate) use crate::datasets::request_text;
+
+/// A recorded request as the audit listing shows it. The log keeps what was
+/// asked (it is the evidence), but an admin reading it over REST may see
+/// every column masked: so every query-string value but the paging and
+/// format ones is masked, and the rest goes through the query layer's
+/// redaction (quoted literals of SQL, long digit runs).
+pub(crate) fn shown_request(text: &str) -> String {
+    const KEPT: [&str; 6] = ["limit", "version", "as_of", "bom", "columns", "sort"];
+    let (head, query) = match text.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (text, None),
+    };
+    let mut out = head.to_owned();
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if KEPT.contains(&key) => format!("{key}={value}"),
+                Some((key, _)) => format!("{key}=…"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    civlink_query::redact::quoted_values(&out)
 }
 
 /// Authenticate, start the audit entry, and refuse principals that are not admins.

@@ -43,6 +43,8 @@ pub enum AuditAction {
     RestQuery,
     /// `GET /api/v1/jobs…`: ingestion jobs and their runs.
     RestJobs,
+    /// `GET /api/v1/datasets/{department}/{name}/quarantine`.
+    RestQuarantine,
     /// `POST /api/v1/jobs/{name}/runs`: a run started by hand.
     JobTrigger,
     /// `POST /api/v1/standards`.
@@ -76,7 +78,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::Handshake,
         AuditAction::Query,
         AuditAction::Prepare,
@@ -93,6 +95,7 @@ impl AuditAction {
         AuditAction::RestRows,
         AuditAction::RestQuery,
         AuditAction::RestJobs,
+        AuditAction::RestQuarantine,
         AuditAction::JobTrigger,
         AuditAction::RestPublishStandard,
         AuditAction::RestReadStandard,
@@ -128,6 +131,7 @@ impl AuditAction {
             AuditAction::RestRows => "rest_rows",
             AuditAction::RestQuery => "rest_query",
             AuditAction::RestJobs => "rest_jobs",
+            AuditAction::RestQuarantine => "rest_quarantine",
             AuditAction::JobTrigger => "job_trigger",
             AuditAction::RestPublishStandard => "rest_publish_standard",
             AuditAction::RestReadStandard => "rest_read_standard",
