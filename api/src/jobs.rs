@@ -173,7 +173,9 @@ pub async fn trigger(
         let Path(name) = path.map_err(|_| Error::NotFound { what: "no such job".into() })?;
         let job = job(&state, &principal, &name).await?;
         audit.dataset(job.dataset.to_string());
-        let run_id = control(&state)?.start(job.name.clone()).await?;
+        let control = control(&state)?;
+        audit.started(&state).await?;
+        let run_id = control.start(job.name.clone()).await?;
         Ok(json!({ "job": job.name, "run_id": run_id, "runs": format!("/api/v1/jobs/{}/runs", job.name) }))
     }
     .await;

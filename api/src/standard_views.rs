@@ -204,6 +204,10 @@ pub async fn deprecate(
         if reason.trim().is_empty() {
             return Err(Error::BadRequest { message: "a deprecation needs a reason".into() });
         }
+        if state.store().standard(&id, &version).await?.is_none() {
+            return Err(no_standard(&id, &version));
+        }
+        audit.started(&state).await?;
         if !state.store().deprecate_standard(&id, &version, &reason).await? {
             return Err(no_standard(&id, &version));
         }

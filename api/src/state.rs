@@ -102,6 +102,15 @@ impl Audit {
         self.entry.datasets = vec![dataset.into()];
     }
 
+    /// Write a `started` entry now, before the request changes anything
+    /// that cannot be undone (a run started, a version deprecated): when the
+    /// log cannot be written, the change is never made ([`Error::AuditUnavailable`]).
+    pub async fn started(&self, state: &AppState) -> Result<()> {
+        let mut entry = self.entry.clone();
+        entry.outcome = AuditOutcome::STARTED;
+        state.audit(entry).await.map_err(|_| Error::AuditUnavailable)
+    }
+
     /// Write the entry with the request's outcome (and rows, for data). A
     /// successful request whose entry cannot be written becomes
     /// [`Error::AuditUnavailable`]: nothing is answered unaudited.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """REST benchmark (issue 12), everything measured in one run on one machine:
 
-1. 50 concurrent clients (wrk, Debian's package) pulling 1,000-row JSON pages by cursor from a
+1. 50 concurrent clients (wrk, Debian's package; one principal each) pulling 1,000-row JSON pages by cursor from a
    1,000,000-row dataset: p50/p99 latency and requests/s. Target: p99 < 100 ms.
 2. A full-table Arrow IPC pull over REST against the Flight SQL full scan of the same rows.
    Target: >= 0.7x Flight.
@@ -86,8 +86,8 @@ def duckdb_copy(parquet, out):
     return os.path.getsize(out), seconds
 
 
-def wrk(addr, token, seconds, connections):
-    env = dict(os.environ, CIVLINK_TOKEN=token, CIVLINK_ROWS_PATH=ROWS_PATH)
+def wrk(addr, tokens, seconds, connections):
+    env = dict(os.environ, CIVLINK_TOKENS=",".join(tokens), CIVLINK_ROWS_PATH=ROWS_PATH)
     script = Path(__file__).resolve().parent / "pages.lua"
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
@@ -135,6 +135,8 @@ def main():
         clear.write_text(json.dumps(bf.clear_standard(), ensure_ascii=False, indent=1), encoding="utf-8")
         civlink.ingest(workdir, bf.TABLE_CLEAR, clear, parquet)
         admin = civlink.token("bench_admin", "admin", bf.PROVINCE)
+        # The paging clients: one principal each, as departmental systems are.
+        clients = [civlink.token(f"bench_client_{i}", "admin", bf.PROVINCE) for i in range(args.connections)]
         flight_uri = civlink.serve()
         line = civlink.server.stdout.readline()
         found = re.search(r"REST API listening on http://(\S+)", line)
@@ -161,7 +163,7 @@ def main():
             say(f"  pass {rep + 1}/{args.reps}: flight {flight_s[-1]:.2f}s, REST arrow {arrow_s[-1]:.2f}s, "
                 f"REST csv {csv_s[-1]:.2f}s, duckdb csv {duck_s[-1]:.2f}s")
         say(f"wrk: {args.connections} connections for {args.duration}s")
-        pages = wrk(api, admin, args.duration, args.connections)
+        pages = wrk(api, clients, args.duration, args.connections)
     finally:
         civlink.stop()
         if not args.keep:

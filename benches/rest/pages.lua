@@ -2,7 +2,11 @@
 -- dataset by cursor, as a departmental system syncing it would; a walk that
 -- reaches the last page starts again. The cursor is per wrk thread (its
 -- connections take turns walking), which is the same work for the server.
-local token = os.getenv("CIVLINK_TOKEN")
+-- One principal per client: a departmental system each (the query layer
+-- bounds concurrent queries per principal).
+local tokens = {}
+for t in string.gmatch(os.getenv("CIVLINK_TOKENS"), "[^,]+") do tokens[#tokens + 1] = t end
+local turn = 0
 local path = os.getenv("CIVLINK_ROWS_PATH")
 local cursor = nil
 local bad = 0
@@ -10,6 +14,8 @@ local bad = 0
 request = function()
   local p = path .. "?limit=1000"
   if cursor then p = p .. "&cursor=" .. cursor end
+  turn = turn + 1
+  local token = tokens[(turn % #tokens) + 1]
   return wrk.format("GET", p, { ["Authorization"] = "Bearer " .. token })
 end
 
