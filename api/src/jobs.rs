@@ -138,7 +138,7 @@ pub async fn history(
         let job = job(&state, &principal, &name).await?;
         let mut runs: Vec<_> =
             state.store().runs(&job.dataset).await?.into_iter().filter(|r| r.job == job.name).collect();
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         let mut out = Vec::new();
         for run in runs.iter().take(MAX_RUNS) {
             let mut view = run_view(run, state.store().run_cursor(&run.run_id).await?);

@@ -213,6 +213,15 @@ pub fn transport(action: crate::policy::AuditAction) -> &'static str {
     }
 }
 
+/// Count a committed run's rows, by outcome ([`INGEST_ROWS`]).
+pub fn count_ingested(counts: &crate::model::RunCounts) {
+    for (outcome, rows) in
+        [("written", counts.written), ("quarantined", counts.quarantined), ("duplicate", counts.duplicate)]
+    {
+        global().add(INGEST_ROWS, &[("outcome", outcome)], rows);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +245,17 @@ mod tests {
         assert!(text.contains(r#"result="say \"hi\"\n""#), "{text}");
         assert_eq!(r.counter(QUERIES, &[("outcome", "ok"), ("transport", "rest"), ("action", "rest_rows")]), 3);
         assert_eq!(r.counter(QUERIES, &[("outcome", "denied")]), 0);
+    }
+
+    #[test]
+    fn committed_rows_are_counted_by_outcome() {
+        use crate::model::RunCounts;
+        let before = |outcome| global().counter(INGEST_ROWS, &[("outcome", outcome)]);
+        let (written, quarantined, duplicate) = (before("written"), before("quarantined"), before("duplicate"));
+        count_ingested(&RunCounts { read: 10, written: 7, quarantined: 2, duplicate: 1 });
+        assert_eq!(before("written") - written, 7);
+        assert_eq!(before("quarantined") - quarantined, 2);
+        assert_eq!(before("duplicate") - duplicate, 1);
+        assert!(global().render().contains("civlink_ingest_rows_total{outcome=\"written\"}"));
     }
 }

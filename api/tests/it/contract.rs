@@ -100,11 +100,8 @@ async fn every_documented_operation_answers_401_without_a_usable_token() {
             }
             let method = method.to_uppercase();
             let body: &[u8] = if method == "POST" { br#"{"sql": "SELECT 1"}"# } else { b"" };
-            for auth in [
-                None,
-                Some("Bearer clk_wrong"),
-                Some(format!("Bearer {}", f.tokens.revoked).as_str()).map(str::to_owned).as_deref(),
-            ] {
+            let revoked = format!("Bearer {}", f.tokens.revoked);
+            for auth in [None, Some("Bearer clk_wrong"), Some(revoked.as_str())] {
                 let mut headers = vec![("Content-Type", "application/json")];
                 if let Some(auth) = auth {
                     headers.push(("Authorization", auth));

@@ -433,7 +433,7 @@ pub async fn run_with(
                 quality.ok_or_else(|| Error::Arrow { message: "a committed run has a quality report".into() })?;
             let uris: Vec<String> = files.iter().map(|f| f.uri.clone()).collect();
             catalog.store.commit_run(&record, &quality, &uris).await?;
-            count_ingested(&counts);
+            civlink_catalog::metrics::count_ingested(&counts);
             remote::record_after_commit(
                 job,
                 catalog,
@@ -971,31 +971,4 @@ fn classify(
         keep.push(true);
     }
     BooleanArray::from(keep)
-}
-
-/// Count a committed run's rows in the process's metrics, by outcome.
-fn count_ingested(counts: &RunCounts) {
-    use civlink_catalog::metrics::{INGEST_ROWS, global};
-    for (outcome, rows) in
-        [("written", counts.written), ("quarantined", counts.quarantined), ("duplicate", counts.duplicate)]
-    {
-        global().add(INGEST_ROWS, &[("outcome", outcome)], rows);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use civlink_catalog::metrics::{INGEST_ROWS, global};
-
-    #[test]
-    fn committed_rows_are_counted_by_outcome() {
-        let before = |outcome| global().counter(INGEST_ROWS, &[("outcome", outcome)]);
-        let (written, quarantined, duplicate) = (before("written"), before("quarantined"), before("duplicate"));
-        count_ingested(&RunCounts { read: 10, written: 7, quarantined: 2, duplicate: 1 });
-        assert_eq!(before("written") - written, 7);
-        assert_eq!(before("quarantined") - quarantined, 2);
-        assert_eq!(before("duplicate") - duplicate, 1);
-        assert!(global().render().contains("civlink_ingest_rows_total{outcome=\"written\"}"));
-    }
 }
