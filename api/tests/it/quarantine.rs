@@ -110,3 +110,32 @@ async fn quarantined_rows_are_shown_under_the_masks_to_whole_dataset_scopes() {
     assert!(audit.text().contains("id_number=…"), "{}", audit.text());
     f.stop().await;
 }
+
+#[tokio::test]
+async fn a_grant_that_requires_a_purpose_requires_it_for_quarantine_too() {
+    let f = Fixture::start().await;
+    let record = f.store.dataset(&PEOPLE.parse().unwrap()).await.unwrap().unwrap();
+    commit_dataset_with(&f.store, &f.tables, &record.spec, &batch().slice(0, 1), Some(&quarantined(2))).await;
+    f.store
+        .grant(&civlink_catalog::policy::Grant {
+            id: "admin-purpose".into(),
+            subject: civlink_catalog::policy::GrantSubject::Principal("admin".into()),
+            dataset: PEOPLE.parse().unwrap(),
+            columns: Some(vec!["sex".into()]),
+            unmasked: true,
+            purpose: Some("质量核查".into()),
+            purpose_required: true,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let path = "/api/v1/datasets/gongan/population/quarantine";
+    let refused = f.get(&f.tokens.admin, path).await.problem(403);
+    assert_eq!(refused["type"], "urn:civlink:problem:purpose-required", "{refused}");
+    let auth = format!("Bearer {}", f.tokens.admin);
+    let headers = [("Authorization", auth.as_str()), ("x-civlink-purpose", "质量核查 2026")];
+    let reply = crate::fixture::request(f.addr, "GET", path, &headers, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["rows"].as_array().map(Vec::len), Some(2));
+    f.stop().await;
+}
