@@ -227,6 +227,7 @@ impl Error {
             other @ (P::Store(_)
             | P::Invalid { .. }
             | P::UnknownGrant { .. }
+            | P::GrantExists { .. }
             | P::MissingStandard { .. }
             | P::BadStandard { .. }) => Error::Store { message: other.to_string() },
         }

@@ -118,12 +118,7 @@ pub async fn create(
         admitted?;
         let body: GrantBody = json_body(body, "a grant request")?;
         let grant = body.grant()?;
-        if state.store().grants().await.map_err(policy_error)?.iter().any(|g| g.id == grant.id) {
-            return Err(Error::Conflict {
-                message: format!("grant {} exists: revoke it first, or choose another id", grant.id),
-            });
-        }
-        state.store().grant(&grant).await.map_err(policy_error)?;
+        state.store().create_grant(&grant).await.map_err(policy_error)?;
         Ok(grant)
     }
     .await;

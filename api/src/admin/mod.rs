@@ -115,6 +115,7 @@ pub(crate) fn policy_error(error: civlink_catalog::policy::Error) -> Error {
         P::UnknownPrincipal { name } => Error::UnknownPrincipal { name },
         P::UnknownToken { id } => Error::NotFound { what: format!("no token {id}") },
         P::UnknownGrant { id } => Error::NotFound { what: format!("no grant {id}") },
+        e @ P::GrantExists { .. } => Error::Conflict { message: e.to_string() },
         P::Store(S::UnknownDataset { dataset }) => Error::UnknownDataset { dataset },
         P::Invalid { what, message } => Error::BadRequest { message: format!("invalid {what}: {message}") },
         other => Error::from_policy(other),

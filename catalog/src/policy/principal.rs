@@ -49,6 +49,12 @@ pub enum Error {
         /// The id given.
         id: String,
     },
+    /// A grant with this id exists (creating never replaces one).
+    #[error("grant {id} exists: revoke it first, or choose another id")]
+    GrantExists {
+        /// The id given.
+        id: String,
+    },
     /// An argument that cannot be recorded or used as given.
     #[error("invalid {what}: {message}")]
     Invalid {

@@ -196,6 +196,17 @@ impl MetadataStore {
     /// The dataset must be registered, a principal subject must exist, and
     /// listed columns must be columns of the dataset's standard.
     pub async fn grant(&self, g: &Grant) -> Result<()> {
+        self.record_grant(g, true).await
+    }
+
+    /// Record a new grant, as [`MetadataStore::grant`] does, but never
+    /// replace one: an id in use is [`Error::GrantExists`], decided by the
+    /// database's key (two concurrent creates of one id: one wins, one is refused).
+    pub async fn create_grant(&self, g: &Grant) -> Result<()> {
+        self.record_grant(g, false).await
+    }
+
+    async fn record_grant(&self, g: &Grant, replace: bool) -> Result<()> {
         check_name("grant id", &g.id)?;
         let dataset = self.require_dataset(&g.dataset).await?;
         let standard = self.bound_standard(&dataset).await?;
@@ -212,26 +223,27 @@ impl MetadataStore {
             .transpose()
             .map_err(|e| Error::Invalid { what: "grant", message: e.to_string() })?;
         let mut tx = self.pool.begin().await.map_err(db_err("record grant"))?;
-        let inserted = sqlx::query(
-            "INSERT INTO grants (id, subject_kind, subject, dataset, columns, unmasked, purpose, expires_at, \
-             created_at, purpose_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        const INSERT: &str = "INSERT INTO grants (id, subject_kind, subject, dataset, columns, unmasked, purpose, \
+             expires_at, created_at, purpose_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        const UPSERT: &str = "INSERT INTO grants (id, subject_kind, subject, dataset, columns, unmasked, purpose, \
+             expires_at, created_at, purpose_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET subject_kind = excluded.subject_kind, subject = excluded.subject, \
              dataset = excluded.dataset, columns = excluded.columns, unmasked = excluded.unmasked, \
              purpose = excluded.purpose, expires_at = excluded.expires_at, \
-             purpose_required = excluded.purpose_required",
-        )
-        .bind(&g.id)
-        .bind(g.subject.kind())
-        .bind(g.subject.subject())
-        .bind(g.dataset.to_string())
-        .bind(columns)
-        .bind(i64::from(g.unmasked))
-        .bind(g.purpose.as_deref())
-        .bind(g.expires_at.map(timestamp))
-        .bind(timestamp(Utc::now()))
-        .bind(i64::from(g.purpose_required))
-        .execute(&mut *tx)
-        .await;
+             purpose_required = excluded.purpose_required";
+        let inserted = sqlx::query(if replace { UPSERT } else { INSERT })
+            .bind(&g.id)
+            .bind(g.subject.kind())
+            .bind(g.subject.subject())
+            .bind(g.dataset.to_string())
+            .bind(columns)
+            .bind(i64::from(g.unmasked))
+            .bind(g.purpose.as_deref())
+            .bind(g.expires_at.map(timestamp))
+            .bind(timestamp(Utc::now()))
+            .bind(i64::from(g.purpose_required))
+            .execute(&mut *tx)
+            .await;
         match inserted {
             Ok(_) => {
                 announce_change(&mut tx).await?;
@@ -241,6 +253,7 @@ impl MetadataStore {
             Err(e) if is_foreign_key_violation(&e) => {
                 Err(StoreError::UnknownDataset { dataset: g.dataset.to_string() }.into())
             }
+            Err(e) if !replace && is_unique_violation(&e) => Err(Error::GrantExists { id: g.id.clone() }),
             Err(e) => Err(db_err("record grant")(e).into()),
         }
     }

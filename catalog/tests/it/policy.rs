@@ -239,6 +239,13 @@ async fn grants_by_principal_and_by_department_decide_access() {
         store.revoke_grant("g-carol").await.unwrap();
         assert_eq!(store.access(&carol, &population()).await.unwrap(), None);
         assert!(matches!(store.revoke_grant("g-carol").await, Err(Error::UnknownGrant { .. })));
+        // Creating never replaces: the second create of one id is refused, whatever it grants.
+        store.create_grant(&to_carol).await.unwrap();
+        let again = store.create_grant(&Grant { unmasked: !to_carol.unmasked, ..to_carol.clone() }).await;
+        assert!(matches!(again, Err(Error::GrantExists { .. })), "{again:?}");
+        let kept = store.grants().await.unwrap().into_iter().find(|g| g.id == "g-carol").unwrap();
+        assert_eq!(kept.unmasked, to_carol.unmasked);
+        store.revoke_grant("g-carol").await.unwrap();
 
         // Refusals.
         let err = store.grant(&Grant { dataset: "gongan.nothing".parse().unwrap(), ..to_carol.clone() }).await;
