@@ -34,7 +34,6 @@ use serde_json::{Map, Value, json};
 use crate::datasets::{dataset_id, not_found, request_text};
 use crate::error::{Error, Result};
 use crate::rows::cursor::{Cursor, Position};
-use crate::rows::params::{Filter, FilterOp, RowParams};
 use crate::state::{AppState, Audit};
 
 /// Rows per page when `limit` is not given.
@@ -77,9 +76,8 @@ fn parse_query(pairs: Vec<(String, String)>) -> Result<QuarantineQuery> {
 }
 
 /// What the cursor binds besides the dataset and version: the run filter.
-fn binding(run: Option<&str>) -> RowParams {
-    let filters = run.iter().map(|r| Filter { column: "run_id".into(), op: FilterOp::Eq((*r).to_owned()) }).collect();
-    RowParams { filters, ..Default::default() }
+fn binding(run: Option<&str>) -> String {
+    crate::rows::cursor::hash_of(&format!("quarantine run={run:?}"))
 }
 
 /// One quarantined row as `access` may see it (module docs).
@@ -223,7 +221,7 @@ pub async fn list(
         let rows: Vec<Value> = rows.into_iter().map(|r| shown(r, &found.access)).collect();
         let next_cursor = if more {
             let position = Position::Skip(skip + rows.len() as u64);
-            let request = crate::rows::cursor::request_hash(&binding);
+            let request = binding.clone();
             Some(Cursor { dataset: cursor_key(&text), version, request, position }.encode(state.factory())?)
         } else {
             None

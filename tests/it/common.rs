@@ -209,6 +209,8 @@ pub fn python_delta_rows(table: &Path, version: Option<i64>) -> (u64, i64) {
 /// A `civlink serve` process on free loopback ports, stopped by [`Server::stop`].
 pub struct Server {
     child: std::process::Child,
+    /// The Flight SQL address (`host:port`).
+    pub flight: String,
     /// The REST address (`host:port`).
     pub rest: String,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -240,24 +242,30 @@ impl Server {
         };
         let flight = address("Flight SQL listening on ");
         let rest = address("REST API listening on http://");
-        let (Some(_), Some(rest)) = (flight, rest) else {
+        let (Some(flight), Some(rest)) = (flight, rest) else {
             let _ = child.kill();
             let _ = child.wait();
             panic!("civlink serve printed no addresses: {}", stderr.join().unwrap_or_default());
         };
         // Keep reading stdout: the server prints again when it stops.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Server { child, rest, stderr: Some(stderr) }
+        Server { child, flight, rest, stderr: Some(stderr) }
     }
 
     /// `GET path` with `Authorization: Bearer token`: the status code and body.
     pub fn get(&self, path: &str, token: &str) -> (u16, String) {
+        self.request("GET", path, token)
+    }
+
+    /// `METHOD path` without a body, with `Authorization: Bearer token`: the status code and body.
+    pub fn request(&self, method: &str, path: &str, token: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.rest).expect("connect to the REST port");
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
             self.rest
         )
         .unwrap();

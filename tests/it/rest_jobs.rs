@@ -2,13 +2,11 @@
 //! who may see and start them, a run started by hand under the job's lease,
 //! and its history with counts, cursor and quality report.
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{civlink, export_rows, job, text, write_gbk};
-use crate::rest_contract::Serve;
+use crate::common::{Server, civlink, export_rows, job, text, write_gbk};
 
 /// `civlink token create` with these options; the printed token.
 fn token(data: &std::path::Path, args: &[&str]) -> String {
@@ -20,20 +18,10 @@ fn token(data: &std::path::Path, args: &[&str]) -> String {
     out.lines().map(str::trim).find(|l| l.starts_with("clk_")).unwrap_or_else(|| panic!("no token in {out}")).to_owned()
 }
 
-/// One HTTP/1.1 request: (status, JSON body).
-fn http(addr: &str, method: &str, path: &str, token: &str) -> (u16, Value) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+/// `METHOD path` on `server`: (status, JSON body).
+fn http(server: &Server, method: &str, path: &str, token: &str) -> (u16, Value) {
+    let (status, body) = server.request(method, path, token);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[test]
@@ -80,30 +68,30 @@ fn jobs_are_operated_over_rest_by_admins_and_their_departments_service_accounts(
     );
 
     let env = vec![("CIVLINK_JOBS_DIR".to_owned(), jobs.display().to_string())];
-    let server = Serve::start_with(&data, &env);
-    let api = server.api.clone();
+    let server = Server::start(&data, &env);
+    let api = &server;
 
     // Who sees the job.
-    let (status, body) = http(&api, "GET", "/api/v1/jobs", &admin);
+    let (status, body) = http(api, "GET", "/api/v1/jobs", &admin);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["jobs"][0]["name"], "test-people");
     assert_eq!(body["jobs"][0]["dataset"], "minzheng.test_people");
     assert!(body["jobs"][0]["last_run"].is_null());
-    let (_, mine) = http(&api, "GET", "/api/v1/jobs", &minzheng);
+    let (_, mine) = http(api, "GET", "/api/v1/jobs", &minzheng);
     assert_eq!(mine["jobs"].as_array().map(Vec::len), Some(1));
-    let (_, theirs) = http(&api, "GET", "/api/v1/jobs", &gongan);
+    let (_, theirs) = http(api, "GET", "/api/v1/jobs", &gongan);
     assert_eq!(theirs["jobs"], serde_json::json!([]), "another department's jobs are not listed");
-    assert_eq!(http(&api, "GET", "/api/v1/jobs", &analyst).0, 403);
-    assert_eq!(http(&api, "POST", "/api/v1/jobs/test-people/runs", &gongan).0, 404);
-    assert_eq!(http(&api, "POST", "/api/v1/jobs/no-such-job/runs", &admin).0, 404);
+    assert_eq!(http(api, "GET", "/api/v1/jobs", &analyst).0, 403);
+    assert_eq!(http(api, "POST", "/api/v1/jobs/test-people/runs", &gongan).0, 404);
+    assert_eq!(http(api, "POST", "/api/v1/jobs/no-such-job/runs", &admin).0, 404);
 
     // A run started by the department's service account, then its history.
-    let (status, started) = http(&api, "POST", "/api/v1/jobs/test-people/runs", &minzheng);
+    let (status, started) = http(api, "POST", "/api/v1/jobs/test-people/runs", &minzheng);
     assert_eq!(status, 202, "{started}");
     let run_id = started["run_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     let run = loop {
-        let (status, history) = http(&api, "GET", "/api/v1/jobs/test-people/runs", &minzheng);
+        let (status, history) = http(api, "GET", "/api/v1/jobs/test-people/runs", &minzheng);
         assert_eq!(status, 200, "{history}");
         let done = history["runs"].as_array().unwrap().iter().find(|r| r["status"] == "committed").cloned();
         if let Some(run) = done {
@@ -118,11 +106,10 @@ fn jobs_are_operated_over_rest_by_admins_and_their_departments_service_accounts(
     assert_eq!(n("read"), n("written") + n("quarantined") + n("duplicate"), "{run}");
     assert!(n("written") > 0);
     assert!(run["quality"]["completeness"].is_array(), "{run}");
-    let (_, listed) = http(&api, "GET", "/api/v1/jobs", &admin);
+    let (_, listed) = http(api, "GET", "/api/v1/jobs", &admin);
     assert_eq!(listed["jobs"][0]["last_run"]["status"], "committed");
-    assert_eq!(http(&api, "GET", "/api/v1/jobs/test-people/runs", &gongan).0, 404);
+    assert_eq!(http(api, "GET", "/api/v1/jobs/test-people/runs", &gongan).0, 404);
 
-    let (code, log) = server.stop();
-    assert_eq!(code, Some(0), "{log}");
+    let log = server.stop();
     assert!(!log.contains("panicked"), "{log}");
 }

@@ -59,7 +59,13 @@ pub struct Cursor {
 
 /// The hashed fingerprint of `params`.
 pub fn request_hash(params: &RowParams) -> String {
-    let digest = sha2::Sha256::digest(params.fingerprint().as_bytes());
+    hash_of(&params.fingerprint())
+}
+
+/// The hash a cursor carries of the request it belongs to, `request` being
+/// any canonical text of what selects the rows.
+pub fn hash_of(request: &str) -> String {
+    let digest = sha2::Sha256::digest(request.as_bytes());
     hex::encode(&digest[..16])
 }
 
@@ -71,13 +77,9 @@ impl Cursor {
         Ok(hex::encode(factory.seal(DOMAIN, &plain)))
     }
 
-    /// The cursor `text`, checked to belong to this dataset and request.
-    pub fn decode(
-        factory: &civlink_query::SessionFactory,
-        text: &str,
-        dataset: &str,
-        params: &RowParams,
-    ) -> Result<Cursor> {
+    /// The cursor `text`, checked to belong to this dataset and to the
+    /// request whose hash is `request` ([`request_hash`], [`hash_of`]).
+    pub fn decode(factory: &civlink_query::SessionFactory, text: &str, dataset: &str, request: &str) -> Result<Cursor> {
         let forged = Error::BadCursor { reason: "it was not issued by this server (or was changed)" };
         let sealed = hex::decode(text.trim()).map_err(|_| Error::BadCursor { reason: "it is not a cursor" })?;
         let plain = factory.open_sealed(DOMAIN, &sealed).ok_or(forged)?;
@@ -86,7 +88,7 @@ impl Cursor {
         if cursor.dataset != dataset {
             return Err(Error::BadCursor { reason: "it was issued for another dataset" });
         }
-        if cursor.request != request_hash(params) {
+        if cursor.request != request {
             return Err(Error::BadCursor {
                 reason: "it was issued for other columns, filters or order; repeat the first request's parameters",
             });

@@ -96,7 +96,7 @@ pub async fn rows(
                         message: "a cursor already fixes the version: drop version and as_of".into(),
                     });
                 }
-                Some(Cursor::decode(state.factory(), text_cursor, &text, &params)?)
+                Some(Cursor::decode(state.factory(), text_cursor, &text, &cursor::request_hash(&params))?)
             }
             None => None,
         };
